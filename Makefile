@@ -1,0 +1,49 @@
+# fwd — security groups for a Linux host. `make` prints this help.
+GO        ?= go
+BIN       := bin
+PKGS      := ./...
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME  ?= 20s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## print this help
+	@echo "fwd make targets:"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/fwd and bin/fwctl
+	$(GO) build -trimpath -o $(BIN)/ ./cmd/fwd ./cmd/fwctl
+
+.PHONY: deps
+deps: ## as root: apt-get install what the end-to-end tests need, when missing
+	@sh testdata/install-deps.sh
+
+.PHONY: test
+test: deps ## run every test (as root also the end-to-end tests in network namespaces)
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+.PHONY: test-short
+test-short: ## unit tests only, no root needed
+	$(GO) test -short -count=1 $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	$(GO) test ./internal/packet -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/rules -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+.PHONY: bench
+bench: ## engine benchmarks (match, decode, compile, replay); see bench/RESULTS.md
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/filter ./internal/packet ./internal/rules
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf $(BIN)

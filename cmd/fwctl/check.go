@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+const checkUsage = `usage: fwctl check -f RULES [in|out] PROTO ADDR [PORT | TYPE[/CODE]]
+       fwctl check -f RULES --batch < queries.jsonl
+
+The first form asks what the rules do to one new connection: "in" (the
+default) is a connection from ADDR to this host's PORT, "out" one from this
+host to ADDR:PORT. PROTO is tcp, udp, icmp, icmpv6 or a protocol number; for
+icmp and icmpv6 give the message TYPE and optionally /CODE instead of a port.
+
+--batch reads JSON lines on stdin and writes one JSON line per input line:
+  in : {"dir":"in","proto":"tcp","src":"198.51.100.7","dst":"192.0.2.10","sport":40000,"dport":443}
+  out: {"verdict":"accept","group":"web","rule":0} | {"verdict":"drop"} | {"error":"line 7: ..."}
+`
+
+func runCheck(e env, args []string) int {
+	fl := newFlags("check", e)
+	file := fl.String("f", "", "rules file to check against (required)")
+	batch := fl.Bool("batch", false, "read JSON queries on stdin, one per line")
+	maxRules := fl.Int("max-rules", rules.DefaultMaxRules, "largest number of rules a file may hold")
+	fl.Usage = func() {
+		fmt.Fprint(e.stderr, checkUsage)
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *file == "" {
+		fmt.Fprintln(e.stderr, "fwctl check: -f RULES is required (asking the live daemon needs the control socket)")
+		return exitUsage
+	}
+	tab, err := loadRules(*file, rules.Options{MaxRules: *maxRules}, e.stderr)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return loadExit(err)
+	}
+	if *batch {
+		if fl.NArg() > 0 {
+			fmt.Fprintf(e.stderr, "fwctl check: --batch takes its queries on stdin, not %q\n", fl.Arg(0))
+			return exitUsage
+		}
+		if err := checkBatch(tab, e.stdin, e.stdout); err != nil {
+			fmt.Fprintln(e.stderr, "fwctl check:", err)
+			return exitRejected
+		}
+		return exitOK
+	}
+	k, err := parseQuery(fl.Args())
+	if err != nil {
+		fmt.Fprintln(e.stderr, "fwctl check:", err)
+		return exitUsage
+	}
+	v := tab.Match(k)
+	word := "drop"
+	if v.Accept {
+		word = "accept"
+	}
+	fmt.Fprintf(e.stdout, "%s: %s\n  %s\n", word, queryString(k), tab.Describe(v))
+	return exitOK
+}
+
+// parseQuery reads [in|out] PROTO ADDR [PORT | TYPE[/CODE]].
+func parseQuery(args []string) (filter.Key, error) {
+	var k filter.Key
+	if len(args) > 0 && (args[0] == "in" || args[0] == "out") {
+		if args[0] == "out" {
+			k.Dir = filter.Egress
+		}
+		args = args[1:]
+	}
+	if len(args) < 2 || len(args) > 3 {
+		return k, fmt.Errorf("expected [in|out] PROTO ADDR [PORT | TYPE[/CODE]], got %q", strings.Join(args, " "))
+	}
+	p, err := rules.ParseProto(args[0])
+	if err != nil {
+		return k, err
+	}
+	if p.All {
+		return k, fmt.Errorf("bad protocol %q: a connection has one protocol, not all", args[0])
+	}
+	k.Proto = p.Num
+	if k.Peer, err = netip.ParseAddr(args[1]); err != nil || k.Peer.Zone() != "" {
+		return k, fmt.Errorf("bad address %q: expected an IPv4 or IPv6 address", args[1])
+	}
+	k.Peer = k.Peer.Unmap()
+	rest := ""
+	if len(args) == 3 {
+		rest = args[2]
+	}
+	switch {
+	case p.HasPorts():
+		if rest == "" {
+			return k, fmt.Errorf("missing port: %s needs a destination port", p)
+		}
+		n, err := strconv.ParseUint(rest, 10, 16)
+		if err != nil {
+			return k, fmt.Errorf("bad port %q: expected 0-65535", rest)
+		}
+		k.Port = uint16(n)
+	case p.IsICMP():
+		if rest == "" {
+			return k, fmt.Errorf("missing icmp type: %s needs TYPE[/CODE]", p)
+		}
+		t, c, hasCode := strings.Cut(rest, "/")
+		n, err := strconv.ParseUint(t, 10, 8)
+		if err != nil {
+			return k, fmt.Errorf("bad icmp type %q: expected 0-255", t)
+		}
+		k.Type = uint8(n)
+		if hasCode {
+			n, err := strconv.ParseUint(c, 10, 8)
+			if err != nil {
+				return k, fmt.Errorf("bad icmp code %q: expected 0-255", c)
+			}
+			k.Code = uint8(n)
+		}
+	default:
+		if rest != "" {
+			return k, fmt.Errorf("unexpected %q: protocol %s has no ports", rest, p)
+		}
+	}
+	return k, nil
+}
+
+func queryString(k filter.Key) string {
+	p := rules.Proto{Num: k.Proto}
+	var what string
+	switch {
+	case p.HasPorts():
+		what = fmt.Sprintf("%s port %d", p, k.Port)
+	case p.IsICMP():
+		what = fmt.Sprintf("%s type %d code %d", p, k.Type, k.Code)
+	default:
+		what = "protocol " + p.String()
+	}
+	if k.Dir == filter.Egress {
+		return fmt.Sprintf("%s from this host to %s (egress)", what, k.Peer)
+	}
+	return fmt.Sprintf("%s from %s to this host (ingress)", what, k.Peer)
+}
+
+// batchQuery is one line of --batch input.
+type batchQuery struct {
+	Dir   string          `json:"dir"`
+	Proto json.RawMessage `json:"proto"`
+	Src   string          `json:"src"`
+	Dst   string          `json:"dst"`
+	Sport *int            `json:"sport"`
+	Dport *int            `json:"dport"`
+	Type  *int            `json:"type"`
+	Code  *int            `json:"code"`
+}
+
+type batchAnswer struct {
+	Verdict string `json:"verdict,omitempty"`
+	Group   string `json:"group,omitempty"`
+	Rule    *int32 `json:"rule,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// checkBatch answers JSON queries line by line. A bad line is answered
+// with an error object and the run goes on. Output is flushed whenever no
+// more input is waiting, so a script can talk to it line by line.
+func checkBatch(tab *filter.Table, r io.Reader, w io.Writer) error {
+	in := bufio.NewReaderSize(r, 64<<10)
+	out := bufio.NewWriterSize(w, 64<<10)
+	var buf []byte
+	for n := 1; ; n++ {
+		if in.Buffered() == 0 {
+			if err := out.Flush(); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+		}
+		line, err := in.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A very long line: gather it whole.
+			long := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull {
+				line, err = in.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(line) == 0 && err != nil {
+			if err == io.EOF {
+				break
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		buf = answer(buf[:0], tab, n, bytes.TrimRight(line, "\r\n"))
+		if _, werr := out.Write(buf); werr != nil {
+			return fmt.Errorf("write: %w", werr)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+	}
+	if err := out.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+func answer(buf []byte, tab *filter.Table, n int, line []byte) []byte {
+	var a batchAnswer
+	k, err := batchKey(line)
+	if err != nil {
+		a.Error = fmt.Sprintf("line %d: %v", n, err)
+	} else {
+		v := tab.Match(k)
+		a.Verdict = "drop"
+		if v.Accept {
+			a.Verdict = "accept"
+			a.Group = tab.GroupName(v.Group)
+			if v.Rule != filter.NoRule {
+				a.Rule = &v.Rule
+			}
+		}
+	}
+	b, _ := json.Marshal(a) // cannot fail: plain strings and ints
+	if a.Verdict == "accept" && a.Rule == nil {
+		// The contract spells out the implicit egress default as "rule":null.
+		b = append(b[:len(b)-1], `,"rule":null}`...)
+	}
+	buf = append(buf, b...)
+	return append(buf, '\n')
+}
+
+func batchKey(line []byte) (filter.Key, error) {
+	var k filter.Key
+	if len(bytes.TrimSpace(line)) == 0 {
+		return k, fmt.Errorf("empty line: expected a JSON object")
+	}
+	var q batchQuery
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&q); err != nil {
+		return k, fmt.Errorf("bad JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return k, fmt.Errorf("bad JSON: more than one value on the line")
+	}
+	peerField, peer := "src", q.Src
+	switch q.Dir {
+	case "in":
+	case "out":
+		k.Dir = filter.Egress
+		peerField, peer = "dst", q.Dst
+	case "":
+		return k, fmt.Errorf("missing dir: expected \"in\" or \"out\"")
+	default:
+		return k, fmt.Errorf("bad dir %q: expected \"in\" or \"out\"", q.Dir)
+	}
+	if len(q.Proto) == 0 {
+		return k, fmt.Errorf("missing proto")
+	}
+	var ps string
+	if err := json.Unmarshal(q.Proto, &ps); err != nil {
+		var pn int
+		if err := json.Unmarshal(q.Proto, &pn); err != nil {
+			return k, fmt.Errorf("bad proto %s: expected a name or a number", q.Proto)
+		}
+		ps = strconv.Itoa(pn)
+	}
+	p, err := rules.ParseProto(ps)
+	if err != nil {
+		return k, err
+	}
+	if p.All {
+		return k, fmt.Errorf("bad proto %q: a connection has one protocol, not all", ps)
+	}
+	k.Proto = p.Num
+	if peer == "" {
+		return k, fmt.Errorf("missing %s: the peer's address", peerField)
+	}
+	if k.Peer, err = netip.ParseAddr(peer); err != nil || k.Peer.Zone() != "" {
+		return k, fmt.Errorf("bad address %q", peer)
+	}
+	k.Peer = k.Peer.Unmap()
+	other := q.Dst
+	if k.Dir == filter.Egress {
+		other = q.Src
+	}
+	if other != "" {
+		if _, err := netip.ParseAddr(other); err != nil {
+			return k, fmt.Errorf("bad address %q", other)
+		}
+	}
+	if q.Sport != nil && (*q.Sport < 0 || *q.Sport > 65535) {
+		return k, fmt.Errorf("bad sport %d: expected 0-65535", *q.Sport)
+	}
+	switch {
+	case p.HasPorts():
+		if q.Dport == nil {
+			return k, fmt.Errorf("missing dport: %s needs a destination port", p)
+		}
+		if *q.Dport < 0 || *q.Dport > 65535 {
+			return k, fmt.Errorf("bad dport %d: expected 0-65535", *q.Dport)
+		}
+		k.Port = uint16(*q.Dport)
+	case p.IsICMP():
+		if q.Type == nil {
+			return k, fmt.Errorf("missing type: %s needs an icmp type", p)
+		}
+		if *q.Type < 0 || *q.Type > 255 {
+			return k, fmt.Errorf("bad type %d: expected 0-255", *q.Type)
+		}
+		k.Type = uint8(*q.Type)
+		if q.Code != nil {
+			if *q.Code < 0 || *q.Code > 255 {
+				return k, fmt.Errorf("bad code %d: expected 0-255", *q.Code)
+			}
+			k.Code = uint8(*q.Code)
+		}
+	}
+	return k, nil
+}

@@ -1,0 +1,72 @@
+// Command fwctl is fwd's command line: it validates and checks rule files
+// offline, replays captures through the engine, and (against a running fwd)
+// edits and reloads the live rules with ufw's grammar.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes. Scripts depend on them; README.md lists them.
+const (
+	exitOK         = 0 // success
+	exitRejected   = 1 // input rejected: invalid rules file, bad address, bad capture
+	exitUsage      = 2 // usage error: unknown command, missing or unknown flag
+	exitUnreach    = 3 // the daemon could not be reached
+	exitPermission = 4 // permission denied (socket or file)
+	exitIncomplete = 5 // replay stopped early on a truncated or corrupt capture
+)
+
+// env is what a command runs with; tests substitute it.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(e env, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"validate", "validate FILE...: check rule files, print a summary or every error", runValidate},
+		{"check", "check -f FILE [--batch] [PROTO SRC PORT]: what the rules do to one connection", runCheck},
+		{"replay", "replay -f RULES CAPTURE...: run recorded traffic through the rules", runReplay},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: fwctl COMMAND [ARGS]")
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+}
+
+func run(e env, args []string) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(e.stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(e, args[1:])
+		}
+	}
+	fmt.Fprintf(e.stderr, "fwctl: unknown command %q\n", args[0])
+	usage(e.stderr)
+	return exitUsage
+}
+
+func main() {
+	os.Exit(run(env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:]))
+}

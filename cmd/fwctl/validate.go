@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+// loadRules reads, validates and compiles a rules file, printing warnings
+// to w. Every error of the file is in the returned error.
+func loadRules(path string, opts rules.Options, w io.Writer) (*filter.Table, error) {
+	f, err := rules.Load(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, warn := range f.Warnings {
+		fmt.Fprintf(w, "%s:%d:%d: warning: %s\n", warn.File, warn.Pos.Line, warn.Pos.Col, warn.Msg)
+	}
+	return filter.Compile(f)
+}
+
+// loadExit maps a load error to an exit code.
+func loadExit(err error) int {
+	if errors.Is(err, fs.ErrPermission) {
+		return exitPermission
+	}
+	return exitRejected
+}
+
+func newFlags(name string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet("fwctl "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+func runValidate(e env, args []string) int {
+	fl := newFlags("validate", e)
+	maxRules := fl.Int("max-rules", rules.DefaultMaxRules, "largest number of rules a file may hold")
+	fl.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: fwctl validate [--max-rules N] FILE...")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fl.NArg() == 0 {
+		fl.Usage()
+		return exitUsage
+	}
+	code := exitOK
+	for _, path := range fl.Args() {
+		tab, err := loadRules(path, rules.Options{MaxRules: *maxRules}, e.stderr)
+		if err != nil {
+			fmt.Fprintln(e.stderr, err)
+			var list rules.ErrorList
+			if errors.As(err, &list) && len(list) > 1 {
+				fmt.Fprintf(e.stderr, "%s: %d errors\n", path, len(list))
+			}
+			code = max(code, loadExit(err))
+			continue
+		}
+		fmt.Fprintln(e.stdout, summary(path, tab.File()))
+	}
+	return code
+}
+
+// summary is validate's one line about a good file.
+func summary(path string, f *rules.File) string {
+	var in, out int
+	var omit []string
+	for _, g := range f.Groups {
+		in += len(g.Ingress)
+		out += len(g.Egress)
+		if g.EgressOmitted {
+			omit = append(omit, g.Name)
+		}
+	}
+	egress := "egress restricted to the egress rules"
+	if len(omit) > 0 {
+		egress = "all outbound allowed (egress omitted in " + strings.Join(omit, ", ") + ")"
+	}
+	return fmt.Sprintf("%s: ok: version %d, %s, %s (%d ingress, %d egress), %s, sha256 %.12s",
+		path, f.Version, plural(len(f.Groups), "group"), plural(in+out, "rule"), in, out, egress, f.Hash)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,245 @@
+// Package rules is what users write: the version 1 rules file of fwd
+// (groups of allow-only ingress and egress rules, as in an AWS security
+// group), decoded strictly from YAML and validated. Every error names
+// file:line:column and what was expected; a file with any error yields no
+// File at all, so a caller can never apply half of one.
+//
+// The compiled, immutable lookup table built from a File lives in package
+// filter.
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// DefaultMaxRules bounds the number of rules (ingress and egress, all
+// groups) in one file when Options.MaxRules is zero.
+const DefaultMaxRules = 65536
+
+// Options tune decoding.
+type Options struct {
+	// MaxRules is the largest number of rules a file may hold; zero means
+	// DefaultMaxRules.
+	MaxRules int
+}
+
+func (o Options) maxRules() int {
+	if o.MaxRules <= 0 {
+		return DefaultMaxRules
+	}
+	return o.MaxRules
+}
+
+// File is a decoded, validated rules file.
+type File struct {
+	Path        string // as given to Load or Parse
+	Hash        string // sha256 of the file's bytes, hex
+	Version     int
+	PrefixLists []PrefixList
+	Groups      []Group
+	// Warnings are things that were accepted but are worth saying, such
+	// as a CIDR with host bits set (canonicalized).
+	Warnings []*Error
+}
+
+// NumRules is the number of ingress and egress rules over all groups.
+func (f *File) NumRules() int {
+	n := 0
+	for i := range f.Groups {
+		n += len(f.Groups[i].Ingress) + len(f.Groups[i].Egress)
+	}
+	return n
+}
+
+// PrefixList is a named list of CIDRs that rules refer to by name.
+type PrefixList struct {
+	Name     string
+	Prefixes []netip.Prefix
+	Pos      Pos
+}
+
+// Group is one security group.
+type Group struct {
+	Name        string
+	Description string
+	Ingress     []Rule
+	Egress      []Rule
+	// EgressOmitted is true when the group has no egress key at all, which
+	// means allow all outbound (AWS's default egress rule). An explicit
+	// "egress: []" means no outbound at all.
+	EgressOmitted bool
+	Pos           Pos
+}
+
+// Rule is one allow rule of a group.
+type Rule struct {
+	Proto Proto
+	// Ports are the destination port ranges for tcp and udp; nil means all
+	// ports. Always nil for other protocols.
+	Ports []PortRange
+	// ICMP restricts icmp and icmpv6 rules to one type (and maybe code);
+	// nil means every type.
+	ICMP *ICMP
+	// Peers are the addresses as written: CIDRs, addresses, prefix-list
+	// names or "any".
+	Peers []string
+	// Prefixes are the peers resolved to canonical prefixes, deduplicated,
+	// in the order first written.
+	Prefixes    []netip.Prefix
+	Description string
+	Pos         Pos
+}
+
+// Proto is a rule's protocol: one IP protocol number, or all of them.
+type Proto struct {
+	All bool
+	Num uint8 // meaningful when All is false
+}
+
+// Protocol numbers with names.
+const (
+	ICMPNum   uint8 = 1
+	TCPNum    uint8 = 6
+	UDPNum    uint8 = 17
+	ICMPv6Num uint8 = 58
+)
+
+// HasPorts reports whether rules of this protocol take ports.
+func (p Proto) HasPorts() bool { return !p.All && (p.Num == TCPNum || p.Num == UDPNum) }
+
+// IsICMP reports whether rules of this protocol take an ICMP type and code.
+func (p Proto) IsICMP() bool { return !p.All && (p.Num == ICMPNum || p.Num == ICMPv6Num) }
+
+func (p Proto) String() string {
+	if p.All {
+		return "all"
+	}
+	switch p.Num {
+	case TCPNum:
+		return "tcp"
+	case UDPNum:
+		return "udp"
+	case ICMPNum:
+		return "icmp"
+	case ICMPv6Num:
+		return "icmpv6"
+	}
+	return strconv.Itoa(int(p.Num))
+}
+
+// ParseProto reads a protocol as the rules file and fwctl write it: tcp,
+// udp, icmp, icmpv6, all (alias -1), or a number 0-255. Numbers of named
+// protocols mean the named protocol (6 is tcp).
+func ParseProto(s string) (Proto, error) {
+	switch strings.ToLower(s) {
+	case "tcp":
+		return Proto{Num: TCPNum}, nil
+	case "udp":
+		return Proto{Num: UDPNum}, nil
+	case "icmp":
+		return Proto{Num: ICMPNum}, nil
+	case "icmpv6", "ipv6-icmp":
+		return Proto{Num: ICMPv6Num}, nil
+	case "all", "-1", "any":
+		return Proto{All: true}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 255 {
+		return Proto{}, fmt.Errorf("bad protocol %q: expected tcp, udp, icmp, icmpv6, all (or -1) or a number 0-255", s)
+	}
+	return Proto{Num: uint8(n)}, nil
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct {
+	Lo, Hi uint16
+}
+
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(int(r.Lo))
+	}
+	return strconv.Itoa(int(r.Lo)) + "-" + strconv.Itoa(int(r.Hi))
+}
+
+// ICMP restricts a rule to one ICMP type and, unless AnyCode, one code.
+type ICMP struct {
+	Type    uint8
+	Code    uint8
+	AnyCode bool
+}
+
+func (i ICMP) String() string {
+	if i.AnyCode {
+		return "type " + strconv.Itoa(int(i.Type))
+	}
+	return "type " + strconv.Itoa(int(i.Type)) + " code " + strconv.Itoa(int(i.Code))
+}
+
+// String renders a rule in words, e.g. "tcp 80,443 from any".
+func (r *Rule) String() string { return r.Format("from") }
+
+// Format renders a rule in words with the given peer word ("from" for
+// ingress, "to" for egress).
+func (r *Rule) Format(peerWord string) string {
+	var b strings.Builder
+	b.WriteString(r.Proto.String())
+	if len(r.Ports) > 0 {
+		b.WriteByte(' ')
+		for i, p := range r.Ports {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(p.String())
+		}
+	}
+	if r.ICMP != nil {
+		b.WriteByte(' ')
+		b.WriteString(r.ICMP.String())
+	}
+	b.WriteByte(' ')
+	b.WriteString(peerWord)
+	b.WriteByte(' ')
+	b.WriteString(strings.Join(r.Peers, ","))
+	return b.String()
+}
+
+// Pos is a place in a rules file.
+type Pos struct {
+	Line, Col int
+}
+
+// Error is one problem in a rules file, at a place.
+type Error struct {
+	File string
+	Pos  Pos
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
+}
+
+// ErrorList is every error found in one file, in file order. It is the
+// error type that Load and Parse return for a bad file.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	switch len(l) {
+	case 0:
+		return "no errors"
+	case 1:
+		return l[0].Error()
+	}
+	var b strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}

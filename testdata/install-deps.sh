@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs, with apt-get, the system packages the end-to-end tests use, when
+# run as root and any is missing. Without root it says what is skipped.
+set -e
+need=""
+command -v iptables >/dev/null 2>&1 || need="$need iptables"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v conntrack >/dev/null 2>&1 || need="$need conntrack"
+command -v curl >/dev/null 2>&1 || need="$need curl"
+[ -x /usr/sbin/nginx ] || need="$need nginx-light"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"
+	exit 0
+fi
+echo "install-deps: apt-get install$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# nginx must not start as a system service: the tests run their own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+	chmod +x /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get install -y -qq --no-install-recommends $need >/dev/null
