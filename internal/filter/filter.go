@@ -7,11 +7,12 @@
 // A reload builds a new Table and swaps a pointer.
 //
 // The table is indexed by direction and protocol. For each (direction,
-// protocol) it holds a longest-prefix-match trie (gaissmai/bart) over every
-// distinct peer prefix of the rules; the value stored at a prefix is a
+// protocol) it holds a longest-prefix-match index over every distinct peer
+// prefix of the rules (a DIR-16-8-8 array for IPv4, a gaissmai/bart trie
+// for IPv6); the value stored at a prefix is a
 // piecewise-constant map from destination port (or ICMP type<<8|code) to
 // the first rule allowing it, already merged with everything the prefix's
-// supernets allow. A lookup is therefore one trie walk and one binary
+// supernets allow. A lookup is therefore one prefix lookup and one binary
 // search, whatever the number of rules.
 package filter
 
@@ -31,6 +32,15 @@ import (
 // everything.
 type Table struct {
 	dirs [2]dirTable
+	// ranges holds, for the /16s of IPv4 space that prefixes longer than
+	// /16 divide, which port map holds from which address on: start<<48 |
+	// map reference, sorted.
+	ranges []uint64
+	// pieces holds every distinct port map: a sorted run of start<<48 |
+	// ordinal, the first start 0. The run of map reference r is
+	// pieces[r>>16 : r>>16 + r&0xffff + 1]; reference 0 is a map that
+	// answers "no rule" everywhere.
+	pieces []uint64
 	// entries maps an ordinal (1-based; 0 means no rule) to its rule.
 	entries []entry
 	file    *rules.File
@@ -41,16 +51,40 @@ type dirTable struct {
 	byProto [256]*protoTable
 }
 
-// protoTable answers for one direction and protocol.
+// protoTable answers for one direction and protocol which port map holds
+// for a peer address.
 type protoTable struct {
-	trie *bart.Table[*portMap]
+	// l1 is indexed by an IPv4 address's first 16 bits. An entry is a map
+	// reference, or with rangeFlag set the run of t.ranges that splits the
+	// /16 (same encoding as a map reference). nil when no IPv4 prefix.
+	l1 []uint64
+	v6 *bart.Fast[uint64]
 }
 
-// portMap is a piecewise-constant function over 0..65535: ords[i] holds
-// for starts[i] <= x < starts[i+1]. starts[0] is always 0.
-type portMap struct {
-	starts []uint16
-	ords   []uint32
+const (
+	rangeFlag = 1 << 63
+	refMask   = 1<<48 - 1
+)
+
+// search returns the last element of run whose top 16 bits are <= x; the
+// first element's are 0.
+func search(run []uint64, x uint16) uint64 {
+	key := uint64(x)<<48 | refMask
+	lo, hi := 0, len(run) // invariant: run[lo] <= key, answer in [lo, hi)
+	for hi-lo > 1 {
+		mid := int(uint(lo+hi) >> 1)
+		if run[mid] <= key {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return run[lo]
+}
+
+func run(arena []uint64, ref uint64) []uint64 {
+	off := ref >> 16 & (1<<32 - 1)
+	return arena[off : off+ref&0xffff+1]
 }
 
 type entry struct {
@@ -62,9 +96,10 @@ type entry struct {
 // Stats describes a compiled table.
 type Stats struct {
 	Rules     int // rules in the file, plus one per implicit egress default
-	Prefixes  int // distinct (direction, protocol, prefix) entries in the tries
+	Prefixes  int // distinct (direction, protocol, prefix) entries
 	Intervals int // port intervals over all distinct port maps
 	PortMaps  int // distinct port maps (identical ones are shared)
+	V4Ranges  int // address ranges inside IPv4 /16s split by longer prefixes
 }
 
 // Stats returns figures about the table's size.
@@ -80,35 +115,29 @@ func (t *Table) Match(k Key) Verdict {
 	if pt == nil {
 		return Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
 	}
-	pm, ok := pt.trie.Lookup(k.Peer)
-	if !ok {
-		return Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
+	var ref uint64
+	if k.Peer.Is4() {
+		if pt.l1 == nil {
+			return Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
+		}
+		a := k.Peer.As4()
+		ref = pt.l1[uint32(a[0])<<8|uint32(a[1])]
+		if ref&rangeFlag != 0 {
+			ref = search(run(t.ranges, ref), uint16(a[2])<<8|uint16(a[3])) & refMask
+		}
+	} else if pt.v6 != nil {
+		ref, _ = pt.v6.Lookup(k.Peer)
 	}
 	x := k.Port
 	if k.Proto == ProtoICMP || k.Proto == ProtoICMPv6 {
 		x = uint16(k.Type)<<8 | uint16(k.Code)
 	}
-	ord := pm.lookup(x)
+	ord := uint32(search(run(t.pieces, ref), x))
 	if ord == 0 {
 		return Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
 	}
 	e := &t.entries[ord]
 	return Verdict{Accept: true, Dir: k.Dir, Group: e.group, Rule: e.rule}
-}
-
-// lookup finds the value at x: the last start <= x.
-func (m *portMap) lookup(x uint16) uint32 {
-	s := m.starts
-	lo, hi := 0, len(s) // invariant: s[lo] <= x, answer in [lo, hi)
-	for hi-lo > 1 {
-		mid := int(uint(lo+hi) >> 1)
-		if s[mid] <= x {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return m.ords[lo]
 }
 
 // GroupName returns the name of group i, or "" when out of range.
@@ -194,15 +223,18 @@ func Compile(f *rules.File) (*Table, error) {
 		return nil, fmt.Errorf("compile: %d rules is too many", len(t.entries)-1)
 	}
 	t.stats.Rules = len(t.entries) - 1
-	c := compiler{shared: map[string]*portMap{}}
+	c := compiler{shared: map[string]*portMap{}, pieces: []uint64{0}} // reference 0: no rule
 	for dir := range srcs {
 		t.dirs[dir] = c.dir(srcs[dir])
 	}
+	if len(c.pieces) >= 1<<32 || len(c.ranges) >= 1<<32 {
+		return nil, fmt.Errorf("compile: table too large")
+	}
+	t.pieces, t.ranges = slices.Clip(c.pieces), slices.Clip(c.ranges)
 	t.stats.Prefixes = c.prefixes
 	t.stats.PortMaps = len(c.shared)
-	for _, pm := range c.shared {
-		t.stats.Intervals += len(pm.starts)
-	}
+	t.stats.Intervals = len(t.pieces) - 1
+	t.stats.V4Ranges = len(t.ranges)
 	return t, nil
 }
 
@@ -234,9 +266,27 @@ func (t *Table) source(r *rules.Rule, g, i int32, dir Dir) source {
 	return s
 }
 
+// portMap is a port map while compiling; ref is its reference in
+// Table.pieces.
+type portMap struct {
+	starts []uint16
+	ords   []uint32
+	ref    uint64
+}
+
+func (m *portMap) lookup(x uint16) uint32 {
+	i, found := slices.BinarySearch(m.starts, x)
+	if !found {
+		i--
+	}
+	return m.ords[i]
+}
+
 type compiler struct {
 	// shared holds every distinct port map, so identical ones are stored once.
 	shared   map[string]*portMap
+	pieces   []uint64
+	ranges   []uint64
 	prefixes int
 }
 
@@ -298,16 +348,82 @@ func (c *compiler) proto(srcs []source, proto int) *protoTable {
 		}
 		return a.Addr().Compare(b.Addr())
 	})
-	trie := new(bart.Table[*portMap])
+	// During the build a trie finds each prefix's nearest supernet.
+	build := new(bart.Table[*portMap])
+	pt := &protoTable{}
+	var v4 []netip.Prefix
 	for _, p := range pfxs {
-		parent, _ := trie.Lookup(p.Addr()) // longest already-inserted supernet
-		if p.Bits() == 0 {
-			parent = nil // nothing is shorter than /0
+		parent, _ := build.Lookup(p.Addr()) // longest already-inserted supernet
+		pm := c.intern(merge(parent, own[p]))
+		build.Insert(p, pm)
+		if p.Addr().Is4() {
+			v4 = append(v4, p)
+			continue
 		}
-		trie.Insert(p, c.intern(merge(parent, own[p])))
+		if pt.v6 == nil {
+			pt.v6 = new(bart.Fast[uint64])
+		}
+		pt.v6.Insert(p, pm.ref)
 	}
 	c.prefixes += len(pfxs)
-	return &protoTable{trie: trie}
+	if len(v4) > 0 {
+		pt.l1 = c.paint(v4, build)
+	}
+	return pt
+}
+
+// paint builds the IPv4 index from the prefixes, shortest first, and the
+// build trie that holds each prefix's merged port map.
+func (c *compiler) paint(pfxs []netip.Prefix, build *bart.Table[*portMap]) []uint64 {
+	l1 := make([]uint64, 1<<16)
+	long := map[uint32][]netip.Prefix{} // prefixes longer than /16, by /16
+	for _, p := range pfxs {
+		a := p.Addr().As4()
+		hi := uint32(a[0])<<8 | uint32(a[1])
+		if p.Bits() > 16 {
+			long[hi] = append(long[hi], p)
+			continue
+		}
+		pm, _ := build.Get(p)
+		for i := hi; i < hi+1<<(16-p.Bits()); i++ {
+			l1[i] = pm.ref // longer prefixes come later and overwrite
+		}
+	}
+	his := make([]uint32, 0, len(long))
+	for hi := range long {
+		his = append(his, hi)
+	}
+	slices.Sort(his)
+	for _, hi := range his {
+		// Cut the /16 where its longer prefixes start and end; the
+		// longest-prefix match at each cut holds until the next.
+		cuts := []uint32{0}
+		for _, p := range long[hi] {
+			a := p.Addr().As4()
+			lo := uint32(a[2])<<8 | uint32(a[3])
+			cuts = append(cuts, lo, lo+1<<(32-p.Bits()))
+		}
+		slices.Sort(cuts)
+		cuts = slices.Compact(cuts)
+		off := uint64(len(c.ranges))
+		last := ^uint64(0)
+		for _, x := range cuts {
+			if x > 0xffff {
+				break
+			}
+			addr := netip.AddrFrom4([4]byte{byte(hi >> 8), byte(hi), byte(x >> 8), byte(x)})
+			var ref uint64
+			if pm, ok := build.Lookup(addr); ok {
+				ref = pm.ref
+			}
+			if ref != last {
+				c.ranges = append(c.ranges, uint64(x)<<48|ref)
+				last = ref
+			}
+		}
+		l1[hi] = rangeFlag | off<<16 | (uint64(len(c.ranges)) - off - 1)
+	}
+	return l1
 }
 
 // merge returns the pointwise minimum (first rule wins; 0 means none) of a
@@ -362,7 +478,11 @@ func (c *compiler) intern(m portMap) *portMap {
 	if pm, ok := c.shared[k]; ok {
 		return pm
 	}
-	pm := &portMap{starts: slices.Clip(m.starts), ords: slices.Clip(m.ords)}
+	off := uint64(len(c.pieces))
+	pm := &portMap{starts: slices.Clip(m.starts), ords: slices.Clip(m.ords), ref: off<<16 | uint64(len(m.starts)-1)}
 	c.shared[k] = pm
+	for i := range m.starts {
+		c.pieces = append(c.pieces, uint64(m.starts[i])<<48|uint64(m.ords[i]))
+	}
 	return pm
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"regexp"
@@ -82,6 +83,10 @@ func (d *decoder) decode(data []byte) *File {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{1, 1}, Msg: "empty file: expected a rules file starting with \"version: 1\""})
+			return nil
+		}
 		d.syntaxError(err)
 		return nil
 	}
@@ -643,6 +648,10 @@ func (d *decoder) peers(n *yaml.Node, key string) ([]string, []netip.Prefix) {
 		if n.Tag != "!!null" {
 			items = []*yaml.Node{n}
 		}
+	}
+	if n.Kind == yaml.SequenceNode && len(items) == 0 {
+		d.errorf(n, "%s is an empty list: expected at least one CIDR, address, prefix list name or any", key)
+		return nil, nil
 	}
 	if len(items) == 0 {
 		d.errorf(n, "%s: expected a list of CIDRs, addresses, prefix list names or any, got %s", key, kindName(n))
