@@ -189,22 +189,49 @@ func probes(f *rules.File, n int) []Key {
 	return keys
 }
 
-// BenchmarkMatch is the lookup cost on each table. Compare the -10k and
-// -100k lines with the -1k ones for scaling, and with BenchmarkReference.
+// BenchmarkMatch is the lookup cost on each table, with probes over both
+// address families ("all") and, for tables that hold both, per family.
+// Compare the 10k and 100k lines with the 1k ones for scaling, and with
+// BenchmarkReference for the speed-up.
 func BenchmarkMatch(b *testing.B) {
 	for _, bt := range benchTables(b) {
 		tab := mustTable(b, bt.yaml)
 		keys := probes(tab.File(), 1<<14)
-		b.Run(bt.name, func(b *testing.B) {
-			accepted := 0
-			for i := 0; b.Loop(); i++ {
-				if tab.Match(keys[i&(len(keys)-1)]).Accept {
-					accepted++
+		sets := [][2]any{{"all", keys}}
+		var v4, v6 []Key
+		for _, k := range keys {
+			if k.Peer.Is4() {
+				v4 = append(v4, k)
+			} else {
+				v6 = append(v6, k)
+			}
+		}
+		if hasV6(tab.File()) {
+			sets = append(sets, [2]any{"v4", v4[:4096]}, [2]any{"v6", v6[:4096]})
+		}
+		for _, set := range sets {
+			keys := set[1].([]Key)
+			b.Run(bt.name+"/"+set[0].(string), func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					tab.Match(keys[i&(len(keys)-1)])
+				}
+				b.ReportMetric(float64(tab.Stats().Rules), "rules")
+			})
+		}
+	}
+}
+
+func hasV6(f *rules.File) bool {
+	for _, g := range f.Groups {
+		for _, r := range g.Ingress {
+			for _, p := range r.Prefixes {
+				if p.Addr().Is6() && p.Bits() > 0 {
+					return true
 				}
 			}
-			b.ReportMetric(float64(tab.Stats().Rules), "rules")
-		})
+		}
 	}
+	return false
 }
 
 // BenchmarkReference is the naive slice scan on the same tables and

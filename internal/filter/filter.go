@@ -8,8 +8,8 @@
 //
 // The table is indexed by direction and protocol. For each (direction,
 // protocol) it holds a longest-prefix-match index over every distinct peer
-// prefix of the rules (a DIR-16-8-8 array for IPv4, a gaissmai/bart trie
-// for IPv6); the value stored at a prefix is a
+// prefix of the rules (an array indexed by the first 16 bits for IPv4,
+// sorted address ranges for IPv6); the value stored at a prefix is a
 // piecewise-constant map from destination port (or ICMP type<<8|code) to
 // the first rule allowing it, already merged with everything the prefix's
 // supernets allow. A lookup is therefore one prefix lookup and one binary
@@ -20,6 +20,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 
@@ -37,14 +38,13 @@ type Table struct {
 	// map reference, sorted.
 	ranges []uint64
 	// pieces holds every distinct port map: a sorted run of start<<48 |
-	// ordinal, the first start 0. The run of map reference r is
+	// (group+1)<<32 | rule (0 below the start bits: no rule), the first
+	// start 0. The run of map reference r is
 	// pieces[r>>16 : r>>16 + r&0xffff + 1]; reference 0 is a map that
 	// answers "no rule" everywhere.
 	pieces []uint64
-	// entries maps an ordinal (1-based; 0 means no rule) to its rule.
-	entries []entry
-	file    *rules.File
-	stats   Stats
+	file   *rules.File
+	stats  Stats
 }
 
 type dirTable struct {
@@ -58,7 +58,35 @@ type protoTable struct {
 	// reference, or with rangeFlag set the run of t.ranges that splits the
 	// /16 (same encoding as a map reference). nil when no IPv4 prefix.
 	l1 []uint64
-	v6 *bart.Fast[uint64]
+	v6 v6Index
+}
+
+// v6Index is IPv6 space cut into ranges at every prefix's first and
+// one-past-last address; range i starts at (hi[i], lo[i]) and has the map
+// reference ref[i] of the longest prefix covering it. A lookup is a binary
+// search for the last start at or below the address.
+type v6Index struct {
+	hi, lo, ref []uint64
+}
+
+func (x *v6Index) lookup(a [16]byte) uint64 {
+	n := len(x.hi)
+	if n == 0 || len(x.lo) != n || len(x.ref) != n {
+		return 0
+	}
+	ah, al := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+	// Branch-free binary search: a mispredicted branch per step would cost
+	// more than the memory reads.
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		i := base + half
+		_, borrow := bits.Sub64(al, x.lo[i], 0)
+		_, borrow = bits.Sub64(ah, x.hi[i], borrow)
+		base += half &^ -int(borrow) // start[i] <= a when no borrow
+		n -= half
+	}
+	return x.ref[base]
 }
 
 const (
@@ -70,16 +98,15 @@ const (
 // first element's are 0.
 func search(run []uint64, x uint16) uint64 {
 	key := uint64(x)<<48 | refMask
-	lo, hi := 0, len(run) // invariant: run[lo] <= key, answer in [lo, hi)
-	for hi-lo > 1 {
-		mid := int(uint(lo+hi) >> 1)
-		if run[mid] <= key {
-			lo = mid
-		} else {
-			hi = mid
+	base, n := 0, len(run)
+	for n > 1 {
+		half := n >> 1
+		if run[base+half] <= key {
+			base += half
 		}
+		n -= half
 	}
-	return run[lo]
+	return run[base]
 }
 
 func run(arena []uint64, ref uint64) []uint64 {
@@ -125,19 +152,19 @@ func (t *Table) Match(k Key) Verdict {
 		if ref&rangeFlag != 0 {
 			ref = search(run(t.ranges, ref), uint16(a[2])<<8|uint16(a[3])) & refMask
 		}
-	} else if pt.v6 != nil {
-		ref, _ = pt.v6.Lookup(k.Peer)
+	} else if k.Peer.Is6() {
+		ref = pt.v6.lookup(k.Peer.As16())
 	}
 	x := k.Port
 	if k.Proto == ProtoICMP || k.Proto == ProtoICMPv6 {
 		x = uint16(k.Type)<<8 | uint16(k.Code)
 	}
-	ord := uint32(search(run(t.pieces, ref), x))
-	if ord == 0 {
+	v := search(run(t.pieces, ref), x)
+	g := int32(v>>32&0xffff) - 1
+	if g < 0 {
 		return Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
 	}
-	e := &t.entries[ord]
-	return Verdict{Accept: true, Dir: k.Dir, Group: e.group, Rule: e.rule}
+	return Verdict{Accept: true, Dir: k.Dir, Group: g, Rule: int32(uint32(v))}
 }
 
 // GroupName returns the name of group i, or "" when out of range.
@@ -198,32 +225,35 @@ func Compile(f *rules.File) (*Table, error) {
 	if f == nil {
 		return nil, fmt.Errorf("compile: no rules file")
 	}
-	t := &Table{file: f, entries: []entry{{}}}
+	if len(f.Groups) >= 1<<16-1 {
+		return nil, fmt.Errorf("compile: %d groups is too many: at most %d", len(f.Groups), 1<<16-2)
+	}
+	t := &Table{file: f}
+	c := compiler{shared: map[string]*portMap{}, pieces: []uint64{0}, entries: []entry{{}}} // reference 0: no rule
 	var srcs [2][]source
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
 		for ri := range g.Ingress {
-			srcs[Ingress] = append(srcs[Ingress], t.source(&g.Ingress[ri], int32(gi), int32(ri), Ingress))
+			srcs[Ingress] = append(srcs[Ingress], c.source(&g.Ingress[ri], int32(gi), int32(ri), Ingress))
 		}
 		if g.EgressOmitted {
 			// AWS's default egress rule: all protocols to anywhere.
-			t.entries = append(t.entries, entry{group: int32(gi), rule: NoRule, dir: Egress})
+			c.entries = append(c.entries, entry{group: int32(gi), rule: NoRule, dir: Egress})
 			srcs[Egress] = append(srcs[Egress], source{
 				all:      true,
 				ranges:   []rules.PortRange{{Lo: 0, Hi: 65535}},
 				prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
-				ord:      uint32(len(t.entries) - 1),
+				ord:      uint32(len(c.entries) - 1),
 			})
 		}
 		for ri := range g.Egress {
-			srcs[Egress] = append(srcs[Egress], t.source(&g.Egress[ri], int32(gi), int32(ri), Egress))
+			srcs[Egress] = append(srcs[Egress], c.source(&g.Egress[ri], int32(gi), int32(ri), Egress))
 		}
 	}
-	if len(t.entries) > 1<<31 {
-		return nil, fmt.Errorf("compile: %d rules is too many", len(t.entries)-1)
+	if len(c.entries) > 1<<31 {
+		return nil, fmt.Errorf("compile: %d rules is too many", len(c.entries)-1)
 	}
-	t.stats.Rules = len(t.entries) - 1
-	c := compiler{shared: map[string]*portMap{}, pieces: []uint64{0}} // reference 0: no rule
+	t.stats.Rules = len(c.entries) - 1
 	for dir := range srcs {
 		t.dirs[dir] = c.dir(srcs[dir])
 	}
@@ -247,9 +277,9 @@ type source struct {
 	ord      uint32
 }
 
-func (t *Table) source(r *rules.Rule, g, i int32, dir Dir) source {
-	t.entries = append(t.entries, entry{group: g, rule: i, dir: dir})
-	s := source{all: r.Proto.All, proto: r.Proto.Num, prefixes: r.Prefixes, ord: uint32(len(t.entries) - 1)}
+func (c *compiler) source(r *rules.Rule, g, i int32, dir Dir) source {
+	c.entries = append(c.entries, entry{group: g, rule: i, dir: dir})
+	s := source{all: r.Proto.All, proto: r.Proto.Num, prefixes: r.Prefixes, ord: uint32(len(c.entries) - 1)}
 	switch {
 	case r.Proto.HasPorts() && len(r.Ports) > 0:
 		s.ranges = r.Ports
@@ -284,7 +314,10 @@ func (m *portMap) lookup(x uint16) uint32 {
 
 type compiler struct {
 	// shared holds every distinct port map, so identical ones are stored once.
-	shared   map[string]*portMap
+	shared map[string]*portMap
+	// entries maps an ordinal (1-based, in file order; 0 means no rule)
+	// to its rule. The first rule in file order wins.
+	entries  []entry
 	pieces   []uint64
 	ranges   []uint64
 	prefixes int
@@ -351,7 +384,7 @@ func (c *compiler) proto(srcs []source, proto int) *protoTable {
 	// During the build a trie finds each prefix's nearest supernet.
 	build := new(bart.Table[*portMap])
 	pt := &protoTable{}
-	var v4 []netip.Prefix
+	var v4, v6 []netip.Prefix
 	for _, p := range pfxs {
 		parent, _ := build.Lookup(p.Addr()) // longest already-inserted supernet
 		pm := c.intern(merge(parent, own[p]))
@@ -360,14 +393,14 @@ func (c *compiler) proto(srcs []source, proto int) *protoTable {
 			v4 = append(v4, p)
 			continue
 		}
-		if pt.v6 == nil {
-			pt.v6 = new(bart.Fast[uint64])
-		}
-		pt.v6.Insert(p, pm.ref)
+		v6 = append(v6, p)
 	}
 	c.prefixes += len(pfxs)
 	if len(v4) > 0 {
 		pt.l1 = c.paint(v4, build)
+	}
+	if len(v6) > 0 {
+		pt.v6 = cut6(v6, build)
 	}
 	return pt
 }
@@ -426,6 +459,62 @@ func (c *compiler) paint(pfxs []netip.Prefix, build *bart.Table[*portMap]) []uin
 	return l1
 }
 
+// cut6 builds the IPv6 index from the prefixes and the build trie that
+// holds each prefix's merged port map.
+func cut6(pfxs []netip.Prefix, build *bart.Table[*portMap]) v6Index {
+	type u128 struct{ hi, lo uint64 }
+	cuts := []u128{{}}
+	for _, p := range pfxs {
+		a := p.Addr().As16()
+		start := u128{binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])}
+		cuts = append(cuts, start)
+		// One past the last address: add 2^(128-bits), unless it wraps.
+		end := start
+		if b := p.Bits(); b == 0 {
+			continue
+		} else if b <= 64 {
+			end.hi += 1 << (64 - b)
+			end.lo = 0
+			if end.hi == 0 {
+				continue
+			}
+		} else {
+			end.lo += 1 << (128 - b)
+			if end.lo == 0 {
+				end.hi++
+				if end.hi == 0 {
+					continue
+				}
+			}
+		}
+		cuts = append(cuts, end)
+	}
+	slices.SortFunc(cuts, func(a, b u128) int {
+		if c := cmp.Compare(a.hi, b.hi); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.lo, b.lo)
+	})
+	cuts = slices.Compact(cuts)
+	var x v6Index
+	last := ^uint64(0)
+	for _, c := range cuts {
+		var a [16]byte
+		binary.BigEndian.PutUint64(a[:8], c.hi)
+		binary.BigEndian.PutUint64(a[8:], c.lo)
+		var ref uint64
+		if pm, ok := build.Lookup(netip.AddrFrom16(a)); ok {
+			ref = pm.ref
+		}
+		if ref != last || len(x.hi) == 0 {
+			x.hi, x.lo, x.ref = append(x.hi, c.hi), append(x.lo, c.lo), append(x.ref, ref)
+			last = ref
+		}
+	}
+	x.hi, x.lo, x.ref = slices.Clip(x.hi), slices.Clip(x.lo), slices.Clip(x.ref)
+	return x
+}
+
 // merge returns the pointwise minimum (first rule wins; 0 means none) of a
 // supernet's map and a prefix's own pieces.
 func merge(parent *portMap, own []piece) portMap {
@@ -482,7 +571,12 @@ func (c *compiler) intern(m portMap) *portMap {
 	pm := &portMap{starts: slices.Clip(m.starts), ords: slices.Clip(m.ords), ref: off<<16 | uint64(len(m.starts)-1)}
 	c.shared[k] = pm
 	for i := range m.starts {
-		c.pieces = append(c.pieces, uint64(m.starts[i])<<48|uint64(m.ords[i]))
+		var v uint64
+		if o := m.ords[i]; o != 0 {
+			e := c.entries[o]
+			v = uint64(e.group+1)<<32 | uint64(uint32(e.rule))
+		}
+		c.pieces = append(c.pieces, uint64(m.starts[i])<<48|v)
 	}
 	return pm
 }
