@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/fwd-project/fwd/internal/classbench"
 	"github.com/fwd-project/fwd/internal/rules"
 )
 
@@ -61,61 +60,23 @@ func synthPrefix(r *rand.Rand) netip.Prefix {
 	return netip.PrefixFrom(a, 8+r.IntN(25)).Masked()
 }
 
-// classbenchYAML converts a ClassBench filter set into a rules file as
-// ../shared/data/README.md says: keep the rules whose source port range is
-// 0:65535 and map each to an ingress rule (protocol, destination port
-// range, source prefix). "Any protocol" with a port range becomes a tcp and
-// a udp rule, since only those carry ports.
+// classbenchYAML converts a ClassBench filter set into a rules file (see
+// package classbench) and says how many rules it holds.
 func classbenchYAML(path string) ([]byte, int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
-	var b bytes.Buffer
-	b.WriteString("version: 1\ngroups:\n  - name: classbench\n    ingress:\n")
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		fields := strings.Split(strings.TrimPrefix(sc.Text(), "@"), "\t")
-		if len(fields) < 5 {
-			continue
-		}
-		if strings.ReplaceAll(fields[2], " ", "") != "0:65535" {
-			continue
-		}
-		src, err := netip.ParsePrefix(fields[0])
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		src = src.Masked()
-		lo, hi, _ := strings.Cut(strings.ReplaceAll(fields[3], " ", ""), ":")
-		ports := lo + "-" + hi
-		full := lo == "0" && hi == "65535"
-		pv, pm, _ := strings.Cut(fields[4], "/")
-		num, _ := strconv.ParseUint(strings.TrimPrefix(pv, "0x"), 16, 8)
-		mask, _ := strconv.ParseUint(strings.TrimPrefix(pm, "0x"), 16, 8)
-		var protos []string
-		switch {
-		case mask == 0 && full:
-			protos = []string{"all"}
-		case mask == 0:
-			protos = []string{"tcp", "udp"}
-		default:
-			protos = []string{strconv.Itoa(int(num))}
-		}
-		for _, p := range protos {
-			rule := fmt.Sprintf("{proto: %s, from: [%s]}", p, src)
-			if (p == "6" || p == "17" || p == "tcp" || p == "udp") && !full {
-				rule = fmt.Sprintf("{proto: %s, ports: \"%s\", from: [%s]}", p, ports, src)
-			}
-			if !seen[rule] {
-				seen[rule] = true
-				fmt.Fprintf(&b, "      - %s\n", rule)
-			}
-		}
+	boxes, err := classbench.Parse(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return b.Bytes(), len(seen), sc.Err()
+	var b bytes.Buffer
+	if err := classbench.ToRulesYAML(boxes, &b); err != nil {
+		return nil, 0, err
+	}
+	return b.Bytes(), bytes.Count(b.Bytes(), []byte("\n      - {")), nil
 }
 
 type benchTable struct {

@@ -364,10 +364,15 @@ func randomKey(r *rand.Rand, f *rules.File) Key {
 	// Probe at and around prefix edges of the rules and the universe.
 	var p netip.Prefix
 	if r.IntN(2) == 0 {
-		g := f.Groups[r.IntN(len(f.Groups))]
-		list := append(append([]rules.Rule(nil), g.Ingress...), g.Egress...)
-		if len(list) > 0 {
-			rule := list[r.IntN(len(list))]
+		g := &f.Groups[r.IntN(len(f.Groups))]
+		if n := len(g.Ingress) + len(g.Egress); n > 0 {
+			i := r.IntN(n)
+			var rule *rules.Rule
+			if i < len(g.Ingress) {
+				rule = &g.Ingress[i]
+			} else {
+				rule = &g.Egress[i-len(g.Ingress)]
+			}
 			p = rule.Prefixes[r.IntN(len(rule.Prefixes))]
 			if rule.Proto.HasPorts() && len(rule.Ports) > 0 {
 				pr := rule.Ports[r.IntN(len(rule.Ports))]
@@ -420,4 +425,65 @@ func edgeAddr(r *rand.Rand, p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+// TestLargeTablesAgree exercises what small random tables never reach:
+// the IPv4 /16 split into many ranges and the IPv6 bucket index, on
+// thousands of nested prefixes under one common prefix and beside it.
+func TestLargeTablesAgree(t *testing.T) {
+	seeds, probes := 3, 20000
+	if testing.Short() {
+		seeds, probes = 1, 5000
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(seed), 99))
+			f := &rules.File{Version: 1, Groups: []rules.Group{{Name: "big"}}}
+			for range 3000 {
+				rule := randomRule(r)
+				rule.Prefixes, rule.Peers = nil, nil
+				for range 1 + r.IntN(2) {
+					var p netip.Prefix
+					switch r.IntN(8) {
+					case 0, 6, 7: // IPv6 under one /32, long and nested
+						a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(r.IntN(4)), byte(r.IntN(256)), 8: byte(r.IntN(256)), 15: byte(r.IntN(256))})
+						p = netip.PrefixFrom(a, 48+r.IntN(81)).Masked()
+					case 1: // IPv6 elsewhere, sometimes short
+						a := netip.AddrFrom16([16]byte{byte(r.IntN(256)), byte(r.IntN(256)), 15: byte(r.IntN(256))})
+						p = netip.PrefixFrom(a, 64+r.IntN(65)).Masked()
+					case 2, 3: // IPv4 inside a few /16s, long
+						a := netip.AddrFrom4([4]byte{198, 18 + byte(r.IntN(2)), byte(r.IntN(256)), byte(r.IntN(256))})
+						p = netip.PrefixFrom(a, 16+r.IntN(17)).Masked()
+					default:
+						// Nested and overlapping IPv4, but no short IPv6: an
+						// early ::/0 rule would decide every IPv6 probe.
+						for p = randomPrefix(r); p.Addr().Is6() && p.Bits() < 32; p = randomPrefix(r) {
+						}
+					}
+					rule.Prefixes = append(rule.Prefixes, p)
+					rule.Peers = append(rule.Peers, p.String())
+				}
+				f.Groups[0].Ingress = append(f.Groups[0].Ingress, rule)
+			}
+			tab := compile(t, f)
+			if pt := tab.dirs[Ingress].byProto[ProtoTCP]; pt.v6.first == nil || pt.l1[198<<8|18]&rangeFlag == 0 {
+				t.Fatalf("the table did not build the IPv6 bucket index (%d ranges) or the IPv4 /16 ranges (%x) this test is for", len(pt.v6.hi), pt.l1[198<<8|18])
+			}
+			accepted := 0
+			for range probes {
+				k := randomKey(r, f)
+				k.Dir = Ingress
+				want := refMatch(f, k)
+				if got := tab.Match(k); got != want {
+					t.Fatalf("Match(%+v) = %+v, reference says %+v", k, got, want)
+				}
+				if want.Accept {
+					accepted++
+				}
+			}
+			if accepted < probes/20 {
+				t.Fatalf("only %d probes accepted: the probes test little", accepted)
+			}
+		})
+	}
 }
