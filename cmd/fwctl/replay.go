@@ -1,9 +1,303 @@
 package main
 
-import "fmt"
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
-// runReplay is replaced by the replay work (issue 5).
+	"golang.org/x/sys/unix"
+
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/replay"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+const replayUsage = `usage: fwctl replay -f RULES [--host ADDR,...] [--json] [--verdicts FILE]
+                    [--diff OTHER_RULES] [--max-flows N] CAPTURE...
+
+Replays pcap and pcapng captures through the rules as the host would see
+them, and sums up what the rules accept and drop. A packet to a --host
+address is ingress, from one egress, other packets are transit; without
+--host the first packet of each flow is taken as ingress to its
+destination. Flows start on an accepted first packet; their later packets,
+both ways, are accepted as established. Each capture is replayed on its
+own (flows do not carry over from one file to the next).
+
+Exit status: 0 replayed, 1 bad rules or a file that is not a capture,
+2 usage, 5 a capture stopped early (truncated or corrupt).
+`
+
+type hostList []netip.Addr
+
+func (h *hostList) String() string {
+	s := make([]string, len(*h))
+	for i, a := range *h {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (h *hostList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("bad host address %q", f)
+		}
+		*h = append(*h, a.Unmap())
+	}
+	return nil
+}
+
 func runReplay(e env, args []string) int {
-	fmt.Fprintln(e.stderr, "fwctl replay: not built yet")
-	return exitUsage
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() { fmt.Fprint(e.stderr, replayUsage) }
+	var (
+		rulesPath = fs.String("f", "", "rules file")
+		hosts     hostList
+		asJSON    = fs.Bool("json", false, "print the summary as one JSON object")
+		verdicts  = fs.String("verdicts", "", "write one JSON line per packet to `FILE` (- for stdout)")
+		diffPath  = fs.String("diff", "", "also replay `OTHER_RULES` and list the flows whose verdict changes")
+		maxFlows  = fs.Int("max-flows", replay.DefaultMaxFlows, "flow table bound")
+	)
+	fs.Var(&hosts, "host", "the host's `ADDR`esses, comma separated")
+	// Flags may come after the captures, as in `fwctl replay x.pcap -f r.yaml`.
+	var captures []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			return exitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		captures = append(captures, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	switch {
+	case *rulesPath == "":
+		fmt.Fprintln(e.stderr, "fwctl replay: -f RULES is required")
+		fs.Usage()
+		return exitUsage
+	case len(captures) == 0:
+		fmt.Fprintln(e.stderr, "fwctl replay: no capture given")
+		fs.Usage()
+		return exitUsage
+	case *maxFlows <= 0:
+		fmt.Fprintln(e.stderr, "fwctl replay: --max-flows must be positive")
+		return exitUsage
+	}
+
+	table, err := loadTable(*rulesPath)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+		return exitRejected
+	}
+	opts := replay.Options{Hosts: hosts, MaxFlows: *maxFlows, LabelVerdicts: len(captures) > 1}
+	if *diffPath != "" {
+		other, err := loadTable(*diffPath)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+			return exitRejected
+		}
+		opts.Diff = other
+	}
+	out := e.stdout
+	if *verdicts != "" {
+		if *verdicts == "-" {
+			opts.Verdicts = e.stdout
+			out = e.stderr // keep stdout for the verdict lines
+		} else {
+			f, err := os.Create(*verdicts)
+			if err != nil {
+				fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+				return exitRejected
+			}
+			defer f.Close()
+			opts.Verdicts = f
+		}
+	}
+	prog := newProgress(e.stderr)
+	if prog != nil {
+		opts.Progress = prog.show
+	}
+
+	r := replay.New(table, opts)
+	code := exitOK
+	for _, c := range captures {
+		err := r.ReplayFile(c)
+		prog.clear()
+		var stop *replay.StopError
+		switch {
+		case err == nil:
+		case errors.As(err, &stop):
+			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+			if code == exitOK {
+				code = exitIncomplete
+			}
+		default:
+			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+			code = exitRejected
+		}
+	}
+	if f, ok := opts.Verdicts.(*os.File); ok && f != os.Stdout {
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(e.stderr, "fwctl replay: write verdicts: %v\n", err)
+			code = exitRejected
+		}
+	}
+
+	sum := r.Summary()
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+			return exitRejected
+		}
+		return code
+	}
+	writeSummary(out, sum, *diffPath)
+	return code
+}
+
+func loadTable(path string) (*filter.Table, error) {
+	f, err := rules.Load(path, rules.Options{})
+	if err != nil {
+		return nil, err // rules errors already name the file, line and column
+	}
+	t, err := filter.Compile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: compile: %w", path, err)
+	}
+	return t, nil
+}
+
+func writeSummary(w io.Writer, s replay.Summary, diffPath string) {
+	files := "capture"
+	if len(s.Files) != 1 {
+		files = "captures"
+	}
+	fmt.Fprintf(w, "replayed %d packets from %d %s in %.3fs (%s packets/s)\n",
+		s.Packets, len(s.Files), files, s.Seconds, human(s.PPS))
+	r := s.Reasons
+	fmt.Fprintf(w, "  accepted   %d  (rule %d, established %d, related %d, loopback %d)\n",
+		s.Accepted, r.Rule, r.Established, r.Related, r.Loopback)
+	fmt.Fprintf(w, "  dropped    %d  (no rule %d, malformed %d)\n", s.Dropped, r.NoMatch, r.Malformed)
+	fmt.Fprintf(w, "  transit    %d\n", s.Transit)
+	fmt.Fprintf(w, "  not IP     %d\n", s.NotIP)
+	fmt.Fprintf(w, "  flows      %d started, %d closed, %d timed out", s.Flows, s.FlowsClosed, s.FlowsExpired)
+	if s.FlowOverflow > 0 {
+		fmt.Fprintf(w, ", %d not tracked (table full at --max-flows %d)", s.FlowOverflow, s.MaxFlows)
+	}
+	fmt.Fprintln(w)
+	if s.Fragments != (replay.FragStats{}) {
+		fmt.Fprintf(w, "  fragments  %d datagrams reassembled, %d fragments never completed\n",
+			s.Fragments.Reassembled, s.Fragments.Incomplete)
+	}
+	for _, f := range s.Files {
+		state := "complete"
+		if f.Stop != nil {
+			state = fmt.Sprintf("stopped at packet %d", f.Stop.Packet)
+			if f.Stop.Offset >= 0 {
+				state += fmt.Sprintf(" (byte offset %d)", f.Stop.Offset)
+			}
+			state += ": " + f.Stop.Error
+		}
+		fmt.Fprintf(w, "  %s: %s, %s, %d packets over %.1fs, %s\n",
+			f.Path, f.Format, strings.Join(f.LinkTypes, "+"), f.Packets, f.Duration, state)
+	}
+	if s.Diff == nil {
+		return
+	}
+	d := s.Diff
+	fmt.Fprintf(w, "with %s: accepted %d, dropped %d; %d flows change", diffPath, d.Accepted, d.Dropped, len(d.Changes))
+	if d.Overflow > 0 {
+		fmt.Fprintf(w, " (and %d more not listed)", d.Overflow)
+	}
+	fmt.Fprintln(w)
+	for _, c := range d.Changes {
+		fmt.Fprintf(w, "  %-6s %s -> %s  %s  %s -> %s  %d packets  (%s #%d)\n",
+			protoName(c.Proto), endpoint(c.Src, c.SrcPort, c.Proto), endpoint(c.Dst, c.DstPort, c.Proto),
+			c.Time.Format(time.RFC3339Nano), c.Old, c.New, c.Packets, c.File, c.Packet)
+	}
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case filter.ProtoTCP:
+		return "tcp"
+	case filter.ProtoUDP:
+		return "udp"
+	case filter.ProtoICMP:
+		return "icmp"
+	case filter.ProtoICMPv6:
+		return "icmpv6"
+	}
+	return strconv.Itoa(int(p))
+}
+
+func endpoint(a netip.Addr, port uint16, proto uint8) string {
+	if proto == filter.ProtoTCP || proto == filter.ProtoUDP {
+		return netip.AddrPortFrom(a, port).String()
+	}
+	return a.String()
+}
+
+func human(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// progress draws a progress line on stderr when stderr is a terminal.
+type progress struct {
+	w     io.Writer
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+// newProgress returns nil unless w is a terminal.
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+		return nil
+	}
+	now := time.Now()
+	return &progress{w: w, start: now, last: now}
+}
+
+func (p *progress) show(pr replay.Progress) {
+	now := time.Now()
+	if now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	rate := float64(pr.Total) / now.Sub(p.start).Seconds()
+	fmt.Fprintf(p.w, "\r\033[Kreplay %s: %d packets (%s packets/s)", pr.File, pr.Packets, human(rate))
+	p.shown = true
+}
+
+func (p *progress) clear() {
+	if p != nil && p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.shown = false
+	}
 }

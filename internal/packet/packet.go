@@ -1,9 +1,20 @@
 // Package packet decodes the IP and transport headers of one packet into a
 // value. Decoding never fails: a packet that cannot be decoded comes back
 // with Kind Unknown and is the caller's to drop and count.
+//
+// A Decoder drives gopacket's DecodingLayerParser over preallocated layers
+// (IPv4 with options, IPv6 with its extension header chain, TCP, UDP, ICMPv4,
+// ICMPv6); it allocates nothing per packet and keeps no reference to the
+// decoded bytes in the Packet it fills. The package also builds packets
+// (builder.go) so that tests and tools elsewhere can make well-formed
+// traffic with correct checksums.
 package packet
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/fwd-project/fwd/internal/filter"
+)
 
 // Kind says how far a packet could be decoded.
 type Kind uint8
@@ -18,6 +29,13 @@ const (
 	IP
 )
 
+func (k Kind) String() string {
+	if k == IP {
+		return "ip"
+	}
+	return "unknown"
+}
+
 // Frag tells whether a packet is an IP fragment.
 type Frag uint8
 
@@ -27,16 +45,65 @@ const (
 	LaterFragment      // offset > 0: no transport header
 )
 
+func (f Frag) String() string {
+	switch f {
+	case FirstFragment:
+		return "first-fragment"
+	case LaterFragment:
+		return "later-fragment"
+	}
+	return "not-fragment"
+}
+
+// TCP flags, as found in Packet.TCPFlags.
+const (
+	FIN uint8 = 0x01
+	SYN uint8 = 0x02
+	RST uint8 = 0x04
+	PSH uint8 = 0x08
+	ACK uint8 = 0x10
+	URG uint8 = 0x20
+	ECE uint8 = 0x40
+	CWR uint8 = 0x80
+)
+
+// IPv6 extension header types that the decoder walks (and Spec.Ext builds).
+const (
+	ExtHopByHop    uint8 = 0
+	ExtRouting     uint8 = 43
+	ExtFragment    uint8 = 44
+	ExtDestination uint8 = 60
+)
+
 // Packet is one decoded packet. It is a plain value: no pointers into the
 // decoded buffer, safe to copy and to keep.
+//
+// What is decodable: with Kind IP, a packet whose Proto is tcp, udp, icmp
+// (IPv4) or icmpv6 (IPv6) and that is not a LaterFragment always has
+// HasTransport set; a packet of those protocols whose transport header is
+// missing, truncated or malformed is Unknown. Other protocols (and icmp in
+// IPv6, icmpv6 in IPv4) decode to Kind IP without transport fields.
 type Packet struct {
-	Kind     Kind
-	Version  uint8 // 4 or 6
-	Proto    uint8 // upper-layer protocol after IPv6 extension headers
+	Kind    Kind
+	Version uint8 // 4 or 6
+	// Proto is the upper-layer protocol: IPv4's protocol field, or the
+	// last next-header value of IPv6's extension header chain (hop-by-hop,
+	// routing, destination options and fragment headers are walked; AH,
+	// ESP and anything else are the upper layer). For an IPv6
+	// LaterFragment it is the fragment header's next header.
+	Proto uint8
+	// Src and Dst are the IP header's addresses: Is4 for IPv4, Is6 for
+	// IPv6 (an IPv4-mapped IPv6 address stays IPv6; it is not unmapped).
 	Src, Dst netip.Addr
 	Frag     Frag
-	FragID   uint32 // IPv4 identification or IPv6 fragment identification
-	Length   int    // bytes of the IP packet as given
+	// FragID is the identification of an IPv4 fragment or of an IPv6
+	// fragment header (also of an IPv6 "atomic fragment", offset 0 and no
+	// more fragments, which is NotFragment); zero otherwise.
+	FragID uint32
+	// Length is the IP packet's length according to its header (IPv4
+	// total length, IPv6 40 + payload length). It exceeds len(data) when
+	// the capture was cut short, as with an NFQUEUE copy range.
+	Length int
 	// Transport (set when HasTransport is true).
 	HasTransport bool
 	SrcPort      uint16
@@ -44,17 +111,68 @@ type Packet struct {
 	TCPFlags     uint8 // FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE=0x40 CWR=0x80
 	ICMPType     uint8 // icmp or icmpv6
 	ICMPCode     uint8
+	// ICMPID is the identifier of an ICMP query or its reply (echo,
+	// timestamp, information, address mask; ICMPv6 echo); zero otherwise.
+	ICMPID uint16
 	// Inner is the start of the packet quoted in an ICMP or ICMPv6 error
 	// (destination unreachable, packet too big, time exceeded, parameter
 	// problem, source quench, redirect), when it could be read: what
-	// conntrack calls RELATED.
+	// conntrack calls RELATED. HasInner is set only when the quoted IP
+	// header (and IPv6 extension headers) is complete, of the outer
+	// packet's IP version, and its tuple is known: the ports of tcp and
+	// udp (first 4 bytes) or the identifier of an icmp query (first 8
+	// bytes) are quoted too. A quoted later fragment of those protocols,
+	// or an IPv6 one whose next header is an extension header, has none.
 	HasInner bool
 	Inner    Tuple
 }
 
-// Tuple is a connection's 5-tuple as seen in one direction.
+// Tuple is a connection's 5-tuple as seen in one direction. For icmp and
+// icmpv6 queries and replies (echo and the like) both ports hold the ICMP
+// identifier, so a request's Reverse equals its reply's Tuple. Ports are
+// zero for other protocols.
 type Tuple struct {
 	Proto            uint8
 	Src, Dst         netip.Addr
 	SrcPort, DstPort uint16
+}
+
+// Reverse returns the tuple of the other direction of the connection.
+func (t Tuple) Reverse() Tuple {
+	return Tuple{Proto: t.Proto, Src: t.Dst, Dst: t.Src, SrcPort: t.DstPort, DstPort: t.SrcPort}
+}
+
+// Tuple returns the packet's tuple in its own direction. A LaterFragment
+// has no ports.
+func (p *Packet) Tuple() Tuple {
+	t := Tuple{Proto: p.Proto, Src: p.Src, Dst: p.Dst}
+	if !p.HasTransport {
+		return t
+	}
+	switch p.Proto {
+	case filter.ProtoTCP, filter.ProtoUDP:
+		t.SrcPort, t.DstPort = p.SrcPort, p.DstPort
+	case filter.ProtoICMP, filter.ProtoICMPv6:
+		t.SrcPort, t.DstPort = p.ICMPID, p.ICMPID
+	}
+	return t
+}
+
+// Key returns the filter lookup key for the packet as the first packet of
+// a connection in direction dir: the peer is Src for Ingress and Dst for
+// Egress; Port is the destination port for tcp and udp in both directions
+// (the destination port names the service); Type and Code are set for icmp
+// and icmpv6. A LaterFragment has Port 0.
+func (p *Packet) Key(dir filter.Dir) filter.Key {
+	k := filter.Key{Dir: dir, Proto: p.Proto, Peer: p.Src}
+	if dir == filter.Egress {
+		k.Peer = p.Dst
+	}
+	switch p.Proto {
+	case filter.ProtoTCP, filter.ProtoUDP:
+		k.Port = p.DstPort
+	case filter.ProtoICMP, filter.ProtoICMPv6:
+		k.Type, k.Code = p.ICMPType, p.ICMPCode
+	}
+	return k
 }

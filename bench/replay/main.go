@@ -1,0 +1,322 @@
+// Command replay is the pcap-replay benchmark: it replays captures held in
+// memory through decode, flow table and a compiled rule table with
+// internal/replay, on one core, for rule tables of 10, 1k and 10k rules
+// (the large ones converted from ClassBench acl1 sets), times tcpdump
+// filtering the same files with a BPF expression built from the same rules
+// as an outside anchor, and writes a Markdown report and an SVG chart.
+//
+//	go run ./bench/replay [-data ../shared/data] [-capture FILE]... [-rules FILE]
+//
+// The same measurements run as `go test -bench . ./bench/replay`.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwd-project/fwd/internal/classbench"
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/replay"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+// tenRules is the small table: a web host with a few management rules.
+const tenRules = `version: 1
+groups:
+  - name: web
+    ingress:
+      - {proto: tcp, ports: [80, 443], from: [any]}
+      - {proto: tcp, ports: 22, from: [10.0.0.0/8, 192.168.0.0/16]}
+      - {proto: tcp, ports: 8080-8090, from: [172.16.0.0/12]}
+      - {proto: udp, ports: 53, from: [10.0.0.0/8]}
+      - {proto: udp, ports: 123, from: [any]}
+      - {proto: tcp, ports: 5432, from: [10.1.0.0/16]}
+      - {proto: tcp, ports: 6379, from: [10.2.0.0/16]}
+      - {proto: udp, ports: 5000-5100, from: [192.168.1.0/24]}
+      - {proto: icmp, icmp: {type: 8}, from: [any]}
+      - {proto: icmpv6, icmp: {type: 128}, from: [any]}
+`
+
+// capture is one capture file loaded in memory.
+type capture struct {
+	name    string
+	data    []byte
+	path    string
+	packets uint64
+}
+
+// ruleSet is one table to benchmark.
+type ruleSet struct {
+	name  string
+	file  *rules.File
+	table *filter.Table
+	bpf   string // tcpdump expression of the same reach
+}
+
+// result is one measurement.
+type result struct {
+	capture, rules string
+	packets        uint64
+	nsPerPacket    float64
+	allocsPerPkt   float64
+	pps            float64
+	tcpdumpPPS     float64 // 0 when tcpdump did not run
+	tcpdumpSecs    float64
+}
+
+type config struct {
+	data     string
+	captures []string
+	rules    string
+	report   string
+	svg      string
+	tcpdump  bool
+	benchFor time.Duration
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	var c config
+	var caps multi
+	flag.StringVar(&c.data, "data", filepath.Join("..", "shared", "data"), "directory with pcap/ and classbench/")
+	flag.Var(&caps, "capture", "another capture `FILE` to replay (repeatable)")
+	flag.StringVar(&c.rules, "rules", "", "another rules `FILE` to benchmark")
+	flag.StringVar(&c.report, "report", filepath.Join("bench", "replay", "RESULTS-replay.md"), "Markdown report to write")
+	flag.StringVar(&c.svg, "svg", filepath.Join("bench", "results.svg"), "SVG chart to write")
+	flag.BoolVar(&c.tcpdump, "tcpdump", true, "time tcpdump on the same files")
+	flag.DurationVar(&c.benchFor, "benchtime", time.Second, "time per measurement")
+	flag.Parse()
+	c.captures = caps
+	if err := run(c); err != nil {
+		fmt.Fprintf(os.Stderr, "bench/replay: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	caps, err := loadCaptures(c.data, c.captures)
+	if err != nil {
+		return err
+	}
+	sets, err := loadRuleSets(c.data, c.rules)
+	if err != nil {
+		return err
+	}
+	runtime.GOMAXPROCS(1)
+	testing.Init()
+	if err := flag.Set("test.benchtime", c.benchFor.String()); err != nil {
+		return fmt.Errorf("set benchtime: %w", err)
+	}
+	var results []result
+	for _, s := range sets {
+		for _, cp := range caps {
+			res := measure(cp, s)
+			if c.tcpdump {
+				secs, err := timeTcpdump(cp.path, s.bpf)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "bench/replay: tcpdump on %s: %v\n", cp.name, err)
+				} else {
+					res.tcpdumpSecs = secs
+					res.tcpdumpPPS = float64(cp.packets) / secs
+				}
+			}
+			fmt.Fprintf(os.Stderr, "%-10s %-32s %7d pkts %8.1f ns/pkt %6.2f Mpps %.4f allocs/pkt  tcpdump %6.2f Mpps\n",
+				s.name, cp.name, res.packets, res.nsPerPacket, res.pps/1e6, res.allocsPerPkt, res.tcpdumpPPS/1e6)
+			results = append(results, res)
+		}
+	}
+	if err := os.WriteFile(c.report, []byte(report(results, sets, caps)), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.WriteFile(c.svg, []byte(chart(results, sets)), 0o644); err != nil {
+		return fmt.Errorf("write chart: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", c.report, c.svg)
+	return nil
+}
+
+func loadCaptures(data string, extra []string) ([]capture, error) {
+	paths, _ := filepath.Glob(filepath.Join(data, "pcap", "*.pcap*"))
+	paths = append(paths, extra...)
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no captures: %s/pcap is absent and no -capture given", data)
+	}
+	var caps []capture
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read capture: %w", err)
+		}
+		cp := capture{name: filepath.Base(p), data: b, path: p}
+		r := replay.New(&filter.Table{}, replay.Options{})
+		if err := r.Replay(cp.name, bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("replay %s: %w", p, err)
+		}
+		cp.packets = r.Summary().Packets
+		caps = append(caps, cp)
+	}
+	return caps, nil
+}
+
+func loadRuleSets(data, extra string) ([]ruleSet, error) {
+	small, err := rules.Parse("ten-rules.yaml", []byte(tenRules), rules.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("ten rules: %w", err)
+	}
+	files := []*rules.File{small}
+	names := []string{"10 rules"}
+	for _, cb := range []struct{ file, name string }{{"acl1_1k", "acl1 1k"}, {"acl1_10k", "acl1 10k"}} {
+		f, err := classbenchFile(filepath.Join(data, "classbench", cb.file))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench/replay: skipping %s: %v\n", cb.name, err)
+			continue
+		}
+		files = append(files, f)
+		names = append(names, cb.name)
+	}
+	if extra != "" {
+		f, err := rules.Load(extra, rules.Options{})
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		names = append(names, filepath.Base(extra))
+	}
+	var sets []ruleSet
+	for i, f := range files {
+		t, err := filter.Compile(f)
+		if err != nil {
+			return nil, fmt.Errorf("compile %s: %w", names[i], err)
+		}
+		sets = append(sets, ruleSet{name: fmt.Sprintf("%s (%d)", names[i], f.NumRules()), file: f, table: t, bpf: bpfExpr(f)})
+	}
+	return sets, nil
+}
+
+// classbenchFile converts a ClassBench filter set (see internal/classbench).
+func classbenchFile(path string) (*rules.File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	boxes, err := classbench.Parse(fh)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return classbench.ToFile(filepath.Base(path), boxes)
+}
+
+// measure replays one in-memory capture with one table in a loop, on
+// the calling goroutine (GOMAXPROCS 1), and reports per-packet figures.
+// One Replayer serves every iteration, as a long replay would; each
+// iteration starts a new capture (empty flow table, new reader).
+func measure(cp capture, s ruleSet) result {
+	r := replay.New(s.table, replay.Options{})
+	br := bytes.NewReader(cp.data)
+	br2 := *br
+	var failed error
+	b := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			*br = br2
+			if err := r.Replay(cp.name, br); err != nil {
+				failed = err
+			}
+		}
+	})
+	if failed != nil {
+		fmt.Fprintf(os.Stderr, "bench/replay: %s: %v\n", cp.name, failed)
+	}
+	ns := float64(b.NsPerOp()) / float64(cp.packets)
+	return result{
+		capture: cp.name, rules: s.name, packets: cp.packets,
+		nsPerPacket:  ns,
+		pps:          1e9 / ns,
+		allocsPerPkt: float64(b.AllocsPerOp()) / float64(cp.packets),
+	}
+}
+
+// bpfExpr is a tcpdump filter with the reach of the file's ingress
+// rules: one alternative per rule (protocol, destination ports, source
+// prefix), IPv4 and IPv6 alike.
+func bpfExpr(f *rules.File) string {
+	var alts []string
+	for _, g := range f.Groups {
+		for i := range g.Ingress {
+			r := &g.Ingress[i]
+			var parts []string
+			switch {
+			case r.Proto.All:
+			case r.Proto.Num == rules.TCPNum:
+				parts = append(parts, "tcp")
+			case r.Proto.Num == rules.UDPNum:
+				parts = append(parts, "udp")
+			case r.Proto.Num == rules.ICMPNum:
+				parts = append(parts, "icmp")
+			case r.Proto.Num == rules.ICMPv6Num:
+				parts = append(parts, "icmp6")
+			default:
+				parts = append(parts, fmt.Sprintf("ip proto %d", r.Proto.Num))
+			}
+			if r.Proto.HasPorts() && len(r.Ports) > 0 {
+				var ps []string
+				for _, pr := range r.Ports {
+					ps = append(ps, fmt.Sprintf("dst portrange %d-%d", pr.Lo, pr.Hi))
+				}
+				parts = append(parts, "("+strings.Join(ps, " or ")+")")
+			}
+			var srcs []string
+			for _, p := range r.Prefixes {
+				if p.Bits() == 0 {
+					srcs = nil
+					break
+				}
+				srcs = append(srcs, "src net "+p.String())
+			}
+			if len(srcs) > 0 {
+				parts = append(parts, "("+strings.Join(srcs, " or ")+")")
+			}
+			if len(parts) == 0 {
+				return "" // a rule that allows everything
+			}
+			alts = append(alts, "("+strings.Join(parts, " and ")+")")
+		}
+	}
+	return strings.Join(alts, " or ")
+}
+
+// timeTcpdump runs tcpdump -r FILE -w /dev/null EXPR three times and
+// returns the best wall time in seconds.
+func timeTcpdump(path, expr string) (float64, error) {
+	bin, err := exec.LookPath("tcpdump")
+	if err != nil {
+		return 0, fmt.Errorf("tcpdump not installed (make bench installs it)")
+	}
+	best := 0.0
+	for range 3 {
+		cmd := exec.Command(bin, "-r", path, "-w", "/dev/null", expr)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("%w: %s", err, strings.TrimSpace(errb.String()))
+		}
+		if d := time.Since(start).Seconds(); best == 0 || d < best {
+			best = d
+		}
+	}
+	return best, nil
+}

@@ -1,0 +1,579 @@
+package packet
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/fwd-project/fwd/internal/filter"
+)
+
+// maxExtHeaders bounds the IPv6 extension headers (hop-by-hop, routing,
+// destination options) walked in one packet; a longer chain is Unknown.
+// It keeps the work per packet and the decoder's layer list bounded.
+const maxExtHeaders = 16
+
+// errMalformed is what the layers below return, instead of reaching
+// gopacket's own error paths (which format a message, and allocate), when
+// the lengths and option lists they were handed are inconsistent. The
+// Decoder turns any error into Kind Unknown; the text is never shown.
+var errMalformed = errors.New("packet: malformed or truncated header")
+
+// Decoder decodes packets into Packet values with gopacket's
+// DecodingLayerParser over layers it allocates once. The zero value is
+// ready to use. A Decoder is not safe for concurrent use (use one per
+// goroutine) and must not be copied after its first Decode, since its
+// parsers point into it.
+//
+// After Decode, the Decoder's layers still refer to the bytes last
+// decoded (until the next Decode); it never reads them again, and the
+// Packet it filled refers to nothing.
+type Decoder struct {
+	_       noCopy
+	p4, p6  *gopacket.DecodingLayerParser
+	decoded []gopacket.LayerType
+
+	ip4   ip4Layer
+	ip6   ip6Layer
+	ext   ip6ExtLayer
+	frag  ip6FragLayer
+	tcp   tcpLayer
+	udp   udpLayer
+	icmp4 icmp4Layer
+	icmp6 icmp6Layer
+}
+
+// noCopy makes go vet's copylocks check report a copied Decoder.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+func (d *Decoder) init() {
+	d.p4 = newParser(layers.LayerTypeIPv4, &d.ip4, &d.tcp, &d.udp, &d.icmp4)
+	d.p6 = newParser(layers.LayerTypeIPv6, &d.ip6, &d.ext, &d.frag, &d.tcp, &d.udp, &d.icmp6)
+	// IPv6, the extension headers, a fragment header and a transport.
+	d.decoded = make([]gopacket.LayerType, 0, maxExtHeaders+4)
+}
+
+func newParser(first gopacket.LayerType, dls ...gopacket.DecodingLayer) *gopacket.DecodingLayerParser {
+	p := gopacket.NewDecodingLayerParser(first)
+	// The sparse container is a slice indexed by layer type: the fastest
+	// lookup, and the layer types involved are small numbers.
+	var c gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+	for _, dl := range dls {
+		c = c.Put(dl)
+	}
+	p.SetDecodingLayerContainer(c)
+	// Every layer here names its next layer itself (see next4, next6) and
+	// stops with LayerTypePayload where decoding ends; reaching a layer
+	// type without a decoder is the normal end, not an error.
+	p.IgnoreUnsupported = true
+	// Lengths are validated before gopacket reads anything, so a panic
+	// would be a bug for the fuzzer to find, not an error to hide (and
+	// the deferred recover costs time on every packet).
+	p.IgnorePanic = true
+	return p
+}
+
+// Decode decodes data, which starts at an IPv4 or IPv6 header (the
+// version nibble decides), into p. It overwrites all of p. A packet that
+// is not IPv4 or IPv6, or whose headers are truncated or inconsistent,
+// comes back with Kind Unknown and every other field zero. Decode does
+// not keep p, and allocates nothing after the Decoder's first call.
+func (d *Decoder) Decode(data []byte, p *Packet) {
+	*p = Packet{}
+	if len(data) == 0 {
+		return
+	}
+	if d.p4 == nil {
+		d.init()
+	}
+	var parser *gopacket.DecodingLayerParser
+	switch data[0] >> 4 {
+	case 4:
+		parser = d.p4
+	case 6:
+		parser = d.p6
+		d.ext.n, d.frag.seen = 0, false
+	default:
+		return
+	}
+	if err := parser.DecodeLayers(data, &d.decoded); err != nil || !d.fill(p) {
+		*p = Packet{}
+	}
+}
+
+// fill copies what the parser decoded into p and says whether it makes a
+// packet: a transport header we decode must be there unless the packet is
+// a later fragment, and an IPv6 extension header chain must be complete.
+func (d *Decoder) fill(p *Packet) bool {
+	if len(d.decoded) == 0 {
+		return false
+	}
+	for _, t := range d.decoded {
+		switch t {
+		case layers.LayerTypeIPv4:
+			ip := &d.ip4
+			p.Version = 4
+			p.Src = netip.AddrFrom4([4]byte(ip.SrcIP))
+			p.Dst = netip.AddrFrom4([4]byte(ip.DstIP))
+			p.Length = int(ip.Length)
+			switch {
+			case ip.FragOffset != 0:
+				p.Frag = LaterFragment
+			case ip.Flags&layers.IPv4MoreFragments != 0:
+				p.Frag = FirstFragment
+			}
+			if p.Frag != NotFragment {
+				p.FragID = uint32(ip.Id)
+			}
+		case layers.LayerTypeIPv6:
+			ip := &d.ip6
+			p.Version = 6
+			p.Src = netip.AddrFrom16([16]byte(ip.SrcIP))
+			p.Dst = netip.AddrFrom16([16]byte(ip.DstIP))
+			p.Length = 40 + int(ip.Length)
+		case layers.LayerTypeIPv6Fragment:
+			f := &d.frag
+			p.FragID = f.Identification
+			switch {
+			case f.FragmentOffset != 0:
+				p.Frag = LaterFragment
+			case f.MoreFragments:
+				p.Frag = FirstFragment
+			}
+		case layers.LayerTypeTCP:
+			p.HasTransport = true
+			p.SrcPort = uint16(d.tcp.SrcPort)
+			p.DstPort = uint16(d.tcp.DstPort)
+			p.TCPFlags = d.tcp.Contents[13]
+		case layers.LayerTypeUDP:
+			p.HasTransport = true
+			p.SrcPort = uint16(d.udp.SrcPort)
+			p.DstPort = uint16(d.udp.DstPort)
+		case layers.LayerTypeICMPv4:
+			p.HasTransport = true
+			p.ICMPType = d.icmp4.TypeCode.Type()
+			p.ICMPCode = d.icmp4.TypeCode.Code()
+			switch {
+			case icmpQuery(4, p.ICMPType):
+				p.ICMPID = d.icmp4.Id
+			case icmpError(4, p.ICMPType):
+				p.Inner, p.HasInner = inner4(d.icmp4.Payload)
+			}
+		case layers.LayerTypeICMPv6:
+			p.HasTransport = true
+			p.ICMPType = d.icmp6.TypeCode.Type()
+			p.ICMPCode = d.icmp6.TypeCode.Code()
+			// icmp6Layer made sure of the 4 bytes after type, code and
+			// checksum: an echo's identifier, an error's MTU or pointer.
+			rest := d.icmp6.Payload
+			switch {
+			case icmpQuery(6, p.ICMPType):
+				p.ICMPID = binary.BigEndian.Uint16(rest)
+			case icmpError(6, p.ICMPType):
+				p.Inner, p.HasInner = inner6(rest[4:])
+			}
+		}
+	}
+	// The protocol is the next header named by the last layer decoded.
+	switch d.decoded[len(d.decoded)-1] {
+	case layers.LayerTypeIPv4:
+		p.Proto = uint8(d.ip4.Protocol)
+	case layers.LayerTypeIPv6:
+		p.Proto = uint8(d.ip6.NextHeader)
+	case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
+		p.Proto = uint8(d.ext.NextHeader)
+	case layers.LayerTypeIPv6Fragment:
+		p.Proto = uint8(d.frag.NextHeader)
+	case layers.LayerTypeTCP:
+		p.Proto = filter.ProtoTCP
+	case layers.LayerTypeUDP:
+		p.Proto = filter.ProtoUDP
+	case layers.LayerTypeICMPv4:
+		p.Proto = filter.ProtoICMP
+	case layers.LayerTypeICMPv6:
+		p.Proto = filter.ProtoICMPv6
+	}
+	if p.Frag != LaterFragment && !p.HasTransport {
+		// The parser stops early on an empty payload: the header that the
+		// last one announced is missing.
+		if p.Version == 4 && next4(layers.IPProtocol(p.Proto)) != gopacket.LayerTypePayload {
+			return false
+		}
+		if p.Version == 6 && next6(layers.IPProtocol(p.Proto)) != gopacket.LayerTypePayload {
+			return false
+		}
+	}
+	p.Kind = IP
+	return true
+}
+
+// next4 is the layer that follows an IPv4 header (or that the first
+// fragment of one starts with) carrying proto. Only what the Decoder
+// decodes is named: no tunnels, so nothing can overwrite the outer header.
+func next4(proto layers.IPProtocol) gopacket.LayerType {
+	switch proto {
+	case layers.IPProtocolTCP:
+		return layers.LayerTypeTCP
+	case layers.IPProtocolUDP:
+		return layers.LayerTypeUDP
+	case layers.IPProtocolICMPv4:
+		return layers.LayerTypeICMPv4
+	}
+	return gopacket.LayerTypePayload
+}
+
+// next6 is the layer that follows an IPv6 header or extension header
+// announcing proto.
+func next6(proto layers.IPProtocol) gopacket.LayerType {
+	switch proto {
+	case layers.IPProtocolTCP:
+		return layers.LayerTypeTCP
+	case layers.IPProtocolUDP:
+		return layers.LayerTypeUDP
+	case layers.IPProtocolICMPv6:
+		return layers.LayerTypeICMPv6
+	case layers.IPProtocolIPv6HopByHop:
+		return layers.LayerTypeIPv6HopByHop
+	case layers.IPProtocolIPv6Routing:
+		return layers.LayerTypeIPv6Routing
+	case layers.IPProtocolIPv6Destination:
+		return layers.LayerTypeIPv6Destination
+	case layers.IPProtocolIPv6Fragment:
+		return layers.LayerTypeIPv6Fragment
+	}
+	return gopacket.LayerTypePayload
+}
+
+// validOptions says whether b is a well-formed IPv4 or TCP option list
+// (end of list, no-op, or type-length-value with a length of at least
+// minLen that fits), checked the way gopacket's decoders check it so that
+// they never fail on it.
+func validOptions(b []byte, minLen int) bool {
+	for len(b) > 0 {
+		switch b[0] {
+		case 0: // end of option list; the rest is padding
+			return true
+		case 1: // no-op
+			b = b[1:]
+		default:
+			if len(b) < 2 {
+				return false
+			}
+			n := int(b[1])
+			if n < minLen || n > len(b) {
+				return false
+			}
+			b = b[n:]
+		}
+	}
+	return true
+}
+
+// ip4Layer is layers.IPv4, validated first and naming only the layers we
+// decode next.
+type ip4Layer struct{ layers.IPv4 }
+
+func (l *ip4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 20 {
+		return errMalformed
+	}
+	hlen := int(data[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(data[2:4]))
+	if total == 0 {
+		// TCP segmentation offload leaves it zero; gopacket then takes
+		// the length of the data, which must fit the field.
+		total = len(data)
+	}
+	if hlen < 20 || hlen > len(data) || hlen > total || total > 0xffff || !validOptions(data[20:hlen], 3) {
+		return errMalformed
+	}
+	return l.IPv4.DecodeFromBytes(data, df)
+}
+
+func (l *ip4Layer) NextLayerType() gopacket.LayerType {
+	if l.FragOffset != 0 {
+		return gopacket.LayerTypeFragment // a later fragment: no transport header
+	}
+	return next4(l.Protocol)
+}
+
+// ip6Layer is layers.IPv6 for the fixed header; every extension header,
+// hop-by-hop included, is left to ip6ExtLayer and ip6FragLayer.
+type ip6Layer struct{ layers.IPv6 }
+
+func (l *ip6Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 40 {
+		return errMalformed
+	}
+	plen := binary.BigEndian.Uint16(data[4:6])
+	if plen == 0 {
+		return errMalformed // a jumbogram, or broken: not decoded
+	}
+	if data[6] != ExtHopByHop {
+		return l.IPv6.DecodeFromBytes(data, df)
+	}
+	// layers.IPv6 decodes a hop-by-hop header itself and allocates an
+	// object for each of its options: a number of allocations per packet
+	// that the sender chooses. Decode the fixed header here instead,
+	// exactly as layers.IPv6 does when there is no hop-by-hop header, and
+	// let ip6ExtLayer skip the hop-by-hop header like any other.
+	l.Version = data[0] >> 4
+	l.TrafficClass = uint8(binary.BigEndian.Uint16(data[0:2]) >> 4)
+	l.FlowLabel = binary.BigEndian.Uint32(data[0:4]) & 0x000fffff
+	l.Length = plen
+	l.NextHeader = layers.IPProtocol(data[6])
+	l.HopLimit = data[7]
+	l.SrcIP = data[8:24]
+	l.DstIP = data[24:40]
+	l.HopByHop = nil
+	end := 40 + int(plen)
+	if end > len(data) {
+		df.SetTruncated()
+		end = len(data)
+	}
+	l.BaseLayer = layers.BaseLayer{Contents: data[:40], Payload: data[40:end]}
+	return nil
+}
+
+func (l *ip6Layer) NextLayerType() gopacket.LayerType { return next6(l.NextHeader) }
+
+// ip6ExtLayer skips hop-by-hop, routing and destination options headers
+// with layers.IPv6ExtensionSkipper, at most maxExtHeaders of them. (In
+// gopacket v1.1.19 IPv6Routing has no DecodeFromBytes, and IPv6HopByHop
+// and IPv6Destination allocate per option; IPv6Destination also never
+// truncates its option list, so it grows with every packet.)
+type ip6ExtLayer struct {
+	layers.IPv6ExtensionSkipper
+	n int // headers skipped in the current packet; Decode resets it
+}
+
+func (l *ip6ExtLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	l.n++
+	if l.n > maxExtHeaders || len(data) < 2 || len(data) < int(data[1])*8+8 {
+		return errMalformed
+	}
+	return l.IPv6ExtensionSkipper.DecodeFromBytes(data, df)
+}
+
+// CanDecode leaves out the fragment header (the skipper's class has it),
+// which ip6FragLayer decodes.
+func (l *ip6ExtLayer) CanDecode() gopacket.LayerClass {
+	return gopacket.NewLayerClass([]gopacket.LayerType{
+		layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination,
+	})
+}
+
+func (l *ip6ExtLayer) NextLayerType() gopacket.LayerType { return next6(l.NextHeader) }
+
+// ip6FragLayer decodes an IPv6 fragment header into layers.IPv6Fragment,
+// which has no DecodeFromBytes in gopacket v1.1.19. A packet may carry one.
+type ip6FragLayer struct {
+	layers.IPv6Fragment
+	seen bool // a fragment header was decoded in the current packet; Decode resets it
+}
+
+func (l *ip6FragLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	if len(data) < 8 || l.seen {
+		return errMalformed
+	}
+	l.seen = true
+	l.BaseLayer = layers.BaseLayer{Contents: data[:8], Payload: data[8:]}
+	l.NextHeader = layers.IPProtocol(data[0])
+	l.Reserved1 = data[1]
+	l.FragmentOffset = binary.BigEndian.Uint16(data[2:4]) >> 3
+	l.Reserved2 = data[3] & 0x6 >> 1
+	l.MoreFragments = data[3]&0x1 != 0
+	l.Identification = binary.BigEndian.Uint32(data[4:8])
+	return nil
+}
+
+func (l *ip6FragLayer) CanDecode() gopacket.LayerClass { return layers.LayerTypeIPv6Fragment }
+
+func (l *ip6FragLayer) NextLayerType() gopacket.LayerType {
+	if l.FragmentOffset != 0 {
+		return gopacket.LayerTypeFragment // a later fragment: no transport header
+	}
+	return next6(l.NextHeader)
+}
+
+// tcpLayer is layers.TCP, validated first; decoding ends with it.
+type tcpLayer struct{ layers.TCP }
+
+func (l *tcpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 20 {
+		return errMalformed
+	}
+	hlen := int(data[12]>>4) * 4
+	if hlen < 20 || hlen > len(data) || !validOptions(data[20:hlen], 2) {
+		return errMalformed
+	}
+	return l.TCP.DecodeFromBytes(data, df)
+}
+
+func (l *tcpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+// udpLayer is layers.UDP, validated first; decoding ends with it.
+type udpLayer struct{ layers.UDP }
+
+func (l *udpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 8 {
+		return errMalformed
+	}
+	if n := binary.BigEndian.Uint16(data[4:6]); n != 0 && n < 8 {
+		return errMalformed
+	}
+	return l.UDP.DecodeFromBytes(data, df)
+}
+
+func (l *udpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+// icmp4Layer is layers.ICMPv4 (8 bytes of header); decoding ends with it.
+type icmp4Layer struct{ layers.ICMPv4 }
+
+func (l *icmp4Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 8 {
+		return errMalformed
+	}
+	return l.ICMPv4.DecodeFromBytes(data, df)
+}
+
+func (l *icmp4Layer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+// icmp6Layer is layers.ICMPv6, which decodes 4 bytes; like conntrack it
+// requires the 8 of every ICMPv6 message. Decoding ends with it.
+type icmp6Layer struct{ layers.ICMPv6 }
+
+func (l *icmp6Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 8 {
+		return errMalformed
+	}
+	return l.ICMPv6.DecodeFromBytes(data, df)
+}
+
+func (l *icmp6Layer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+// icmpQuery says whether an ICMP (version 4) or ICMPv6 (6) type is a
+// query or a reply that carries an identifier: echo, and for ICMPv4 also
+// timestamp, information and address mask.
+func icmpQuery(version, typ uint8) bool {
+	if version == 6 {
+		return typ == 128 || typ == 129
+	}
+	switch typ {
+	case 0, 8, 13, 14, 15, 16, 17, 18:
+		return true
+	}
+	return false
+}
+
+// icmpError says whether an ICMP (version 4) or ICMPv6 (6) type is an
+// error that quotes the packet that caused it.
+func icmpError(version, typ uint8) bool {
+	if version == 6 {
+		return typ >= 1 && typ <= 4 // unreachable, too big, time exceeded, parameter problem
+	}
+	switch typ {
+	case 3, 4, 5, 11, 12: // unreachable, source quench, redirect, time exceeded, parameter problem
+		return true
+	}
+	return false
+}
+
+// inner4 reads the tuple of the IPv4 packet quoted in an ICMP error.
+func inner4(b []byte) (Tuple, bool) {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		return Tuple{}, false
+	}
+	hlen := int(b[0]&0x0f) * 4
+	if hlen < 20 || hlen > len(b) {
+		return Tuple{}, false
+	}
+	t := Tuple{
+		Proto: b[9],
+		Src:   netip.AddrFrom4([4]byte(b[12:16])),
+		Dst:   netip.AddrFrom4([4]byte(b[16:20])),
+	}
+	if binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
+		// A later fragment was quoted: no transport header to read.
+		return innerNoPorts(t, 4)
+	}
+	return innerPorts(t, 4, b[hlen:])
+}
+
+// inner6 reads the tuple of the IPv6 packet quoted in an ICMPv6 error,
+// walking its extension headers by hand.
+func inner6(b []byte) (Tuple, bool) {
+	if len(b) < 40 || b[0]>>4 != 6 {
+		return Tuple{}, false
+	}
+	t := Tuple{
+		Src: netip.AddrFrom16([16]byte(b[8:24])),
+		Dst: netip.AddrFrom16([16]byte(b[24:40])),
+	}
+	next, rest := b[6], b[40:]
+	for range maxExtHeaders + 1 {
+		switch next {
+		case ExtHopByHop, ExtRouting, ExtDestination:
+			if len(rest) < 2 || len(rest) < int(rest[1])*8+8 {
+				return Tuple{}, false
+			}
+			next, rest = rest[0], rest[int(rest[1])*8+8:]
+		case ExtFragment:
+			if len(rest) < 8 {
+				return Tuple{}, false
+			}
+			off := binary.BigEndian.Uint16(rest[2:4]) >> 3
+			next, rest = rest[0], rest[8:]
+			if off != 0 {
+				t.Proto = next
+				return innerNoPorts(t, 6)
+			}
+		default:
+			t.Proto = next
+			return innerPorts(t, 6, rest)
+		}
+	}
+	return Tuple{}, false
+}
+
+// innerPorts completes a quoted packet's tuple with its ports (tcp, udp)
+// or its ICMP identifier (a query of the same IP version), from l4, the
+// bytes after its IP headers.
+func innerPorts(t Tuple, version uint8, l4 []byte) (Tuple, bool) {
+	switch {
+	case t.Proto == filter.ProtoTCP || t.Proto == filter.ProtoUDP:
+		if len(l4) < 4 {
+			return Tuple{}, false
+		}
+		t.SrcPort = binary.BigEndian.Uint16(l4[0:2])
+		t.DstPort = binary.BigEndian.Uint16(l4[2:4])
+	case version == 4 && t.Proto == filter.ProtoICMP, version == 6 && t.Proto == filter.ProtoICMPv6:
+		if len(l4) < 8 {
+			return Tuple{}, false
+		}
+		if icmpQuery(version, l4[0]) {
+			id := binary.BigEndian.Uint16(l4[4:6])
+			t.SrcPort, t.DstPort = id, id
+		}
+	}
+	return t, true
+}
+
+// innerNoPorts is the tuple of a quoted later fragment: readable unless
+// its protocol has ports or an identifier, which the fragment lacks, or
+// (IPv6) is an extension header, which hides the protocol.
+func innerNoPorts(t Tuple, version uint8) (Tuple, bool) {
+	switch {
+	case t.Proto == filter.ProtoTCP || t.Proto == filter.ProtoUDP,
+		version == 4 && t.Proto == filter.ProtoICMP, version == 6 && t.Proto == filter.ProtoICMPv6,
+		version == 6 && next6(layers.IPProtocol(t.Proto)) != gopacket.LayerTypePayload:
+		return Tuple{}, false
+	}
+	return t, true
+}

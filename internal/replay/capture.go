@@ -1,0 +1,336 @@
+package replay
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// Format is a capture file format.
+type Format uint8
+
+const (
+	FormatPcap Format = iota + 1
+	FormatPcapNG
+)
+
+func (f Format) String() string {
+	switch f {
+	case FormatPcap:
+		return "pcap"
+	case FormatPcapNG:
+		return "pcapng"
+	}
+	return "unknown"
+}
+
+// StopError says where a capture stopped being readable: the packets
+// before it were replayed, the rest of the file was not.
+type StopError struct {
+	File   string
+	Packet uint64 // 1-based number of the record that could not be read
+	Offset int64  // byte offset of that record in the file, -1 when unknown
+	Err    error
+}
+
+func (e *StopError) Error() string {
+	if e.Offset >= 0 {
+		return fmt.Sprintf("%s: stopped at packet %d (byte offset %d): %v", e.File, e.Packet, e.Offset, e.Err)
+	}
+	return fmt.Sprintf("%s: stopped at packet %d: %v", e.File, e.Packet, e.Err)
+}
+
+func (e *StopError) Unwrap() error { return e.Err }
+
+// errTruncated is the cause of a StopError for a file that ends inside a
+// record.
+var errTruncated = errors.New("capture truncated inside a record")
+
+// maxSnaplen is the snap length replay accepts whatever the file header
+// says, as tcpdump does: writers that ignore their own snaplen are common.
+const maxSnaplen = 262144
+
+const (
+	pcapHeaderLen          = 24
+	pcapRecordLen          = 16
+	pcapngMagic            = 0x0A0D0D0A
+	ngByteOrderBOM  uint32 = 0x1A2B3C4D
+	linkTypeSLL2Low        = LinkSLL2 & 0xFF // gopacket's LinkType is a uint8: 276 arrives as 20
+)
+
+// source reads the records of one capture with gopacket's pcapgo readers,
+// through their zero-copy calls: the returned data is valid until the
+// next call.
+type source struct {
+	format Format
+	pcap   *pcapgo.Reader
+	ng     *pcapgo.NgReader
+	link   LinkType // pcap: the header's full 32-bit link type
+
+	// Byte positions, for StopError. pcap offsets are computed from the
+	// record lengths; pcapng ones from the bytes the reader consumed.
+	off     int64
+	cnt     *countingReader
+	br      *bufio.Reader
+	ra      io.ReaderAt // set when the input allows the pcapng check
+	size    int64
+	good    int64  // pcapng: bytes of sound blocks from the start
+	bad     error  // pcapng: what is wrong at offset good, if anything
+	records uint64 // records returned so far
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// openSource detects pcap or pcapng from the first bytes. ra and size,
+// when ra is not nil, describe the same bytes as r (r at offset 0): they
+// let a pcapng file be checked before gopacket reads it.
+func openSource(r io.Reader, ra io.ReaderAt, size int64) (*source, error) {
+	cnt := &countingReader{r: r}
+	br := bufio.NewReaderSize(cnt, 64<<10)
+	s := &source{cnt: cnt, br: br, ra: ra, size: size}
+	head, err := br.Peek(pcapHeaderLen)
+	if len(head) < 4 {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("file too short for a capture header")
+		}
+		return nil, fmt.Errorf("read capture header: %w", err)
+	}
+	if binary.LittleEndian.Uint32(head[0:4]) == pcapngMagic {
+		s.format = FormatPcapNG
+		if ra != nil {
+			// gopacket's NgReader sizes its buffer from the capture and
+			// interface lengths without checking them against the block:
+			// check every block first, and read only the sound prefix.
+			s.good, s.bad = pcapngCheck(ra, size)
+			if s.bad != nil {
+				// Start over on the prefix (the peek above read ahead).
+				cnt.r, cnt.n = io.NewSectionReader(ra, 0, s.good), 0
+				br.Reset(cnt)
+			}
+		}
+		ng, err := newNgReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("read pcapng section header: %w", err)
+		}
+		s.ng = ng
+		s.off = s.pos()
+		return s, nil
+	}
+	s.format = FormatPcap
+	pr, err := pcapgo.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("not a pcap or pcapng file: %w", err)
+	}
+	// Clamp both ways, as tcpdump does: a small snaplen is often ignored
+	// by writers, and a huge one would size gopacket's buffer.
+	pr.SetSnaplen(maxSnaplen)
+	s.pcap = pr
+	s.link = LinkType(pr.LinkType())
+	if len(head) == pcapHeaderLen {
+		// Read the link type again at full width (gopacket keeps 8 bits).
+		switch binary.LittleEndian.Uint32(head[0:4]) {
+		case 0xA1B2C3D4, 0xA1B23C4D:
+			s.link = LinkType(binary.LittleEndian.Uint32(head[20:24]) & 0xFFFF)
+		case 0xD4C3B2A1, 0x4D3CB2A1:
+			s.link = LinkType(binary.BigEndian.Uint32(head[20:24]) & 0xFFFF)
+		default: // gzip: only gopacket's 8 bits are known
+			if s.link == linkTypeSLL2Low {
+				s.link = LinkSLL2
+			}
+		}
+	}
+	s.off = pcapHeaderLen
+	return s, nil
+}
+
+// pos is the byte offset the pcapng reader has consumed up to.
+func (s *source) pos() int64 { return s.cnt.n - int64(s.br.Buffered()) }
+
+// next returns the next record. At the clean end of the file it returns
+// io.EOF; when the file stops inside a record or a record is corrupt it
+// returns a *StopError without the file name (the caller adds it).
+func (s *source) next() (data []byte, lt LinkType, ts int64, err error) {
+	if s.pcap != nil {
+		data, ci, err := s.pcap.ZeroCopyReadPacketData()
+		if err != nil {
+			// A clean end is EOF before any byte of a record header.
+			if err == io.EOF && ci.CaptureLength == 0 && ci.Timestamp.IsZero() {
+				return nil, 0, 0, io.EOF
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = errTruncated
+			}
+			return nil, 0, 0, &StopError{Packet: s.records + 1, Offset: s.off, Err: err}
+		}
+		s.off += pcapRecordLen + int64(ci.CaptureLength)
+		s.records++
+		return data, s.link, ci.Timestamp.UnixNano(), nil
+	}
+	data, ci, err := s.ngRead()
+	if err != nil {
+		if err == io.EOF {
+			if s.ra == nil {
+				return nil, 0, 0, io.EOF // cannot tell; trust the reader
+			}
+			if s.bad == nil {
+				return nil, 0, 0, io.EOF
+			}
+			return nil, 0, 0, &StopError{Packet: s.records + 1, Offset: s.good, Err: s.bad}
+		}
+		return nil, 0, 0, &StopError{Packet: s.records + 1, Offset: s.off, Err: err}
+	}
+	s.off = s.pos()
+	s.records++
+	lt = LinkType(s.ng.LinkType())
+	if len(ci.AncillaryData) > 0 {
+		if l, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+			lt = LinkType(l)
+		}
+	}
+	if lt == linkTypeSLL2Low {
+		lt = LinkSLL2
+	}
+	return data, lt, ci.Timestamp.UnixNano(), nil
+}
+
+// maxNgSnaplen bounds a pcapng interface's snap length: gopacket
+// allocates that much for its packet buffer.
+const maxNgSnaplen = 1 << 24
+
+// pcapngCheck walks the blocks of a pcapng file and returns how many bytes
+// from the start hold sound blocks, and what is wrong after them (nil
+// when the blocks end exactly at size). Sound: a length that is a multiple
+// of 4, at least 12 and within the file; packet blocks whose captured
+// length fits the block; interfaces with a plausible snap length.
+func pcapngCheck(ra io.ReaderAt, size int64) (int64, error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(ra, 0, size), 64<<10)
+	var (
+		h     [28]byte
+		pos   int64
+		order binary.ByteOrder = binary.LittleEndian
+		snaps []uint32         // per interface of the current section
+	)
+	for pos < size {
+		if size-pos < 12 {
+			return pos, errTruncated
+		}
+		if _, err := io.ReadFull(br, h[:12]); err != nil {
+			return pos, fmt.Errorf("read block header: %w", err)
+		}
+		typ := order.Uint32(h[0:4])
+		if binary.LittleEndian.Uint32(h[0:4]) == pcapngMagic {
+			typ = pcapngMagic
+			switch ngByteOrderBOM {
+			case binary.LittleEndian.Uint32(h[8:12]):
+				order = binary.LittleEndian
+			case binary.BigEndian.Uint32(h[8:12]):
+				order = binary.BigEndian
+			default:
+				return pos, errors.New("corrupt section header")
+			}
+			snaps = snaps[:0]
+		}
+		l := int64(order.Uint32(h[4:8]))
+		if l < 12 || l%4 != 0 {
+			return pos, errors.New("corrupt block length")
+		}
+		if l > size-pos {
+			return pos, errTruncated
+		}
+		body := h[8:12] // first 4 bytes after type and length
+		var extra int64
+		switch typ {
+		case 1: // interface description: link type(2) reserved(2) snaplen(4)
+			if l < 20 {
+				return pos, errors.New("corrupt interface block")
+			}
+			if _, err := io.ReadFull(br, h[12:16]); err != nil {
+				return pos, errTruncated
+			}
+			extra = 4
+			snap := order.Uint32(h[12:16])
+			if snap > maxNgSnaplen {
+				return pos, fmt.Errorf("implausible snap length %d", snap)
+			}
+			snaps = append(snaps, snap)
+		case 6: // enhanced packet: iface(4) ts(8) caplen(4) origlen(4)
+			if l < 32 {
+				return pos, errors.New("corrupt packet block")
+			}
+			if _, err := io.ReadFull(br, h[12:28]); err != nil {
+				return pos, errTruncated
+			}
+			extra = 16
+			iface := order.Uint32(body)
+			if caplen := int64(order.Uint32(h[20:24])); caplen > l-32 || iface >= uint32(len(snaps)) {
+				return pos, errors.New("corrupt packet block")
+			}
+		case 3: // simple packet: origlen(4)
+			if l < 16 || len(snaps) == 0 {
+				return pos, errors.New("corrupt simple packet block")
+			}
+			caplen := int64(order.Uint32(body))
+			if snaps[0] != 0 {
+				caplen = min(caplen, int64(snaps[0]))
+			}
+			if caplen > l-16 {
+				return pos, errors.New("corrupt simple packet block")
+			}
+		case 2: // obsolete packet block: iface(2) drops(2) ts(8) caplen(4) len(4)
+			if l < 32 {
+				return pos, errors.New("corrupt packet block")
+			}
+			if _, err := io.ReadFull(br, h[12:28]); err != nil {
+				return pos, errTruncated
+			}
+			extra = 16
+			if caplen := int64(order.Uint32(h[20:24])); caplen > l-32 || uint32(order.Uint16(body[0:2])) >= uint32(len(snaps)) {
+				return pos, errors.New("corrupt packet block")
+			}
+		}
+		if _, err := br.Discard(int(l - 12 - extra)); err != nil {
+			return pos, errTruncated
+		}
+		pos += l
+	}
+	return pos, nil
+}
+
+// errReaderPanic is the cause of a StopError when gopacket's pcapng reader
+// panicked on a corrupt file (v1.1.19 divides by zero on some timestamp
+// resolutions, for one).
+var errReaderPanic = errors.New("corrupt pcapng: the reader failed on it")
+
+// ngRead is the NgReader's zero-copy read with its panics made errors.
+func (s *source) ngRead() (data []byte, ci gopacket.CaptureInfo, err error) {
+	defer func() {
+		if recover() != nil {
+			data, err = nil, errReaderPanic
+		}
+	}()
+	return s.ng.ZeroCopyReadPacketData()
+}
+
+func newNgReader(br *bufio.Reader) (ng *pcapgo.NgReader, err error) {
+	defer func() {
+		if recover() != nil {
+			ng, err = nil, errReaderPanic
+		}
+	}()
+	return pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+}

@@ -1,0 +1,288 @@
+// Package replay runs recorded traffic (pcap and pcapng captures) through
+// a compiled rule table the way fwd would see it on a host, to answer
+// "what would these rules have done to this traffic?".
+//
+// Frames are stripped of their link layer by hand (Ethernet with VLAN
+// tags, raw IP, Linux SLL and SLL2, BSD loopback), decoded with
+// internal/packet, and IPv4 fragments are reassembled with gopacket's
+// ip4defrag. The host is emulated as a security group: a packet to a host
+// address is ingress, from one egress, other packets are transit; without
+// host addresses the first packet of each flow is taken as ingress to its
+// destination. A flow starts when its first packet is accepted by the
+// table; its later packets, both ways, are accepted as established, and
+// ICMP errors quoting it as related. Idle timeouts run on capture time
+// (see the Timeout constants). Each capture is replayed on its own: flows
+// and fragments do not carry over from one file to the next, since their
+// clocks are unrelated.
+//
+// Fragments: each captured packet gets exactly one verdict. An IPv4
+// fragment that waits for the rest of its datagram gets the reassembled
+// datagram's verdict when the datagram completes, or drop (malformed) if
+// it never does within TimeoutFragment or before the capture ends. IPv6 is
+// not reassembled: later fragments share their first fragment's verdict.
+//
+// Outside fragment reassembly, replaying a packet allocates nothing.
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/fwd-project/fwd/internal/packet"
+)
+
+// Options configure a Replayer. The zero value (with a table given to
+// New) replays without host addresses, without a verdict file.
+type Options struct {
+	// Hosts are the emulated host's addresses. Empty: the first packet of
+	// each flow is taken as ingress to its destination.
+	Hosts []netip.Addr
+	// MaxFlows bounds the flow table (DefaultMaxFlows when 0). A flow
+	// that finds the table full is not tracked and counted as overflow:
+	// its later packets are judged by the rules one by one.
+	MaxFlows int
+	// Diff, when set, is a second table replayed over the same packets;
+	// the flows whose verdict differs are listed in Summary.Diff.
+	Diff Matcher
+	// Verdicts, when set, receives one JSON line per packet in capture
+	// order: {"n":1,"verdict":"accept","reason":"rule"}. n is the packet's
+	// number in its capture (Wireshark's frame number).
+	Verdicts io.Writer
+	// LabelVerdicts adds "file":NAME to each verdict line, for runs over
+	// several captures.
+	LabelVerdicts bool
+	// Progress, when set, is called every ProgressEvery packets.
+	Progress func(Progress)
+}
+
+// ProgressEvery is how many packets pass between Progress calls.
+const ProgressEvery = 1 << 16
+
+// Progress is a running count, for a progress line.
+type Progress struct {
+	File    string
+	Packets uint64 // in this capture so far
+	Total   uint64 // in the whole run so far
+}
+
+// Replayer replays captures, one after the other, and sums up. Not safe
+// for concurrent use.
+type Replayer struct {
+	opts    Options
+	dec     packet.Decoder
+	p       packet.Packet
+	main    *sim
+	other   *sim
+	frag    *defrag
+	vlog    *verdictLog
+	changes *changeSet
+	files   []FileStats
+	elapsed time.Duration
+	total   uint64
+	file    string
+}
+
+// New returns a Replayer for table m.
+func New(m Matcher, opts Options) *Replayer {
+	if opts.MaxFlows <= 0 {
+		opts.MaxFlows = DefaultMaxFlows
+	}
+	r := &Replayer{
+		opts: opts,
+		main: newSim(m, opts.Hosts, opts.MaxFlows),
+		frag: newDefrag(),
+	}
+	if opts.Diff != nil {
+		r.other = newSim(opts.Diff, opts.Hosts, opts.MaxFlows)
+		r.changes = newChangeSet(opts.MaxFlows)
+	}
+	if opts.Verdicts != nil {
+		r.vlog = newVerdictLog(opts.Verdicts)
+	}
+	return r
+}
+
+// ReplayFile replays the capture at path. A capture that stops early
+// (truncated or corrupt) returns a *StopError after everything before the
+// damage was replayed; a file that is not a capture at all returns another
+// error and changes nothing.
+func (r *Replayer) ReplayFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open capture: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open capture: %w", err)
+	}
+	return r.replay(path, f, f, st.Size())
+}
+
+// Replay replays one capture read from rd; name labels it in the
+// summary and errors. When rd also has ReadAt and Size (bytes.Reader,
+// io.SectionReader), a truncated pcapng is told from a complete one.
+func (r *Replayer) Replay(name string, rd io.Reader) error {
+	if s, ok := rd.(interface {
+		io.ReaderAt
+		Size() int64
+	}); ok {
+		return r.replay(name, rd, s, s.Size())
+	}
+	return r.replay(name, rd, nil, 0)
+}
+
+func (r *Replayer) replay(name string, rd io.Reader, ra io.ReaderAt, size int64) error {
+	start := time.Now()
+	defer func() { r.elapsed += time.Since(start) }()
+	src, err := openSource(rd, ra, size)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.main.reset()
+	if r.other != nil {
+		r.other.reset()
+	}
+	r.file = name
+	if r.vlog != nil && r.opts.LabelVerdicts {
+		r.vlog.label = `,"file":` + jsonString(name)
+	}
+	fs := FileStats{Path: name, Format: src.format.String(), Complete: true}
+	var (
+		n      uint64
+		lastLT LinkType = 1<<32 - 1
+		stop   *StopError
+	)
+	for {
+		data, lt, ts, err := src.next()
+		if err != nil {
+			if !errors.As(err, &stop) {
+				stop = &StopError{Packet: n + 1, Offset: -1, Err: err}
+			}
+			if err == io.EOF {
+				stop = nil
+			}
+			break
+		}
+		n++
+		if lt != lastLT {
+			fs.addLink(lt)
+			lastLT = lt
+		}
+		if fs.First == 0 {
+			fs.First = ts
+		}
+		fs.Last = ts
+		r.packet(n, data, lt, ts)
+		if n%ProgressEvery == 0 && r.opts.Progress != nil {
+			r.opts.Progress(Progress{File: name, Packets: n, Total: r.total + n})
+		}
+	}
+	for _, h := range r.frag.expire(0, true) {
+		r.resolveHeld(h, ReasonMalformed, ReasonMalformed)
+	}
+	r.total += n
+	fs.Packets = n
+	if stop != nil {
+		stop.File = name
+		fs.Complete = false
+		fs.Stop = &StopInfo{Packet: stop.Packet, Offset: stop.Offset, Error: stop.Err.Error()}
+	}
+	r.files = append(r.files, fs)
+	if r.vlog != nil {
+		if err := r.vlog.flush(); err != nil {
+			return fmt.Errorf("write verdicts: %w", err)
+		}
+	}
+	if stop != nil {
+		return stop
+	}
+	return nil
+}
+
+// packet replays one captured frame.
+func (r *Replayer) packet(n uint64, data []byte, lt LinkType, ts int64) {
+	ip, ok := StripLink(lt, data)
+	if !ok {
+		r.record(n, ReasonNotIP, ReasonNotIP, nil, 0)
+		return
+	}
+	for _, h := range r.frag.expire(ts, false) {
+		r.resolveHeld(h, ReasonMalformed, ReasonMalformed)
+	}
+	p := &r.p
+	r.dec.Decode(ip, p)
+	if p.Kind != packet.IP {
+		r.record(n, ReasonMalformed, ReasonMalformed, nil, 0)
+		return
+	}
+	var h *held
+	if p.Version == 4 && p.Frag != packet.NotFragment {
+		res, k, whole, hd := r.frag.add(ip, ts)
+		switch res {
+		case fragBad:
+			r.record(n, ReasonMalformed, ReasonMalformed, nil, 0)
+			return
+		case fragHeld:
+			var slot uint64
+			if r.vlog != nil {
+				slot = r.vlog.reserve(n)
+			}
+			r.frag.hold(k, slot, r.vlog != nil, ts)
+			return
+		case fragDone:
+			h = hd
+			r.dec.Decode(whole, p)
+			if p.Kind != packet.IP {
+				r.record(n, ReasonMalformed, ReasonMalformed, nil, 0)
+				r.resolveHeld(h, ReasonMalformed, ReasonMalformed)
+				return
+			}
+		}
+	}
+	k, srcIsA := packetKey(p)
+	ra := r.main.judge(p, k, srcIsA, ts)
+	rb := ra
+	if r.other != nil {
+		rb = r.other.judge(p, k, srcIsA, ts)
+	}
+	r.record(n, ra, rb, p, ts)
+	r.resolveHeld(h, ra, rb)
+}
+
+// record counts packet n.
+func (r *Replayer) record(n uint64, ra, rb Reason, p *packet.Packet, ts int64) {
+	r.main.count(ra, 1)
+	if r.other != nil {
+		r.other.count(rb, 1)
+		if ra.Verdict() != rb.Verdict() && p != nil {
+			r.changes.add(p, r.file, n, ts, ra, rb, 1)
+		}
+	}
+	if r.vlog != nil {
+		r.vlog.put(n, ra)
+	}
+}
+
+// resolveHeld gives held fragments their datagram's verdict.
+func (r *Replayer) resolveHeld(h *held, ra, rb Reason) {
+	if h == nil {
+		return
+	}
+	r.main.count(ra, uint64(h.count))
+	if r.other != nil {
+		r.other.count(rb, uint64(h.count))
+		if ra.Verdict() != rb.Verdict() {
+			r.changes.addCount(&r.p, uint64(h.count))
+		}
+	}
+	if r.vlog != nil {
+		for _, s := range h.slots {
+			r.vlog.fill(s, ra)
+		}
+	}
+}
