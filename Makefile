@@ -39,10 +39,17 @@ lint: ## gofmt, go vet and staticcheck
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./internal/packet -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/rules -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/replay -run '^$$' -fuzz FuzzPacket -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/replay -run '^$$' -fuzz FuzzCapture -fuzztime $(FUZZTIME)
+
+SHARED_DATA ?= ../shared/data
 
 .PHONY: bench
-bench: ## engine benchmarks (match, decode, compile, replay); see bench/RESULTS.md
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/filter ./internal/packet ./internal/rules
+bench: ## engine benchmarks: match, decode, compile, then pcap replay against tcpdump (see bench/RESULTS.md)
+	@mkdir -p bench/out
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/filter ./internal/packet | tee bench/out/engine.txt
+	@command -v tcpdump >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tcpdump >/dev/null; } || echo "bench: tcpdump missing, the anchor column will be n/a"
+	$(GO) run ./bench/replay -data $(SHARED_DATA) -report bench/replay/RESULTS-replay.md -svg bench/results.svg
 
 .PHONY: clean
 clean: ## remove build output
