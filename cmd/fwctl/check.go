@@ -10,12 +10,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
 )
 
-const checkUsage = `usage: fwctl check -f RULES [in|out] PROTO ADDR [PORT | TYPE[/CODE]]
-       fwctl check -f RULES --batch < queries.jsonl
+const checkUsage = `usage: fwctl check [-f RULES] [-o json] [in|out] PROTO ADDR [PORT | TYPE[/CODE]]
+       fwctl check [-f RULES] --batch < queries.jsonl
+
+Without -f the running fwd answers, from its live rules (--socket).
 
 The first form asks what the rules do to one new connection: "in" (the
 default) is a connection from ADDR to this host's PORT, "out" one from this
@@ -29,9 +32,11 @@ icmp and icmpv6 give the message TYPE and optionally /CODE instead of a port.
 
 func runCheck(e env, args []string) int {
 	fl := newFlags("check", e)
-	file := fl.String("f", "", "rules file to check against (required)")
+	file := fl.String("f", "", "rules file to check against (default: ask the running fwd)")
 	batch := fl.Bool("batch", false, "read JSON queries on stdin, one per line")
 	maxRules := fl.Int("max-rules", rules.DefaultMaxRules, "largest number of rules a file may hold")
+	socket := fl.String("socket", control.DefaultSocket, "control socket of the running fwd, asked when there is no -f")
+	output := fl.String("o", "text", "output: text or json (one query)")
 	fl.Usage = func() {
 		fmt.Fprint(e.stderr, checkUsage)
 		fl.PrintDefaults()
@@ -39,9 +44,12 @@ func runCheck(e env, args []string) int {
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *file == "" {
-		fmt.Fprintln(e.stderr, "fwctl check: -f RULES is required (asking the live daemon needs the control socket)")
+	if *output != "text" && *output != "json" {
+		fmt.Fprintf(e.stderr, "fwctl check: bad output %q: expected text or json\n", *output)
 		return exitUsage
+	}
+	if *file == "" {
+		return runCheckLive(e, *socket, *output, *batch, fl.Args())
 	}
 	tab, err := loadRules(*file, rules.Options{MaxRules: *maxRules}, e.stderr)
 	if err != nil {
@@ -63,6 +71,10 @@ func runCheck(e env, args []string) int {
 	if err != nil {
 		fmt.Fprintln(e.stderr, "fwctl check:", err)
 		return exitUsage
+	}
+	if *output == "json" {
+		printJSON(e.stdout, control.Check(tab, k))
+		return exitOK
 	}
 	v := tab.Match(k)
 	word := "drop"

@@ -114,7 +114,9 @@ func TestCheckBadRules(t *testing.T) {
 	if code != exitRejected || out != "" || !strings.HasSuffix(errs, "bad.yaml:1:10: unsupported version 2: expected 1\n") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
 	}
-	if code, _, errs := fwctl(t, "", "check", "tcp", "198.51.100.7", "443"); code != exitUsage || !strings.Contains(errs, "-f RULES is required") {
+	// Without -f, check asks the live daemon; none listens on this socket.
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	if code, _, errs := fwctl(t, "", "check", "--socket", sock, "tcp", "198.51.100.7", "443"); code != exitUnreach || !strings.Contains(errs, "fwd is not reachable") {
 		t.Errorf("without -f: exit %d, stderr %q", code, errs)
 	}
 }

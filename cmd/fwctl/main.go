@@ -34,8 +34,15 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"validate", "validate FILE...: check rule files, print a summary or every error", runValidate},
-		{"check", "check -f FILE [--batch] [PROTO SRC PORT]: what the rules do to one connection", runCheck},
+		{"check", "check [-f FILE] [--batch] [PROTO SRC PORT]: what the rules (or the running fwd) do to one connection", runCheck},
 		{"replay", "replay -f RULES CAPTURE...: run recorded traffic through the rules", runReplay},
+		{"allow", "allow [in|out] RULE: allow traffic (443/tcp, ssh, from ADDR to any port N proto P)", runAllow},
+		{"delete", "delete N... | delete allow RULE: remove rules from the running fwd", runDelete},
+		{"status", "status [numbered|verbose]: the running fwd's rules and counters", runStatus},
+		{"reload", "reload: reload the running fwd's rules file (all or nothing)", runReload},
+		{"deny", "deny, reject, limit: not available, security groups are allow-only", runNotAllow("deny")},
+		{"reject", "", runNotAllow("reject")},
+		{"limit", "", runNotAllow("limit")},
 	}
 }
 
@@ -43,8 +50,11 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: fwctl COMMAND [ARGS]")
 	fmt.Fprintln(w, "commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		if c.summary != "" {
+			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		}
 	}
+	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME")
 }
 
 func run(e env, args []string) int {
@@ -52,6 +62,7 @@ func run(e env, args []string) int {
 		usage(e.stderr)
 		return exitUsage
 	}
+	args = hoistGlobals(args)
 	switch args[0] {
 	case "-h", "--help", "help":
 		usage(e.stdout)

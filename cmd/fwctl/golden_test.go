@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fwd-project/fwd/internal/control"
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/golden")
+
+// liveTable is the daemon side for the tests: the live table in an atomic
+// pointer, as the engine holds it.
+type liveTable struct{ p atomic.Pointer[filter.Table] }
+
+func (l *liveTable) Table() *filter.Table { return l.p.Load() }
+func (l *liveTable) Swap(t *filter.Table) { l.p.Store(t) }
+
+// daemonOpts shape the test daemon.
+type daemonOpts struct {
+	hits     bool // count hits per rule (a fixed, fake count)
+	noServer bool
+}
+
+// startDaemon writes the rules file into a fresh directory and serves the
+// control API for it on a socket there. It returns the directory.
+func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, sock string) {
+	t.Helper()
+	dir = t.TempDir()
+	rulesPath = filepath.Join(dir, "rules.yaml")
+	sock = filepath.Join(dir, "fwd.sock")
+	if err := os.WriteFile(rulesPath, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o.noServer {
+		return dir, rulesPath, sock
+	}
+	f, err := rules.Load(rulesPath, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := filter.Compile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt := &liveTable{}
+	lt.p.Store(tab)
+	cfg := control.ServerConfig{
+		Socket:  sock,
+		Service: control.NewService(control.ServiceConfig{Path: rulesPath, Target: lt}),
+	}
+	if o.hits {
+		cfg.Counters = func() map[string]uint64 { return map[string]uint64{"accepted": 42, "dropped_no_match": 7} }
+		cfg.RuleHits = func(t *filter.Table) map[filter.Verdict]uint64 {
+			// Rule i of the first group accepted 10*(i+1) connections.
+			m := map[filter.Verdict]uint64{}
+			for i := range t.File().Groups[0].Ingress {
+				m[filter.Verdict{Accept: true, Dir: filter.Ingress, Group: 0, Rule: int32(i)}] = uint64(10 * (i + 1))
+			}
+			return m
+		}
+	}
+	srv, err := control.Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	t.Cleanup(func() {
+		cx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Close(cx)
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return dir, rulesPath, sock
+}
+
+// step is one command of a transcript, or (write != "") a change of the
+// rules file behind the daemon's back.
+type step struct {
+	cmd   string
+	stdin string
+	write string
+}
+
+func cmds(lines ...string) []step {
+	out := make([]step, len(lines))
+	for i, l := range lines {
+		out[i] = step{cmd: l}
+	}
+	return out
+}
+
+// splitWords splits a command line at spaces, keeping 'quoted words'.
+func splitWords(s string) []string {
+	var out []string
+	var cur strings.Builder
+	inQuote, has := false, false
+	for _, r := range s {
+		switch {
+		case r == '\'':
+			inQuote, has = !inQuote, true
+		case r == ' ' && !inQuote:
+			if has {
+				out = append(out, cur.String())
+				cur.Reset()
+				has = false
+			}
+		default:
+			cur.WriteRune(r)
+			has = true
+		}
+	}
+	if has {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+const goldenBase = `# test host
+version: 1
+prefix_lists:
+  office: [203.0.113.0/24, 2001:db8:100::/48]
+groups:
+  - name: web
+    description: nginx
+    ingress:
+      - {proto: tcp, ports: [80, 443], from: [any], description: http and https}
+
+      # ssh for the office
+      - {proto: tcp, ports: 22, from: [office]}
+    # egress omitted: all outbound allowed
+`
+
+const goldenLocked = `version: 1
+groups:
+  - name: web
+    ingress:
+      - {proto: tcp, ports: [80, 443], from: [any]}
+      - {proto: udp, ports: 53, from: [any]}
+      - {proto: tcp, ports: 53, from: [any]}
+    egress:
+      - {proto: udp, ports: 123, to: [any]}
+  - name: local
+    description: rules added with fwctl
+    ingress:
+      - {proto: tcp, ports: 8080, from: [any]}
+    egress: []
+`
+
+var goldenScenarios = []struct {
+	name  string
+	rules string
+	opts  daemonOpts
+	steps []step
+}{
+	{name: "allow", rules: goldenBase, steps: cmds(
+		"allow 443/tcp",
+		"allow 80,443/tcp",
+		"allow 6000:6007/udp",
+		"allow 7000-7007/tcp",
+		"allow 53",
+		"allow ssh",
+		"allow from 198.51.100.0/24",
+		"allow from 203.0.113.0/24 to any port 22 proto tcp",
+		"allow from office to any port 8443,9443 proto tcp",
+		"allow out 53/udp",
+		"allow out to 2001:db8::53 port 53 proto udp",
+		"allow proto icmp from any",
+		"allow proto icmp type echo-request from 198.18.0.0/15",
+		"allow proto icmpv6 type 128 from 2001:db8::/32",
+		"allow proto icmp icmp-type 3/4",
+		"allow proto 47 from 198.18.0.1",
+		"allow 8443/tcp comment 'admin panel'",
+		"allow --group ops 9000/tcp",
+		"allow in 8080/tcp",
+		"status numbered",
+	)},
+	{name: "allow-errors", rules: goldenBase, steps: cmds(
+		"allow",
+		"allow 99999/tcp",
+		"allow 80,443",
+		"allow 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16/tcp",
+		"allow 1:2,3:4,5:6,7:8,9:10,11:12,13:14,15:16/tcp",
+		"allow 6007:6000/udp",
+		"allow 22/sctp",
+		"allow sshh",
+		"allow 22 extra",
+		"allow from 203.0.113.0/24 to 2001:db8::1 port 22 proto tcp",
+		"allow proto icmp from 2001:db8::/32",
+		"allow from 203.0.113.0/33",
+		"allow from 1.2.3",
+		"allow from 203.0.113.0/24 port 22",
+		"allow to 198.18.0.1 port 22 proto tcp",
+		"allow in on eth0 22",
+		"allow proto icmp type bogus",
+		"allow port 22 proto icmp",
+		"allow from nolist",
+		"allow --bogus 22",
+		"allow -o yaml 22",
+		"allow out 53/udp --group web",
+		"deny 22",
+		"reject 22/tcp",
+		"limit ssh",
+		"delete deny 22",
+	)},
+	{name: "delete", rules: goldenBase, steps: cmds(
+		"allow 53",
+		"allow out 123/udp",
+		"status numbered",
+		"delete allow 443/tcp",
+		"delete allow 80,443/tcp",
+		"delete allow 53",
+		"delete 99",
+		"delete x",
+		"delete",
+		"delete 2",
+		"delete allow 53",
+		"status numbered",
+	)},
+	{name: "dry-run", rules: goldenBase, steps: cmds(
+		"allow --dry-run 8080/tcp",
+		"--dry-run allow from 198.18.0.0/15",
+		"delete 1 --dry-run",
+		"-o json --dry-run allow 8081/tcp",
+		"--dry-run delete allow from office to any port ssh proto tcp",
+		"--dry-run delete allow ssh",
+		"status",
+	)},
+	{name: "status", rules: goldenLocked, opts: daemonOpts{hits: true}, steps: cmds(
+		"status",
+		"status numbered",
+		"status verbose",
+		"-o json status",
+		"status bogus",
+	)},
+	{name: "status-no-hits", rules: goldenBase, steps: cmds(
+		"status verbose",
+	)},
+	{name: "reload", rules: goldenBase, steps: []step{
+		{cmd: "reload"},
+		{write: goldenBase + "  - name: extra\n    ingress:\n      - {proto: udp, ports: 443, from: [any]}\n"},
+		{cmd: "reload"},
+		{write: goldenBase + "  - name: extra\n    ingress:\n      - {proto: udp, ports: 70000, from: [any]}\n      - {proto: tcp, ports: 1, from: [1.2.3]}\n"},
+		{cmd: "reload"},
+		{cmd: "-o json reload"},
+		{cmd: "allow 8080/tcp"},
+		{cmd: "status verbose"},
+		{cmd: "reload extra"},
+	}},
+	{name: "check", rules: goldenLocked, steps: []step{
+		{cmd: "check tcp 198.18.0.7 443"},
+		{cmd: "check in tcp 198.18.0.7 22"},
+		{cmd: "check out udp 2001:db8::53 123"},
+		{cmd: "check -o json in tcp 198.18.0.7 8080"},
+		{cmd: "check --batch", stdin: `{"dir":"in","proto":"tcp","src":"198.18.0.7","dst":"198.18.0.1","sport":40000,"dport":443}
+{"dir":"out","proto":"udp","src":"198.18.0.1","dst":"198.18.0.9","dport":53}
+{"dir":"in","proto":"tcp","src":"1.2.3"}
+`},
+		{cmd: "check tcp 198.18.0.7"},
+		{cmd: "check -f $DIR/rules.yaml -o json out udp 198.18.0.9 123"},
+	}},
+	{name: "unreachable", rules: goldenBase, opts: daemonOpts{noServer: true}, steps: cmds(
+		"status",
+		"allow 22/tcp",
+		"reload",
+		"check tcp 198.18.0.7 22",
+	)},
+}
+
+func TestGolden(t *testing.T) {
+	for _, sc := range goldenScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			dir, rulesPath, sock := startDaemon(t, sc.rules, sc.opts)
+			var tr bytes.Buffer
+			fmt.Fprintf(&tr, "# fwctl transcript %q: each command with its exit code, output and the\n# rules file after it. Regenerate: go test ./cmd/fwctl -run TestGolden -update\n", sc.name)
+			fmt.Fprintf(&tr, "\n-- rules.yaml at the start\n%s", sc.rules)
+			last := sc.rules
+			for _, st := range sc.steps {
+				if st.write != "" {
+					if err := os.WriteFile(rulesPath, []byte(st.write), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					fmt.Fprintf(&tr, "\n## the rules file is edited by hand:\n%s", st.write)
+					last = st.write
+					continue
+				}
+				args := splitWords(strings.ReplaceAll(st.cmd, "$DIR", dir))
+				// The socket goes first, as a global option would.
+				args = append([]string{"--socket", sock}, args...)
+				var out, errb bytes.Buffer
+				code := run(env{stdin: strings.NewReader(st.stdin), stdout: &out, stderr: &errb}, args)
+				fmt.Fprintf(&tr, "\n$ fwctl %s\n", st.cmd)
+				if st.stdin != "" {
+					fmt.Fprintf(&tr, "-- stdin\n%s", st.stdin)
+				}
+				fmt.Fprintf(&tr, "-- exit %d\n", code)
+				if out.Len() > 0 {
+					fmt.Fprintf(&tr, "-- stdout\n%s", out.String())
+				}
+				if errb.Len() > 0 {
+					fmt.Fprintf(&tr, "-- stderr\n%s", errb.String())
+				}
+				now, err := os.ReadFile(rulesPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(now) != last {
+					fmt.Fprintf(&tr, "-- rules.yaml now\n%s", now)
+					last = string(now)
+				}
+			}
+			got := strings.ReplaceAll(tr.String(), dir, "$DIR")
+			path := filepath.Join("testdata", "golden", sc.name+".txt")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("transcript differs from %s (run with -update to accept):\n%s", path, lineDiff(string(want), got))
+			}
+		})
+	}
+}
+
+// lineDiff shows the first lines where two texts differ.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			end := min(i+5, len(g))
+			return fmt.Sprintf("line %d:\nwant: %q\ngot:  %q\ngot from there:\n%s", i+1, a, b, strings.Join(g[i:end], "\n"))
+		}
+	}
+	return "(same lines)"
+}

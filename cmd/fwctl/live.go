@@ -1,0 +1,519 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fwd-project/fwd/internal/control"
+)
+
+// The commands in this file talk to a running fwd over its control
+// socket: allow, delete, status, reload (and check without -f, in
+// check.go). Options may come anywhere on the line, as with ufw.
+
+// liveOpts are the options of the commands that talk to the daemon.
+type liveOpts struct {
+	socket string
+	output string // text or json
+	dryRun bool
+	group  string
+}
+
+// globalOpts are the options run() moves behind the command name when
+// they come first (fwctl --dry-run allow 22): name -> takes a value.
+var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true}
+
+// hoistGlobals turns "fwctl --dry-run allow 22" into "fwctl allow
+// --dry-run 22".
+func hoistGlobals(args []string) []string {
+	var opts []string
+	i := 0
+	for i < len(args) {
+		name, _, hasValue := strings.Cut(args[i], "=")
+		takes, ok := globalOpts[name]
+		if !ok {
+			break
+		}
+		opts = append(opts, args[i])
+		i++
+		if takes && !hasValue && i < len(args) {
+			opts = append(opts, args[i])
+			i++
+		}
+	}
+	if len(opts) == 0 || i >= len(args) {
+		return args
+	}
+	out := append([]string{args[i]}, opts...)
+	return append(out, args[i+1:]...)
+}
+
+// scanOpts takes the options out of args wherever they are. what says
+// which the command takes: "o" output, "d" dry-run and group.
+func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string, bool) {
+	o := liveOpts{socket: control.DefaultSocket, output: "text", group: control.DefaultGroup}
+	var words []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			words = append(words, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || len(a) == 1 || isNumber(a) {
+			words = append(words, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(a, "=")
+		takes, known := globalOpts[name]
+		switch {
+		case name == "-h" || name == "--help" || name == "-help":
+			fmt.Fprintln(e.stdout, liveUsage[cmd])
+			return o, nil, false
+		case !known || (name == "-o" || name == "--output") && !strings.Contains(what, "o") ||
+			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d"):
+			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
+			return o, nil, false
+		}
+		if takes && !hasVal {
+			if i+1 >= len(args) {
+				fmt.Fprintf(e.stderr, "fwctl %s: %s needs a value\n", cmd, name)
+				return o, nil, false
+			}
+			i++
+			val = args[i]
+		}
+		switch name {
+		case "--socket":
+			o.socket = val
+		case "-o", "--output":
+			if val != "text" && val != "json" {
+				fmt.Fprintf(e.stderr, "fwctl %s: bad output %q: expected text or json\n", cmd, val)
+				return o, nil, false
+			}
+			o.output = val
+		case "--dry-run":
+			if hasVal {
+				b, err := strconv.ParseBool(val)
+				if err != nil {
+					fmt.Fprintf(e.stderr, "fwctl %s: bad --dry-run value %q\n", cmd, val)
+					return o, nil, false
+				}
+				o.dryRun = b
+			} else {
+				o.dryRun = true
+			}
+		case "--group":
+			o.group = val
+		}
+	}
+	return o, words, true
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+var liveUsage = map[string]string{
+	"allow": `usage: fwctl allow [--dry-run] [--group G] [-o json] [in|out] RULE [comment TEXT]
+RULE is PORT[/PROTO] (443/tcp, 80,443/tcp, 6000:6007/udp, 53), a SERVICE (ssh),
+or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT].`,
+	"delete": `usage: fwctl delete [--dry-run] [-o json] N...
+       fwctl delete [--dry-run] [-o json] allow RULE`,
+	"status": `usage: fwctl status [numbered|verbose] [-o json]`,
+	"reload": `usage: fwctl reload [-o json]`,
+	"deny":   `usage: fwctl deny ...: not available (security groups are allow-only)`,
+}
+
+// dial connects to the daemon; on failure it prints why and returns the
+// exit code.
+func dial(e env, cmd string, o liveOpts) (*control.Client, int) {
+	c, err := control.Dial(o.socket)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fwctl %s: %v\n", cmd, err)
+		return nil, clientExit(err)
+	}
+	return c, exitOK
+}
+
+// clientExit maps a client error to an exit code.
+func clientExit(err error) int {
+	var ae *control.Error
+	switch {
+	case errors.Is(err, control.ErrPermission):
+		return exitPermission
+	case errors.As(err, &ae):
+		if ae.Code == control.CodeForbidden {
+			return exitPermission
+		}
+		return exitRejected
+	case errors.Is(err, control.ErrUnreachable):
+		return exitUnreach
+	}
+	return exitUnreach
+}
+
+// apiFail prints an API error (with every detail) and returns its exit
+// code.
+func apiFail(e env, cmd string, err error) int {
+	fmt.Fprintf(e.stderr, "fwctl %s: %v\n", cmd, err)
+	return clientExit(err)
+}
+
+func ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 2*time.Minute)
+}
+
+func printJSON(w io.Writer, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ") // plain structs: cannot fail
+	fmt.Fprintf(w, "%s\n", b)
+}
+
+func runAllow(e env, args []string) int {
+	o, words, ok := scanOpts("allow", e, args, "od")
+	if !ok {
+		return exitUsage
+	}
+	specs, err := parseRuleWords(words)
+	if err != nil {
+		return ruleFail(e, "allow", err)
+	}
+	c, code := dial(e, "allow", o)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	cx, cancel := ctx()
+	defer cancel()
+	res, err := c.Add(cx, control.AddRequest{Group: o.group, Rules: specs}, o.dryRun)
+	if err != nil {
+		return apiFail(e, "allow", err)
+	}
+	printEdit(e, o, res)
+	return exitOK
+}
+
+func ruleFail(e env, cmd string, err error) int {
+	fmt.Fprintf(e.stderr, "fwctl %s: %v\n", cmd, err)
+	var re *ruleError
+	if errors.As(err, &re) {
+		if re.code == exitUsage {
+			fmt.Fprintln(e.stderr, liveUsage[cmd])
+		}
+		return re.code
+	}
+	return exitRejected
+}
+
+func printEdit(e env, o liveOpts, res control.EditResult) {
+	if o.output == "json" {
+		printJSON(e.stdout, res)
+		return
+	}
+	verb := ""
+	if res.DryRun {
+		verb = " (dry run)"
+	}
+	for _, r := range res.Skipped {
+		fmt.Fprintf(e.stdout, "Skipping existing rule%s: %s (rule %d, group %s)\n", verb, r.Rule.Text(), r.Existing.Number, r.Existing.Group)
+	}
+	for _, r := range res.Added {
+		fmt.Fprintf(e.stdout, "Rule added%s: %s (rule %d, group %s)%s\n", verb, r.Text, r.Number, r.Group, commentOf(r))
+	}
+	for _, r := range res.Deleted {
+		fmt.Fprintf(e.stdout, "Rule deleted%s: %s (was rule %d, group %s)%s\n", verb, r.Text, r.Number, r.Group, commentOf(r))
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(e.stdout, "Note: %s\n", n)
+	}
+	if res.DryRun {
+		if res.Diff != "" {
+			fmt.Fprint(e.stdout, res.Diff)
+		}
+		fmt.Fprintln(e.stdout, "Dry run: nothing changed.")
+	}
+}
+
+func commentOf(r control.RuleInfo) string {
+	if r.Description == "" {
+		return ""
+	}
+	return " # " + r.Description
+}
+
+// runNotAllow answers deny, reject and limit.
+func runNotAllow(word string) func(e env, args []string) int {
+	return func(e env, args []string) int {
+		fmt.Fprintf(e.stderr, "fwctl %s: security groups are allow-only: there is nothing to %s, traffic no rule allows is dropped.\n"+
+			"To stop allowing something, delete the rule that allows it: fwctl status numbered, then fwctl delete N (or fwctl delete allow RULE).\n", word, word)
+		return exitRejected
+	}
+}
+
+func runDelete(e env, args []string) int {
+	o, words, ok := scanOpts("delete", e, args, "od")
+	if !ok {
+		return exitUsage
+	}
+	if len(words) == 0 {
+		fmt.Fprintf(e.stderr, "fwctl delete: missing rule: expected rule numbers or allow RULE\n%s\n", liveUsage["delete"])
+		return exitUsage
+	}
+	var req control.DeleteRequest
+	switch words[0] {
+	case "allow":
+		specs, err := parseRuleWords(words[1:])
+		if err != nil {
+			return ruleFail(e, "delete", err)
+		}
+		req.Rules = specs
+	case "deny", "reject", "limit":
+		return runNotAllow(words[0])(e, nil)
+	default:
+		for _, w := range words {
+			n, err := strconv.Atoi(w)
+			if err != nil || n < 1 {
+				fmt.Fprintf(e.stderr, "fwctl delete: bad rule number %q: expected a number from fwctl status numbered, or allow RULE\n", w)
+				return exitUsage
+			}
+			req.Numbers = append(req.Numbers, n)
+		}
+	}
+	c, code := dial(e, "delete", o)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	cx, cancel := ctx()
+	defer cancel()
+	res, err := c.Delete(cx, req, o.dryRun)
+	if err != nil {
+		return apiFail(e, "delete", err)
+	}
+	printEdit(e, o, res)
+	return exitOK
+}
+
+func runReload(e env, args []string) int {
+	o, words, ok := scanOpts("reload", e, args, "o")
+	if !ok {
+		return exitUsage
+	}
+	if len(words) > 0 {
+		fmt.Fprintf(e.stderr, "fwctl reload: unexpected %q\n%s\n", words[0], liveUsage["reload"])
+		return exitUsage
+	}
+	c, code := dial(e, "reload", o)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	cx, cancel := ctx()
+	defer cancel()
+	res, err := c.Reload(cx)
+	if err != nil {
+		if o.output == "json" {
+			var ae *control.Error
+			if errors.As(err, &ae) {
+				printJSON(e.stdout, map[string]any{"error": ae})
+				return clientExit(err)
+			}
+		}
+		return apiFail(e, "reload", err)
+	}
+	if o.output == "json" {
+		printJSON(e.stdout, res)
+		return exitOK
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	if res.Changed {
+		fmt.Fprintf(e.stdout, "Rules reloaded: %s, %d rules (sha256 %.12s)\n", plural(res.Groups, "group"), res.Rules, res.Hash)
+	} else {
+		fmt.Fprintf(e.stdout, "Rules unchanged (sha256 %.12s): nothing to do\n", res.Hash)
+	}
+	return exitOK
+}
+
+func runStatus(e env, args []string) int {
+	o, words, ok := scanOpts("status", e, args, "o")
+	if !ok {
+		return exitUsage
+	}
+	mode := ""
+	if len(words) > 1 || len(words) == 1 && words[0] != "numbered" && words[0] != "verbose" {
+		fmt.Fprintf(e.stderr, "fwctl status: unexpected %q\n%s\n", strings.Join(words, " "), liveUsage["status"])
+		return exitUsage
+	}
+	if len(words) == 1 {
+		mode = words[0]
+	}
+	c, code := dial(e, "status", o)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	cx, cancel := ctx()
+	defer cancel()
+	st, err := c.Status(cx)
+	if err != nil {
+		return apiFail(e, "status", err)
+	}
+	if o.output == "json" {
+		printJSON(e.stdout, st)
+		return exitOK
+	}
+	printStatus(e.stdout, st, mode)
+	return exitOK
+}
+
+func printStatus(w io.Writer, st control.Status, mode string) {
+	fmt.Fprintf(w, "Status: %s\n", st.Status)
+	if mode == "verbose" {
+		fmt.Fprintf(w, "Rules: %s\n", st.RulesPath)
+		fmt.Fprintf(w, "Hash: sha256 %s\n", st.Hash)
+		out := st.DefaultOutgoing + " (outgoing)"
+		if len(st.OpenEgress) > 0 {
+			out = fmt.Sprintf("allow (outgoing: group %s omits egress)", st.OpenEgress[0])
+			if len(st.OpenEgress) > 1 {
+				out = fmt.Sprintf("allow (outgoing: groups %s omit egress)", strings.Join(st.OpenEgress, ", "))
+			}
+		}
+		fmt.Fprintf(w, "Default: %s (incoming), %s\n", st.DefaultIncoming, out)
+		r := st.Reloads
+		fmt.Fprintf(w, "Reloads: %d ok, %d failed, %d unchanged\n", r.OK, r.Failed, r.Unchanged)
+		if r.LastError != nil {
+			fmt.Fprintf(w, "Last failure: %s\n", r.LastError.Message)
+		}
+		if len(st.Counters) > 0 {
+			keys := make([]string, 0, len(st.Counters))
+			for k := range st.Counters {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			parts := make([]string, len(keys))
+			for i, k := range keys {
+				parts[i] = fmt.Sprintf("%s %d", k, st.Counters[k])
+			}
+			fmt.Fprintf(w, "Counters: %s\n", strings.Join(parts, ", "))
+		}
+	} else if st.Hash != "" {
+		fmt.Fprintf(w, "Rules: %s (sha256 %.12s)\n", st.RulesPath, st.Hash)
+	}
+	if len(st.Rules) == 0 {
+		fmt.Fprintln(w, "\nNo rules: every new incoming connection is dropped.")
+		return
+	}
+	pre, preHead := "", ""
+	if mode == "numbered" {
+		pre, preHead = "[%2d] ", "     "
+	}
+	fmt.Fprintln(w)
+	head := fmt.Sprintf("%s%-26s %-11s %-26s %s", preHead, "To", "Action", "From", "Group")
+	line := fmt.Sprintf("%s%-26s %-11s %-26s %s", preHead, "--", "------", "----", "-----")
+	if mode == "verbose" {
+		head += "      Hits"
+		line += "      ----"
+	}
+	fmt.Fprintln(w, strings.TrimRight(head, " "))
+	fmt.Fprintln(w, strings.TrimRight(line, " "))
+	for _, r := range st.Rules {
+		to, action, from := ruleColumns(r, mode)
+		row := ""
+		if pre != "" {
+			row = fmt.Sprintf(pre, r.Number)
+		}
+		row += fmt.Sprintf("%-26s %-11s %-26s %-10s", to, action, from, r.Group)
+		if mode == "verbose" {
+			hits := "-"
+			if r.Hits != nil {
+				hits = strconv.FormatUint(*r.Hits, 10)
+			}
+			row += fmt.Sprintf(" %4s", hits)
+		}
+		if r.Description != "" {
+			row += " # " + r.Description
+		}
+		fmt.Fprintln(w, strings.TrimRight(row, " "))
+	}
+}
+
+// ruleColumns renders a rule as ufw's To, Action and From columns.
+func ruleColumns(r control.RuleInfo, mode string) (to, action, from string) {
+	what := portText(r.RuleSpec)
+	peers := peerText(r.Peers)
+	if r.Dir == "out" {
+		action = "ALLOW OUT"
+		switch {
+		case peers == "Anywhere" && what == "":
+			to = "Anywhere"
+		case peers == "Anywhere":
+			to = what
+		case what == "":
+			to = peers
+		default:
+			to = peers + " " + what
+		}
+		return to, action, "Anywhere (out)"
+	}
+	action = "ALLOW"
+	if mode != "" {
+		action = "ALLOW IN"
+	}
+	to = what
+	if to == "" {
+		to = "Anywhere"
+	}
+	return to, action, peers
+}
+
+func portText(s control.RuleSpec) string {
+	switch {
+	case s.Proto == "all":
+		return ""
+	case s.Proto == "tcp" || s.Proto == "udp":
+		if len(s.Ports) == 0 {
+			return "Anywhere/" + s.Proto
+		}
+		ports := make([]string, len(s.Ports))
+		for i, p := range s.Ports {
+			ports[i] = strings.Replace(p, "-", ":", 1)
+		}
+		return strings.Join(ports, ",") + "/" + s.Proto
+	case s.ICMP != nil:
+		t := fmt.Sprintf("%s type %d", s.Proto, s.ICMP.Type)
+		if s.ICMP.Code != nil {
+			t += fmt.Sprintf(" code %d", *s.ICMP.Code)
+		}
+		return t
+	}
+	return "Anywhere/" + s.Proto
+}
+
+func peerText(peers []string) string {
+	out := make([]string, len(peers))
+	for i, p := range peers {
+		switch p {
+		case "any":
+			out[i] = "Anywhere"
+		case "any4":
+			out[i] = "Anywhere (v4)"
+		case "any6":
+			out[i] = "Anywhere (v6)"
+		default:
+			out[i] = p
+		}
+	}
+	if len(out) == 1 {
+		return out[0]
+	}
+	return strings.Join(out, ",")
+}

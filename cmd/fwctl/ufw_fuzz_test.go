@@ -1,0 +1,35 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzRuleWords: the ufw grammar never panics, and every rule it accepts
+// is one the API accepts too.
+func FuzzRuleWords(f *testing.F) {
+	for _, sc := range goldenScenarios {
+		for _, st := range sc.steps {
+			if rest, ok := strings.CutPrefix(st.cmd, "allow "); ok {
+				f.Add(rest)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		specs, err := parseRuleWords(strings.Fields(line))
+		if err != nil {
+			if _, ok := err.(*ruleError); !ok {
+				t.Fatalf("%q: error of type %T: %v", line, err, err)
+			}
+			return
+		}
+		if len(specs) == 0 {
+			t.Fatalf("%q: no rules and no error", line)
+		}
+		for _, s := range specs {
+			if _, _, err := s.Rule(); err != nil {
+				t.Fatalf("%q: parsed to %+v, which the API rejects: %v", line, s, err)
+			}
+		}
+	})
+}
