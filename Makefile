@@ -51,6 +51,14 @@ bench: ## engine benchmarks: match, decode, compile, then pcap replay against tc
 	@command -v tcpdump >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tcpdump >/dev/null; } || echo "bench: tcpdump missing, the anchor column will be n/a"
 	$(GO) run ./bench/replay -data $(SHARED_DATA) -report bench/replay/RESULTS-replay.md -svg bench/results.svg
 
+.PHONY: demo
+demo: ## as root: nginx behind fwd in network namespaces, a short transcript of what passes
+	@GO=$(GO) bash testdata/demo/demo.sh
+
+.PHONY: bench-live
+bench-live: ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 45 s)
+	@GO=$(GO) bash bench/live/run.sh
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -1,0 +1,276 @@
+// Command loadgen drives the live benchmark's traffic between two network
+// namespaces that already exist (bench/live/run.sh creates them). It runs
+// in the root namespace and opens its sockets inside the namespaces.
+//
+//	loadgen udpflows -client NS -server NS [-dst 198.18.0.1] [-port 5353] [-duration 3s]
+//	loadgen tcpbulk  -client NS -server NS [-dst 198.18.0.1] [-port 9000] [-duration 3s]
+//
+// udpflows sends IPv4 UDP packets from a raw socket in the client
+// namespace as fast as one core can, each from a new source address (from
+// 198.19.0.0/16, since --queue-balance hashes addresses) and source port:
+// every packet is a new flow. It counts what reached the server's UDP layer
+// (/proc/net/snmp in the server namespace) and prints one line:
+//
+//	udpflows sent=N sent_per_s=N delivered=N flows_per_s=N
+//
+// tcpbulk copies data over one TCP connection from the client to a
+// listener in the server namespace and prints:
+//
+//	tcpbulk bytes=N gbit_per_s=F
+//
+// Only addresses in 198.18.0.0/15 are used, only inside the namespaces.
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen udpflows|tcpbulk -client NS -server NS [flags]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	client := fs.String("client", "", "client network namespace")
+	server := fs.String("server", "", "server network namespace")
+	dst := fs.String("dst", "198.18.0.1", "server address (198.18.0.0/15)")
+	port := fs.Int("port", 0, "destination port (default 5353 for udpflows, 9000 for tcpbulk)")
+	dur := fs.Duration("duration", 3*time.Second, "how long to send (at most 30s)")
+	fs.Parse(os.Args[2:])
+	addr, err := netip.ParseAddr(*dst)
+	if err != nil || !netip.MustParsePrefix("198.18.0.0/15").Contains(addr) {
+		fail(fmt.Errorf("-dst %q: want an address in 198.18.0.0/15", *dst))
+	}
+	if *client == "" || *server == "" {
+		fail(errors.New("-client and -server are required"))
+	}
+	if *dur <= 0 || *dur > 30*time.Second {
+		fail(fmt.Errorf("-duration %v: want 0 < d <= 30s", *dur))
+	}
+	switch os.Args[1] {
+	case "udpflows":
+		if *port == 0 {
+			*port = 5353
+		}
+		err = udpFlows(*client, *server, addr, uint16(*port), *dur)
+	case "tcpbulk":
+		if *port == 0 {
+			*port = 9000
+		}
+		err = tcpBulk(*client, *server, addr, uint16(*port), *dur)
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	os.Exit(1)
+}
+
+// in runs fn on an OS thread inside namespace ns. The thread is never
+// unlocked, so it leaves with the goroutine.
+func in(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// udpDelivered reads the server's UDP input counters: every datagram
+// that got past the firewall to the UDP layer, whether a socket took it
+// or not.
+func udpDelivered(ns string) (uint64, error) {
+	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/snmp").Output()
+	if err != nil {
+		return 0, fmt.Errorf("read snmp counters: %w", err)
+	}
+	var names, values []string
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+		} else {
+			values = f
+		}
+	}
+	var n uint64
+	for i, name := range names {
+		if i >= len(values) {
+			break
+		}
+		switch name {
+		case "InDatagrams", "NoPorts", "InErrors":
+			v, err := strconv.ParseUint(values[i], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("snmp %s: %w", name, err)
+			}
+			n += v
+		}
+	}
+	return n, nil
+}
+
+func udpFlows(client, server string, dst netip.Addr, port uint16, dur time.Duration) error {
+	// A socket on the server takes the datagrams (NoPorts would answer
+	// each with an ICMP error); it is not read: the counters count.
+	var sink net.PacketConn
+	if err := in(server, func() (err error) {
+		sink, err = net.ListenPacket("udp4", netip.AddrPortFrom(dst, port).String())
+		return err
+	}); err != nil {
+		return err
+	}
+	defer sink.Close()
+	if uc, ok := sink.(*net.UDPConn); ok {
+		uc.SetReadBuffer(64 << 20)
+	}
+	before, err := udpDelivered(server)
+	if err != nil {
+		return err
+	}
+	var sent uint64
+	if err := in(client, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+		if err != nil {
+			return fmt.Errorf("raw socket: %w", err)
+		}
+		defer unix.Close(fd)
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+		to := &unix.SockaddrInet4{Addr: dst.As4()}
+		pkt := make([]byte, 20+8+16)
+		pkt[0] = 0x45
+		binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+		pkt[8] = 64
+		pkt[9] = unix.IPPROTO_UDP
+		d := dst.As4()
+		copy(pkt[16:20], d[:])
+		binary.BigEndian.PutUint16(pkt[22:], port)
+		binary.BigEndian.PutUint16(pkt[24:], 8+16)
+		// UDP checksum 0: none (allowed over IPv4). The kernel fills in
+		// the IP checksum.
+		deadline := time.Now().Add(dur)
+		for i := uint32(0); ; i++ {
+			if i&1023 == 0 && time.Now().After(deadline) {
+				break
+			}
+			// Source 198.19.x.y and a source port that moves on
+			// every 65536 packets: each packet a new 5-tuple.
+			pkt[12], pkt[13], pkt[14], pkt[15] = 198, 19, byte(i>>8), byte(i)
+			binary.BigEndian.PutUint16(pkt[20:], uint16(1024+(i>>16)%60000))
+			if err := unix.Sendto(fd, pkt, 0, to); err != nil {
+				if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
+					continue
+				}
+				return fmt.Errorf("send: %w", err)
+			}
+			sent++
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Let the queue drain what it holds.
+	time.Sleep(500 * time.Millisecond)
+	after, err := udpDelivered(server)
+	if err != nil {
+		return err
+	}
+	delivered := after - before
+	secs := dur.Seconds()
+	fmt.Printf("udpflows sent=%d sent_per_s=%.0f delivered=%d flows_per_s=%.0f\n", sent, float64(sent)/secs, delivered, float64(delivered)/secs)
+	return nil
+}
+
+func tcpBulk(client, server string, dst netip.Addr, port uint16, dur time.Duration) error {
+	addr := netip.AddrPortFrom(dst, port).String()
+	var ln net.Listener
+	if err := in(server, func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+		return err
+	}
+	defer ln.Close()
+	var received atomic.Int64
+	var first, last atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 256<<10)
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				now := time.Now().UnixNano()
+				first.CompareAndSwap(0, now)
+				last.Store(now)
+				received.Add(int64(n))
+			}
+			if err == io.EOF {
+				done <- nil
+				return
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	var c net.Conn
+	if err := in(client, func() (err error) { c, err = net.DialTimeout("tcp4", addr, 3*time.Second); return err }); err != nil {
+		return err
+	}
+	buf := make([]byte, 256<<10)
+	deadline := time.Now().Add(dur)
+	for time.Now().Before(deadline) {
+		if _, err := c.Write(buf); err != nil {
+			c.Close()
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	c.Close()
+	if err := <-done; err != nil {
+		return fmt.Errorf("receive: %w", err)
+	}
+	secs := time.Duration(last.Load() - first.Load()).Seconds()
+	if secs <= 0 {
+		return errors.New("nothing received")
+	}
+	fmt.Printf("tcpbulk bytes=%d gbit_per_s=%.2f\n", received.Load(), float64(received.Load())*8/secs/1e9)
+	return nil
+}

@@ -1,0 +1,328 @@
+// Command fwd is the firewall daemon: it loads a rules file, installs its
+// netfilter rules (new connections go to NFQUEUE), answers every queued
+// packet from the compiled table, reloads on SIGHUP (all or nothing) and
+// removes everything it installed on SIGTERM or SIGINT.
+//
+// Usage:
+//
+//	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--fail-open] [--log-level LEVEL]
+//
+// Exit codes: 0 clean stop, 1 runtime failure, 2 usage, 3 bad rules file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fwd-project/fwd/internal/engine"
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/kernel"
+	"github.com/fwd-project/fwd/internal/nfq"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitBadRules = 3
+)
+
+// DefaultRulesPath is where fwd looks for its rules first.
+const DefaultRulesPath = "/etc/fwd/rules.yaml"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+type options struct {
+	rules      string
+	rulesGiven bool
+	queues     int
+	queueNum   int
+	failOpen   bool
+	logLevel   slog.Level
+	mark       uint32
+	copyRange  int
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("fwd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.rules, "rules", DefaultRulesPath, "rules `file`; when the default is missing, the rules/default.yaml shipped with fwd")
+	fs.IntVar(&o.queues, "queues", runtime.NumCPU(), "number of NFQUEUE queues (one worker each), new flows are balanced over them")
+	fs.IntVar(&o.queueNum, "queue-num", 0, "first NFQUEUE queue `number`")
+	fs.BoolVar(&o.failOpen, "fail-open", false, "accept new connections while fwd is not answering (queue full, or fwd not running) instead of dropping them")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	mark := fs.String("mark", fmt.Sprintf("%#x", kernel.DefaultMark), "packet and connection mark `bits` that record an accepted flow")
+	fs.IntVar(&o.copyRange, "copy-range", nfq.DefaultCopyRange, "bytes of each queued packet copied to fwd (headers only)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "rules" {
+			o.rulesGiven = true
+		}
+	})
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return o, fmt.Errorf("--log-level: %w", err)
+	}
+	m, err := strconv.ParseUint(*mark, 0, 32)
+	if err != nil || m == 0 {
+		return o, fmt.Errorf("--mark %q: want a non-zero 32-bit number", *mark)
+	}
+	o.mark = uint32(m)
+	if o.queues < 1 || o.queueNum < 0 || o.queueNum+o.queues-1 > 0xffff {
+		return o, fmt.Errorf("--queue-num %d --queues %d: queues must lie within 0..65535", o.queueNum, o.queues)
+	}
+	if o.copyRange < 64 || o.copyRange > 0xffff {
+		return o, fmt.Errorf("--copy-range %d: want 64..65535", o.copyRange)
+	}
+	return o, nil
+}
+
+// shippedRules lists where the rules shipped with fwd may be, relative to
+// the binary: installed next to it, or in the source tree (bin/fwd).
+func shippedRules() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	dir := filepath.Dir(exe)
+	return []string{
+		filepath.Join(dir, "rules", "default.yaml"),
+		filepath.Join(dir, "..", "rules", "default.yaml"),
+		filepath.Join(dir, "..", "share", "fwd", "default.yaml"),
+	}
+}
+
+// rulesPath picks the rules file: the one given, else the default path,
+// else the shipped default.
+func rulesPath(o options, log *slog.Logger) (string, error) {
+	if o.rulesGiven {
+		return o.rules, nil
+	}
+	if _, err := os.Stat(o.rules); err == nil {
+		return o.rules, nil
+	}
+	for _, p := range shippedRules() {
+		if _, err := os.Stat(p); err == nil {
+			p = filepath.Clean(p)
+			log.Warn("rules file missing, using the shipped default rules", "missing", o.rules, "using", p)
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no rules file: %s does not exist and no shipped rules/default.yaml was found next to the binary", o.rules)
+}
+
+func run(args []string, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fwd: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+
+	path, err := rulesPath(o, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitBadRules
+	}
+	ropts := rules.Options{}
+	table, err := engine.Load(path, ropts)
+	if err != nil {
+		printRulesError(stderr, path, err)
+		return exitBadRules
+	}
+	logWarnings(log, table)
+
+	// Signals first: a SIGTERM during startup is handled once installed.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	d := &daemon{o: o, path: path, ropts: ropts, log: log}
+	if err := d.start(table); err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailure
+	}
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			d.reload()
+		case syscall.SIGUSR1:
+			d.logStats()
+		default:
+			log.Info("stopping", "signal", sig.String())
+			if err := d.stop(); err != nil {
+				log.Error("stop", "err", err)
+				return exitFailure
+			}
+			return exitOK
+		}
+	}
+	return exitOK
+}
+
+func printRulesError(w io.Writer, path string, err error) {
+	var el rules.ErrorList
+	if errors.As(err, &el) {
+		fmt.Fprintf(w, "fwd: %s has %d error(s), not starting:\n", path, len(el))
+		for _, e := range el {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "fwd: cannot load %s, not starting: %v\n", path, err)
+}
+
+func logWarnings(log *slog.Logger, t *filter.Table) {
+	if t == nil || t.File() == nil {
+		return
+	}
+	for _, w := range t.File().Warnings {
+		log.Warn("rules file", "warning", w.Error())
+	}
+}
+
+type daemon struct {
+	o      options
+	path   string
+	ropts  rules.Options
+	log    *slog.Logger
+	eng    *engine.Engine
+	inst   *kernel.Installer
+	kcfg   kernel.Config
+	queues []nfq.Queue
+}
+
+func (d *daemon) start(table *filter.Table) error {
+	d.eng = engine.New(table, engine.Config{Log: d.log, Rules: d.ropts})
+	for i := range d.o.queues {
+		q, err := nfq.OpenSimple(nfq.Config{
+			Num:        uint16(d.o.queueNum + i),
+			CopyRange:  uint32(d.o.copyRange),
+			FailOpen:   d.o.failOpen,
+			AcceptMark: d.o.mark,
+			Log:        d.log,
+		})
+		if err != nil {
+			for _, q := range d.queues {
+				q.Close()
+			}
+			return err
+		}
+		d.queues = append(d.queues, q)
+	}
+	// Bind the queues before the kernel sends anything to them.
+	if err := d.eng.Start(d.queues); err != nil {
+		return err
+	}
+	d.inst = kernel.New(kernel.ExecRunner{}, d.log)
+	d.kcfg = kernel.Config{
+		QueueBase:  uint16(d.o.queueNum),
+		QueueCount: uint16(d.o.queues),
+		FailOpen:   d.o.failOpen,
+		Egress:     engine.RestrictsEgress(table.File()),
+		Mark:       d.o.mark,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.inst.Install(ctx, d.kcfg); err != nil {
+		d.eng.Stop()
+		return err
+	}
+	d.log.Info("fwd running",
+		"rules", d.path, "hash", short(table.File().Hash),
+		"queues", d.o.queues, "queue_num", d.o.queueNum,
+		"fail_open", d.o.failOpen, "egress_hooked", d.kcfg.Egress)
+	return nil
+}
+
+func (d *daemon) reload() {
+	res, err := d.eng.Reload(d.path)
+	if err != nil {
+		var el rules.ErrorList
+		if errors.As(err, &el) {
+			msgs := make([]string, len(el))
+			for i, e := range el {
+				msgs[i] = e.Error()
+			}
+			d.log.Error("reload failed, keeping the running rules", "rules", d.path, "errors", strings.Join(msgs, "; "))
+			return
+		}
+		d.log.Error("reload failed, keeping the running rules", "rules", d.path, "err", err)
+		return
+	}
+	if !res.Changed {
+		d.log.Info("reload: rules unchanged", "rules", d.path, "hash", short(res.Hash))
+		return
+	}
+	logWarnings(d.log, res.Table)
+	if egress := engine.RestrictsEgress(res.Table.File()); egress != d.kcfg.Egress {
+		cfg := d.kcfg
+		cfg.Egress = egress
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.inst.Install(ctx, cfg); err != nil {
+			d.log.Error("reload: re-installing kernel rules for the egress change failed", "err", err)
+			return
+		}
+		d.kcfg = cfg
+	}
+	d.log.Info("reloaded", "rules", d.path, "hash", short(res.Hash), "egress_hooked", d.kcfg.Egress)
+}
+
+func (d *daemon) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Rules first: nothing new is queued, then the queues go.
+	kerr := d.inst.Remove(ctx)
+	qerr := d.eng.Stop()
+	d.logStats()
+	return errors.Join(kerr, qerr)
+}
+
+func (d *daemon) logStats() {
+	s := d.eng.Stats()
+	d.log.Info("counters",
+		"accepted", s.Accepted,
+		"dropped_no_match", s.DroppedNoMatch,
+		"dropped_undecodable", s.DroppedUndecodable,
+		"dropped_no_table", s.DroppedNoTable,
+		"drop_log_skipped", s.DropLogSkipped,
+		"queued", s.Queue.Received,
+		"recv_errors", s.Queue.RecvErrors,
+		"verdict_errors", s.Queue.VerdictErrors)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

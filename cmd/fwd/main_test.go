@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(t *testing.T, o options)
+	}{
+		{name: "defaults", check: func(t *testing.T, o options) {
+			if o.rules != DefaultRulesPath || o.rulesGiven || o.queues < 1 || o.failOpen || o.mark != 0x20000000 {
+				t.Errorf("defaults: %+v", o)
+			}
+		}},
+		{name: "all set", args: []string{"--rules", "x.yaml", "--queues", "3", "--queue-num", "10", "--fail-open", "--log-level", "debug", "--mark", "0x4"},
+			check: func(t *testing.T, o options) {
+				if o.rules != "x.yaml" || !o.rulesGiven || o.queues != 3 || o.queueNum != 10 || !o.failOpen || o.logLevel != slog.LevelDebug || o.mark != 4 {
+					t.Errorf("parsed: %+v", o)
+				}
+			}},
+		{name: "zero queues", args: []string{"--queues", "0"}, wantErr: "queues"},
+		{name: "queues past 65535", args: []string{"--queue-num", "65535", "--queues", "2"}, wantErr: "65535"},
+		{name: "bad level", args: []string{"--log-level", "loud"}, wantErr: "log-level"},
+		{name: "zero mark", args: []string{"--mark", "0"}, wantErr: "mark"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected"},
+		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, o)
+		})
+	}
+}
+
+func TestBadRulesFileRefusesToStart(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	body := "version: 1\ngroups:\n  - name: a\n    ingress:\n      - {proto: tcp, ports: 70000, from: [any]}\n      - {proto: tcp, ports: 22, from: [10.0.0.300]}\n"
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := run([]string{"--rules", p}, &stderr); code != exitBadRules {
+		t.Errorf("exit code %d, want %d", code, exitBadRules)
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "not starting") || !strings.Contains(out, "bad.yaml:5:") || !strings.Contains(out, "bad.yaml:6:") {
+		t.Errorf("stderr does not name every error:\n%s", out)
+	}
+	if code := run([]string{"--rules", filepath.Join(t.TempDir(), "missing.yaml")}, &stderr); code != exitBadRules {
+		t.Errorf("missing file: exit code %d, want %d", code, exitBadRules)
+	}
+}
+
+func TestRulesPathFallback(t *testing.T) {
+	var logBuf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	dir := t.TempDir()
+	given := filepath.Join(dir, "given.yaml")
+	if p, err := rulesPath(options{rules: given, rulesGiven: true}, log); err != nil || p != given {
+		t.Errorf("given path: %q, %v", p, err)
+	}
+	existing := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(existing, []byte("x"), 0o644)
+	if p, err := rulesPath(options{rules: existing}, log); err != nil || p != existing {
+		t.Errorf("existing default: %q, %v", p, err)
+	}
+	// The default missing: the shipped file next to the test binary is
+	// not there either, so it is an error naming the missing path.
+	missing := filepath.Join(dir, "missing.yaml")
+	p, err := rulesPath(options{rules: missing}, log)
+	if err == nil {
+		if !strings.Contains(logBuf.String(), "shipped default") {
+			t.Errorf("fell back to %s without saying so", p)
+		}
+	} else if !strings.Contains(err.Error(), missing) {
+		t.Errorf("error %v does not name %s", err, missing)
+	}
+}

@@ -1,0 +1,350 @@
+// Package engine is fwd's verdict machinery: the live rule table, the
+// workers that answer queued packets from it, and the all-or-nothing
+// reload.
+//
+// The live table is an atomic.Pointer to an immutable filter.Table.
+// Workers read it without locks; Reload builds a new table off the hot
+// path (load, validate, compile) and publishes it with one store, under a
+// mutex that only reloads take. A file that fails at any step changes
+// nothing; a file whose bytes did not change is not even compiled.
+//
+// One Worker serves one queue. Its Decide is the hot path: decode the
+// headers, build the lookup key, match, count. It takes no lock and
+// allocates nothing; only the rate-limited log line of a drop does.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/nfq"
+	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Log receives reload reports and the rate-limited drop log.
+	Log *slog.Logger
+	// Rules are the options rules files are decoded with.
+	Rules rules.Options
+	// DropLogBurst is how many drops each worker logs per DropLogEvery;
+	// the rest are counted and reported with the next line logged. Zero
+	// means 10 per second.
+	DropLogBurst int
+	DropLogEvery time.Duration
+}
+
+// Engine holds the live table and the workers.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	table   atomic.Pointer[filter.Table]
+	mu      sync.Mutex // serializes Reload and Start/Stop
+	workers []*Worker
+	queues  []nfq.Queue
+	started bool
+}
+
+// Load reads, validates and compiles a rules file: the whole of what a
+// reload does before the swap. A bad file's error is a rules.ErrorList
+// naming every problem.
+func Load(path string, opts rules.Options) (*filter.Table, error) {
+	f, err := rules.Load(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	t, err := filter.Compile(f)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// New returns an Engine answering from t (a nil t drops everything until
+// a successful Reload).
+func New(t *filter.Table, cfg Config) *Engine {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DropLogBurst <= 0 {
+		cfg.DropLogBurst = 10
+	}
+	if cfg.DropLogEvery <= 0 {
+		cfg.DropLogEvery = time.Second
+	}
+	e := &Engine{cfg: cfg, log: cfg.Log}
+	if t != nil {
+		e.table.Store(t)
+	}
+	return e
+}
+
+// Table returns the live table (nil before the first one).
+func (e *Engine) Table() *filter.Table { return e.table.Load() }
+
+// ReloadResult says what a successful Reload did.
+type ReloadResult struct {
+	Changed bool   // false: the file's bytes were the same, nothing was done
+	Hash    string // the file's hash
+	Table   *filter.Table
+}
+
+// Reload loads path and, when it is valid and differs from the live
+// table's file, swaps its table in. On any error the live table stays.
+func (e *Engine) Reload(path string) (ReloadResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f, err := rules.Load(path, e.cfg.Rules)
+	if err != nil {
+		return ReloadResult{}, err
+	}
+	old := e.table.Load()
+	if old != nil && old.File() != nil && old.File().Hash == f.Hash {
+		return ReloadResult{Hash: f.Hash, Table: old}, nil
+	}
+	t, err := filter.Compile(f)
+	if err != nil {
+		return ReloadResult{}, fmt.Errorf("compile %s: %w", path, err)
+	}
+	e.table.Store(t)
+	return ReloadResult{Changed: true, Hash: f.Hash, Table: t}, nil
+}
+
+// Swap publishes t as the live table.
+func (e *Engine) Swap(t *filter.Table) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.table.Store(t)
+}
+
+// RestrictsEgress reports whether the rules limit outbound traffic: some
+// protocol or destination is not allowed out. When no group omits egress
+// (AWS's default "all to anywhere") and no rule allows every protocol to
+// every address of both families, outbound connections must be queued.
+func RestrictsEgress(f *rules.File) bool {
+	if f == nil {
+		return true
+	}
+	var any4, any6 bool
+	for i := range f.Groups {
+		g := &f.Groups[i]
+		if g.EgressOmitted {
+			return false
+		}
+		for j := range g.Egress {
+			r := &g.Egress[j]
+			if !r.Proto.All {
+				continue
+			}
+			for _, p := range r.Prefixes {
+				if p.Bits() == 0 {
+					any4 = any4 || p.Addr().Is4()
+					any6 = any6 || p.Addr().Is6()
+				}
+			}
+		}
+	}
+	return !(any4 && any6)
+}
+
+// Start gives each queue a Worker and starts it. On error the queues
+// already started are closed again.
+func (e *Engine) Start(queues []nfq.Queue) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return errors.New("engine already started")
+	}
+	e.started = true
+	for i, q := range queues {
+		w := e.NewWorker(i)
+		if err := q.Start(w.Decide); err != nil {
+			for _, s := range e.queues {
+				s.Close()
+			}
+			e.queues, e.workers, e.started = nil, nil, false
+			return fmt.Errorf("start queue worker %d: %w", i, err)
+		}
+		e.queues = append(e.queues, q)
+		e.workers = append(e.workers, w)
+	}
+	return nil
+}
+
+// Stop closes every queue the engine started. The counters stay readable.
+func (e *Engine) Stop() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for _, q := range e.queues {
+		if err := q.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stats are the engine's counters, summed over its workers.
+type Stats struct {
+	Accepted           uint64 // new flows accepted
+	DroppedNoMatch     uint64 // no rule allows them
+	DroppedNoTable     uint64 // before the first table (fail closed)
+	DroppedUndecodable uint64 // not decodable as IPv4/IPv6 and a transport
+	DropLogSkipped     uint64 // drops not logged because of the rate limit
+	Queue              nfq.Stats
+	Workers            int
+}
+
+// Stats sums the workers' counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := Stats{Workers: len(e.workers)}
+	for _, w := range e.workers {
+		s.Accepted += w.accepted.Load()
+		s.DroppedNoMatch += w.noMatch.Load()
+		s.DroppedNoTable += w.noTable.Load()
+		s.DroppedUndecodable += w.undecodable.Load()
+		s.DropLogSkipped += w.logSkipped.Load()
+	}
+	for _, q := range e.queues {
+		qs := q.Stats()
+		s.Queue.Received += qs.Received
+		s.Queue.RecvErrors += qs.RecvErrors
+		s.Queue.VerdictErrors += qs.VerdictErrors
+		s.Queue.Malformed += qs.Malformed
+	}
+	return s
+}
+
+// Worker answers one queue's packets. Decide must be called from one
+// goroutine at a time (a queue's loop); the counters may be read from any.
+type Worker struct {
+	id    int
+	e     *Engine
+	dec   packet.Decoder
+	pkt   packet.Packet
+	now   func() time.Time
+	limit dropLimiter
+
+	accepted, noMatch, noTable, undecodable, logSkipped atomic.Uint64
+}
+
+// NewWorker returns a worker reading e's live table. Start makes one per
+// queue; tests and benchmarks call it directly.
+func (e *Engine) NewWorker(id int) *Worker {
+	return &Worker{
+		id:    id,
+		e:     e,
+		now:   time.Now,
+		limit: dropLimiter{burst: e.cfg.DropLogBurst, every: e.cfg.DropLogEvery},
+	}
+}
+
+// Drop reasons, as logged.
+const (
+	ReasonNoMatch     = "no-match"
+	ReasonUndecodable = "undecodable"
+	ReasonNoTable     = "no-table"
+)
+
+// Decide answers one queued packet: nfq.Accept when the live table allows
+// the connection it starts. Packets queued from OUTPUT are egress, all
+// others ingress. It is an nfq.Handler.
+func (w *Worker) Decide(m *nfq.Msg) nfq.Verdict {
+	dir := filter.Ingress
+	if m.Hook == nfq.HookLocalOut {
+		dir = filter.Egress
+	}
+	p := &w.pkt
+	w.dec.Decode(m.Payload, p)
+	if p.Kind != packet.IP {
+		w.undecodable.Add(1)
+		w.logDrop(dir, p, ReasonUndecodable)
+		return nfq.Drop
+	}
+	t := w.e.table.Load()
+	if t == nil {
+		w.noTable.Add(1)
+		w.logDrop(dir, p, ReasonNoTable)
+		return nfq.Drop
+	}
+	if t.Match(p.Key(dir)).Accept {
+		w.accepted.Add(1)
+		return nfq.Accept
+	}
+	w.noMatch.Add(1)
+	w.logDrop(dir, p, ReasonNoMatch)
+	return nfq.Drop
+}
+
+func (w *Worker) logDrop(dir filter.Dir, p *packet.Packet, reason string) {
+	ok, skipped := w.limit.allow(w.now())
+	if !ok {
+		w.logSkipped.Add(1)
+		return
+	}
+	var peer netip.Addr
+	if p.Kind == packet.IP {
+		peer = p.Src
+		if dir == filter.Egress {
+			peer = p.Dst
+		}
+	}
+	w.e.log.Info("dropped",
+		"dir", dir.String(),
+		"peer", peer,
+		"proto", protoName(p.Proto),
+		"port", p.DstPort,
+		"reason", reason,
+		"queue_worker", w.id,
+		"not_logged_before", skipped,
+	)
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case filter.ProtoTCP:
+		return "tcp"
+	case filter.ProtoUDP:
+		return "udp"
+	case filter.ProtoICMP:
+		return "icmp"
+	case filter.ProtoICMPv6:
+		return "icmpv6"
+	}
+	return fmt.Sprint(p)
+}
+
+// dropLimiter lets burst log lines through per interval, and counts the
+// rest. It belongs to one worker and is not safe for concurrent use.
+type dropLimiter struct {
+	burst   int
+	every   time.Duration
+	start   time.Time
+	used    int
+	skipped uint64
+}
+
+// allow reports whether to log now and, when it does, how many drops went
+// unlogged since the last line.
+func (l *dropLimiter) allow(now time.Time) (bool, uint64) {
+	if now.Sub(l.start) >= l.every {
+		l.start, l.used = now, 0
+	}
+	if l.used >= l.burst {
+		l.skipped++
+		return false, 0
+	}
+	l.used++
+	s := l.skipped
+	l.skipped = 0
+	return true, s
+}

@@ -1,0 +1,377 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/fwd-project/fwd/internal/nfq"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+const webRules = `version: 1
+groups:
+  - name: web
+    ingress:
+      - {proto: tcp, ports: [80, 443], from: [any]}
+      - {proto: tcp, ports: 8080, from: [198.18.0.2]}
+      - {proto: udp, ports: 5353, from: [2001:db8::/32]}
+      - {proto: icmp, icmp: {type: 8}, from: [any]}
+    egress:
+      - {proto: tcp, ports: 9000, to: [198.18.0.0/24]}
+`
+
+func writeRules(t testing.TB, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustEngine(t testing.TB, body string, log *slog.Logger) (*Engine, string) {
+	t.Helper()
+	p := writeRules(t, t.TempDir(), body)
+	tbl, err := Load(p, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(tbl, Config{Log: log}), p
+}
+
+// pkt builds the bytes of a packet as the queue hands them over.
+func pkt(t testing.TB, proto string, src, dst string, dport uint16) []byte {
+	t.Helper()
+	s, d := net.ParseIP(src), net.ParseIP(dst)
+	var ip gopacket.SerializableLayer
+	var nl gopacket.NetworkLayer
+	var ipProto layers.IPProtocol
+	switch proto {
+	case "tcp":
+		ipProto = layers.IPProtocolTCP
+	case "udp":
+		ipProto = layers.IPProtocolUDP
+	case "icmp":
+		ipProto = layers.IPProtocolICMPv4
+	}
+	if s.To4() != nil {
+		ip4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: ipProto, SrcIP: s.To4(), DstIP: d.To4()}
+		ip, nl = ip4, ip4
+	} else {
+		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: ipProto, SrcIP: s, DstIP: d}
+		ip, nl = ip6, ip6
+	}
+	var l4 gopacket.SerializableLayer
+	switch proto {
+	case "tcp":
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(dport), SYN: true, Window: 1000}
+		tcp.SetNetworkLayerForChecksum(nl)
+		l4 = tcp
+	case "udp":
+		udp := &layers.UDP{SrcPort: 40000, DstPort: layers.UDPPort(dport)}
+		udp.SetNetworkLayerForChecksum(nl)
+		l4 = udp
+	case "icmp":
+		l4 = &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(uint8(dport), 0), Id: 1}
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, l4, gopacket.Payload("x")); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+type decideCase struct {
+	name   string
+	hook   uint8
+	data   []byte
+	want   nfq.Verdict
+	reason string // for drops
+}
+
+func decideCases(t testing.TB) []decideCase {
+	in, out := nfq.HookLocalIn, nfq.HookLocalOut
+	return []decideCase{
+		{"http from anywhere", in, pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80), nfq.Accept, ""},
+		{"https over ipv6", in, pkt(t, "tcp", "2001:db8::9", "2001:db8::1", 443), nfq.Accept, ""},
+		{"8080 from the allowed address", in, pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 8080), nfq.Accept, ""},
+		{"8080 from another address", in, pkt(t, "tcp", "198.18.0.3", "198.18.0.1", 8080), nfq.Drop, ReasonNoMatch},
+		{"22 not allowed", in, pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 22), nfq.Drop, ReasonNoMatch},
+		{"udp 5353 from v6 range", in, pkt(t, "udp", "2001:db8:1::5", "2001:db8::1", 5353), nfq.Accept, ""},
+		{"udp 5353 from v4", in, pkt(t, "udp", "198.18.0.2", "198.18.0.1", 5353), nfq.Drop, ReasonNoMatch},
+		{"ping", in, pkt(t, "icmp", "198.18.0.2", "198.18.0.1", 8), nfq.Accept, ""},
+		{"egress allowed", out, pkt(t, "tcp", "198.18.0.1", "198.18.0.9", 9000), nfq.Accept, ""},
+		{"egress other port", out, pkt(t, "tcp", "198.18.0.1", "198.18.0.9", 9001), nfq.Drop, ReasonNoMatch},
+		{"egress other peer", out, pkt(t, "tcp", "198.18.0.1", "198.18.1.9", 9000), nfq.Drop, ReasonNoMatch},
+		{"ingress to 9000 is not egress", in, pkt(t, "tcp", "198.18.0.9", "198.18.0.1", 9000), nfq.Drop, ReasonNoMatch},
+		{"garbage", in, []byte{0x45, 0, 0}, nfq.Drop, ReasonUndecodable},
+		{"empty", in, nil, nfq.Drop, ReasonUndecodable},
+	}
+}
+
+func TestDecide(t *testing.T) {
+	var logBuf bytes.Buffer
+	e, _ := mustEngine(t, webRules, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	w := e.NewWorker(0)
+	var accepted, dropped uint64
+	for _, c := range decideCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			logBuf.Reset()
+			got := w.Decide(&nfq.Msg{ID: 1, Hook: c.hook, Payload: c.data})
+			if got != c.want {
+				t.Errorf("verdict %v, want %v", got, c.want)
+			}
+			if c.want == nfq.Accept {
+				accepted++
+				if logBuf.Len() != 0 {
+					t.Errorf("accept logged: %s", logBuf.String())
+				}
+				return
+			}
+			dropped++
+			if !strings.Contains(logBuf.String(), "reason="+c.reason) {
+				t.Errorf("drop log %q lacks reason=%s", logBuf.String(), c.reason)
+			}
+		})
+	}
+	if a := w.accepted.Load(); a != accepted {
+		t.Errorf("accepted counter %d, want %d", a, accepted)
+	}
+	if d := w.noMatch.Load() + w.undecodable.Load(); d != dropped {
+		t.Errorf("drop counters %d, want %d", d, dropped)
+	}
+	if u := w.undecodable.Load(); u != 2 {
+		t.Errorf("undecodable counter %d, want 2", u)
+	}
+}
+
+func TestDecideWithoutTableDrops(t *testing.T) {
+	e := New(nil, Config{})
+	w := e.NewWorker(0)
+	if v := w.Decide(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 80)}); v != nfq.Drop {
+		t.Errorf("verdict %v without a table, want drop", v)
+	}
+	if w.noTable.Load() != 1 {
+		t.Errorf("no-table counter %d, want 1", w.noTable.Load())
+	}
+}
+
+// TestDecideAllocs: the hot path allocates nothing, accepting or dropping
+// (once the drop log's rate limit is used up).
+func TestDecideAllocs(t *testing.T) {
+	e, _ := mustEngine(t, webRules, slog.New(slog.DiscardHandler))
+	w := e.NewWorker(0)
+	fixed := time.Unix(1000, 0)
+	w.now = func() time.Time { return fixed }
+	for _, c := range decideCases(t) {
+		m := &nfq.Msg{ID: 1, Hook: c.hook, Payload: c.data}
+		for range 2 * e.cfg.DropLogBurst {
+			w.Decide(m)
+		}
+		if n := testing.AllocsPerRun(200, func() { w.Decide(m) }); n != 0 {
+			t.Errorf("%s: %v allocs per Decide, want 0", c.name, n)
+		}
+	}
+}
+
+func TestDropLogRateLimit(t *testing.T) {
+	var logBuf bytes.Buffer
+	e, _ := mustEngine(t, webRules, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	e.cfg.DropLogBurst, e.cfg.DropLogEvery = 3, time.Second
+	w := e.NewWorker(0)
+	now := time.Unix(1000, 0)
+	w.now = func() time.Time { return now }
+	m := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.18.0.3", "198.18.0.1", 22)}
+	for range 100 {
+		w.Decide(m)
+	}
+	if n := strings.Count(logBuf.String(), "msg=dropped"); n != 3 {
+		t.Errorf("%d drop lines in one interval, want 3", n)
+	}
+	if w.logSkipped.Load() != 97 {
+		t.Errorf("skipped %d, want 97", w.logSkipped.Load())
+	}
+	logBuf.Reset()
+	now = now.Add(time.Second)
+	w.Decide(m)
+	if !strings.Contains(logBuf.String(), "not_logged_before=97") {
+		t.Errorf("next line does not report the 97 skipped: %s", logBuf.String())
+	}
+	for _, want := range []string{"peer=198.18.0.3", "port=22", "proto=tcp", "dir=in"} {
+		if !strings.Contains(logBuf.String(), want) {
+			t.Errorf("drop line lacks %s: %s", want, logBuf.String())
+		}
+	}
+}
+
+func TestReload(t *testing.T) {
+	e, path := mustEngine(t, webRules, nil)
+	first := e.Table()
+	w := e.NewWorker(0)
+	http := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80)}
+	ssh := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 22)}
+
+	res, err := e.Reload(path)
+	if err != nil || res.Changed || e.Table() != first {
+		t.Fatalf("reload of the same file: %+v, %v; want no change", res, err)
+	}
+
+	bad := strings.Replace(webRules, "ports: [80, 443]", "ports: [80, 70000]", 1) + "  - name: web\n"
+	writeRules(t, filepath.Dir(path), bad)
+	_, err = e.Reload(path)
+	var el rules.ErrorList
+	if !errors.As(err, &el) || len(el) < 2 {
+		t.Fatalf("bad file: err %v, want a rules.ErrorList with every error", err)
+	}
+	if e.Table() != first || w.Decide(http) != nfq.Accept {
+		t.Fatal("a bad file changed the live table")
+	}
+
+	writeRules(t, filepath.Dir(path), strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1))
+	res, err = e.Reload(path)
+	if err != nil || !res.Changed || e.Table() == first {
+		t.Fatalf("reload of a new file: %+v, %v", res, err)
+	}
+	if w.Decide(http) != nfq.Drop || w.Decide(ssh) != nfq.Accept {
+		t.Error("new table not in use")
+	}
+	if _, err := e.Reload(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Error("reload of a missing file succeeded")
+	}
+}
+
+// TestReloadWhileDeciding runs readers against a reloading writer; -race
+// checks the swap.
+func TestReloadWhileDeciding(t *testing.T) {
+	e, path := mustEngine(t, webRules, nil)
+	dir := filepath.Dir(path)
+	alt := strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i := range 4 {
+		w := e.NewWorker(i)
+		m := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80)}
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					w.Decide(m)
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		body := webRules
+		if i%2 == 1 {
+			body = alt
+		}
+		writeRules(t, dir, body)
+		if _, err := e.Reload(path); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if got := e.Table().File().Hash; got == "" {
+		t.Error("no hash on the live table")
+	}
+}
+
+func TestRestrictsEgress(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want bool
+	}{
+		{"egress omitted", "version: 1\ngroups:\n  - name: a\n    ingress: []\n", false},
+		{"one group omits", "version: 1\ngroups:\n  - name: a\n    egress: []\n  - name: b\n", false},
+		{"no egress at all", "version: 1\ngroups:\n  - name: a\n    egress: []\n", true},
+		{"all to any", "version: 1\ngroups:\n  - name: a\n    egress: [{proto: all, to: [any]}]\n", false},
+		{"all to v4 only", "version: 1\ngroups:\n  - name: a\n    egress: [{proto: all, to: [0.0.0.0/0]}]\n", true},
+		{"tcp to any", "version: 1\ngroups:\n  - name: a\n    egress: [{proto: tcp, to: [any]}]\n", true},
+		{"split over groups", "version: 1\ngroups:\n  - name: a\n    egress: [{proto: all, to: [0.0.0.0/0]}]\n  - name: b\n    egress: [{proto: -1, to: ['::/0']}]\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := rules.Parse("t.yaml", []byte(tt.body), rules.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := RestrictsEgress(f); got != tt.want {
+				t.Errorf("RestrictsEgress = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// fakeQueue is an nfq.Queue fed by the test.
+type fakeQueue struct {
+	h        nfq.Handler
+	startErr error
+	closed   bool
+}
+
+func (q *fakeQueue) Start(h nfq.Handler) error {
+	if q.startErr != nil {
+		return q.startErr
+	}
+	q.h = h
+	return nil
+}
+func (q *fakeQueue) Close() error     { q.closed = true; return nil }
+func (q *fakeQueue) Stats() nfq.Stats { return nfq.Stats{Received: 7} }
+
+func TestStartStop(t *testing.T) {
+	e, _ := mustEngine(t, webRules, nil)
+	qs := []*fakeQueue{{}, {}}
+	if err := e.Start([]nfq.Queue{qs[0], qs[1]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(nil); err == nil {
+		t.Error("second Start succeeded")
+	}
+	http := pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80)
+	ssh := pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 22)
+	if qs[0].h(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: http}) != nfq.Accept || qs[1].h(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: ssh}) != nfq.Drop {
+		t.Error("queue handlers answer wrongly")
+	}
+	s := e.Stats()
+	if s.Accepted != 1 || s.DroppedNoMatch != 1 || s.Workers != 2 || s.Queue.Received != 14 {
+		t.Errorf("stats %+v", s)
+	}
+	if err := e.Stop(); err != nil || !qs[0].closed || !qs[1].closed {
+		t.Errorf("Stop: %v, closed %v %v", err, qs[0].closed, qs[1].closed)
+	}
+
+	e2, _ := mustEngine(t, webRules, nil)
+	ok, broken := &fakeQueue{}, &fakeQueue{startErr: errors.New("no such queue")}
+	if err := e2.Start([]nfq.Queue{ok, broken}); err == nil {
+		t.Fatal("Start with a broken queue succeeded")
+	}
+	if !ok.closed {
+		t.Error("the queue started before the failure was not closed")
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	e, _ := mustEngine(b, webRules, slog.New(slog.DiscardHandler))
+	w := e.NewWorker(0)
+	m := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(b, "tcp", "198.19.7.7", "198.18.0.1", 443)}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Decide(m)
+	}
+}

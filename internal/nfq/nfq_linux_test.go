@@ -1,0 +1,211 @@
+package nfq
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const testMark = 0x20000000
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("needs root; CI=true forbids skipping")
+	}
+	t.Skip("needs root (network namespaces, iptables)")
+}
+
+// newNetns creates a network namespace with lo up and returns its name.
+func newNetns(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := "fwdq-" + hex.EncodeToString(b)
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	run(t, "ip", "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func restore(t *testing.T, ns, script string) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, "iptables-restore", "--noflush")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("iptables-restore: %v\n%s\n%s", err, out, script)
+	}
+}
+
+// inNetns runs fn on a thread that is in network namespace ns; sockets it
+// creates belong to ns.
+func inNetns(t *testing.T, ns string, fn func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var err error
+	go func() {
+		defer wg.Done()
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		var f *os.File
+		f, err = os.Open("/run/netns/" + ns)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		if err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			return
+		}
+		fn()
+	}()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("enter netns %s: %v", ns, err)
+	}
+}
+
+// TestAcceptMarkCachesOneWayFlow checks the kernel side of the design: an
+// accept verdict sets the mark, a rule in the security table (which runs
+// after filter on INPUT) saves it to the connmark, and the rule restoring
+// it in filter accepts the rest of a one-way UDP flow without queueing it.
+// A dropped flow is queued packet after packet.
+func TestAcceptMarkCachesOneWayFlow(t *testing.T) {
+	requireRoot(t)
+	ns := newNetns(t)
+	const queueNum = 7
+	restore(t, ns, fmt.Sprintf(`*security
+:FWD-SAVE - [0:0]
+-A INPUT -j FWD-SAVE
+-A FWD-SAVE -m mark --mark %#x/%#x -j CONNMARK --save-mark --nfmask %#x --ctmask %#x
+COMMIT
+*filter
+-A INPUT -m connmark --mark %#x/%#x -j ACCEPT
+-A INPUT -p udp -m multiport --dports 5353,5354 -j NFQUEUE --queue-num %d
+COMMIT
+`, testMark, testMark, testMark, testMark, testMark, testMark, queueNum))
+
+	nsf, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsf.Close()
+	q, err := OpenSimple(Config{Num: queueNum, AcceptMark: testMark, NetNS: int(nsf.Fd()), Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls [2]atomic.Int32 // per port
+	var badHook atomic.Int32
+	h := func(m *Msg) Verdict {
+		if m.Hook != HookLocalIn {
+			badHook.Add(1)
+		}
+		// IPv4 + UDP: destination port at 20+2.
+		if len(m.Payload) < 24 {
+			return Drop
+		}
+		port := int(m.Payload[22])<<8 | int(m.Payload[23])
+		if port == 5353 {
+			calls[0].Add(1)
+			return Accept
+		}
+		calls[1].Add(1)
+		return Drop
+	}
+	if err := q.Start(h); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := q.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+
+	const n = 20
+	var got [2]int
+	inNetns(t, ns, func() {
+		var lns [2]*net.UDPConn
+		for i, port := range []int{5353, 5354} {
+			lns[i], err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+			if err != nil {
+				return
+			}
+			defer lns[i].Close()
+		}
+		for i, ln := range lns {
+			c, err := net.DialUDP("udp4", nil, ln.LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			// The first packet alone: packets that arrive while the
+			// first one waits for its verdict find no confirmed
+			// conntrack entry yet and are queued too.
+			buf := make([]byte, 16)
+			c.Write([]byte("x"))
+			ln.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if _, _, err := ln.ReadFromUDP(buf); err == nil {
+				got[i]++
+			}
+			for j := 1; j < n; j++ {
+				c.Write([]byte("x"))
+			}
+			c.Close()
+			for {
+				ln.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+				if _, _, err := ln.ReadFromUDP(buf); err != nil {
+					break
+				}
+				got[i]++
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != n || calls[0].Load() != 1 {
+		t.Errorf("accepted flow: %d of %d packets delivered, %d queued; want all delivered, 1 queued", got[0], n, calls[0].Load())
+	}
+	if got[1] != 0 || calls[1].Load() != n {
+		t.Errorf("dropped flow: %d delivered, %d queued; want 0 delivered, %d queued", got[1], calls[1].Load(), n)
+	}
+	if badHook.Load() != 0 {
+		t.Errorf("%d packets with a hook other than LOCAL_IN", badHook.Load())
+	}
+	st := q.Stats()
+	if st.Received != uint64(n+1) || st.VerdictErrors != 0 {
+		t.Errorf("stats %+v, want %d received, no verdict errors", st, n+1)
+	}
+	// The kernel's view agrees.
+	out := run(t, "ip", "netns", "exec", ns, "cat", ProcPath)
+	ks, err := ParseKernelStats(bytes.NewReader([]byte(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks) != 1 || ks[0].Num != queueNum || ks[0].IDSequence != uint32(n+1) || ks[0].CopyRange != DefaultCopyRange {
+		t.Errorf("kernel stats %+v, want queue %d with %d packets, copy range %d", ks, queueNum, n+1, DefaultCopyRange)
+	}
+}
