@@ -112,7 +112,7 @@ res[iptables]=$(measure)
 ip netns exec "$S" iptables-restore <<<$'*filter\nCOMMIT'
 
 echo "mode b: fwd --queues $queues" >&2
-ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --queues "$queues" --log-level warn 2>"$tmp/fwd.log" &
+ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues "$queues" --log-level warn 2>"$tmp/fwd.log" &
 fwd_pid=$!
 for _ in $(seq 100); do
 	ip netns exec "$S" iptables-save 2>/dev/null | grep -q FWD-INPUT && break

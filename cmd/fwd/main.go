@@ -6,6 +6,11 @@
 // Usage:
 //
 //	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--fail-open] [--log-level LEVEL]
+//	    [--socket PATH] [--socket-group GROUP]
+//
+// The control socket (default /run/fwd/fwd.sock) serves fwctl: status,
+// reload and runtime edits, all through the same all-or-nothing path as
+// SIGHUP.
 //
 // Exit codes: 0 clean stop, 1 runtime failure, 2 usage, 3 bad rules file.
 package main
@@ -22,10 +27,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/engine"
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/kernel"
@@ -57,6 +62,8 @@ type options struct {
 	logLevel   slog.Level
 	mark       uint32
 	copyRange  int
+	socket     string
+	sockGroup  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -70,6 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	mark := fs.String("mark", fmt.Sprintf("%#x", kernel.DefaultMark), "packet and connection mark `bits` that record an accepted flow")
 	fs.IntVar(&o.copyRange, "copy-range", nfq.DefaultCopyRange, "bytes of each queued packet copied to fwd (headers only)")
+	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket `path` for fwctl")
+	fs.StringVar(&o.sockGroup, "socket-group", "", "`group` whose members may use the control socket besides root")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -170,6 +179,13 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitFailure
 	}
+	if err := d.serveControl(); err != nil {
+		log.Error("cannot start", "err", err)
+		if err := d.stop(); err != nil {
+			log.Error("stop", "err", err)
+		}
+		return exitFailure
+	}
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -218,6 +234,8 @@ type daemon struct {
 	inst   *kernel.Installer
 	kcfg   kernel.Config
 	queues []nfq.Queue
+	svc    *control.Service
+	srv    *control.Server
 }
 
 func (d *daemon) start(table *filter.Table) error {
@@ -263,48 +281,93 @@ func (d *daemon) start(table *filter.Table) error {
 	return nil
 }
 
-func (d *daemon) reload() {
-	res, err := d.eng.Reload(d.path)
+// serveControl starts the reload service and the control socket. Every
+// change of the live rules (SIGHUP, fwctl reload, runtime edits) goes
+// through the one service, one at a time.
+func (d *daemon) serveControl() error {
+	d.svc = control.NewService(control.ServiceConfig{
+		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
+		Prepare: d.prepareKernel, Settle: d.settleKernel,
+	})
+	srv, err := control.Listen(control.ServerConfig{
+		Socket: d.o.socket, SocketGroup: d.o.sockGroup, Service: d.svc, Log: d.log,
+		Counters: d.counters,
+		RuleHits: d.eng.RuleHits,
+	})
 	if err != nil {
-		var el rules.ErrorList
-		if errors.As(err, &el) {
-			msgs := make([]string, len(el))
-			for i, e := range el {
-				msgs[i] = e.Error()
-			}
-			d.log.Error("reload failed, keeping the running rules", "rules", d.path, "errors", strings.Join(msgs, "; "))
-			return
+		return fmt.Errorf("control socket: %w", err)
+	}
+	d.srv = srv
+	go func() {
+		if err := srv.Serve(); err != nil {
+			d.log.Error("control socket stopped", "err", err)
 		}
-		d.log.Error("reload failed, keeping the running rules", "rules", d.path, "err", err)
-		return
+	}()
+	d.log.Info("control socket", "path", srv.Addr())
+	return nil
+}
+
+func (d *daemon) counters() map[string]uint64 {
+	s := d.eng.Stats()
+	return map[string]uint64{
+		"accepted":            s.Accepted,
+		"dropped_no_match":    s.DroppedNoMatch,
+		"dropped_undecodable": s.DroppedUndecodable,
+		"dropped_no_table":    s.DroppedNoTable,
+		"queued":              s.Queue.Received,
 	}
-	if !res.Changed {
-		d.log.Info("reload: rules unchanged", "rules", d.path, "hash", short(res.Hash))
-		return
+}
+
+// reload is SIGHUP: the service logs what it did.
+func (d *daemon) reload() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if res, err := d.svc.Reload(ctx); err == nil && res.Changed {
+		logWarnings(d.log, d.eng.Table())
 	}
-	logWarnings(d.log, res.Table)
-	if egress := engine.RestrictsEgress(res.Table.File()); egress != d.kcfg.Egress {
-		cfg := d.kcfg
-		cfg.Egress = egress
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := d.inst.Install(ctx, cfg); err != nil {
-			d.log.Error("reload: re-installing kernel rules for the egress change failed", "err", err)
-			return
-		}
-		d.kcfg = cfg
+}
+
+// prepareKernel runs before a new table goes live: it only ever adds the
+// egress hook, so the host stays fit for the old table too.
+func (d *daemon) prepareKernel(ctx context.Context, t *filter.Table) error {
+	if !engine.RestrictsEgress(t.File()) || d.kcfg.Egress {
+		return nil
 	}
-	d.log.Info("reloaded", "rules", d.path, "hash", short(res.Hash), "egress_hooked", d.kcfg.Egress)
+	return d.installEgress(ctx, true)
+}
+
+// settleKernel runs after the swap and removes the egress hook when the
+// live table no longer restricts egress.
+func (d *daemon) settleKernel(ctx context.Context, t *filter.Table) error {
+	if engine.RestrictsEgress(t.File()) || !d.kcfg.Egress {
+		return nil
+	}
+	return d.installEgress(ctx, false)
+}
+
+func (d *daemon) installEgress(ctx context.Context, egress bool) error {
+	cfg := d.kcfg
+	cfg.Egress = egress
+	if err := d.inst.Install(ctx, cfg); err != nil {
+		return fmt.Errorf("kernel rules for egress=%v: %w", egress, err)
+	}
+	d.kcfg = cfg
+	d.log.Info("kernel rules", "egress_hooked", egress)
+	return nil
 }
 
 func (d *daemon) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var serr error
+	if d.srv != nil {
+		serr = d.srv.Close(ctx)
+	}
 	// Rules first: nothing new is queued, then the queues go.
 	kerr := d.inst.Remove(ctx)
 	qerr := d.eng.Stop()
 	d.logStats()
-	return errors.Join(kerr, qerr)
+	return errors.Join(serr, kerr, qerr)
 }
 
 func (d *daemon) logStats() {

@@ -137,7 +137,7 @@ func (s *Service) Reload(ctx context.Context) (ReloadResult, error) {
 	f, err := rules.Parse(s.cfg.Path, data, s.cfg.Rules)
 	if err != nil {
 		e := s.fail(rulesError(s.cfg.Path, "has errors, keeping the running rules", err))
-		s.log.Error("reload failed, keeping the running rules", "rules", s.cfg.Path, "errors", len(e.Details))
+		s.log.Error("reload failed, keeping the running rules", "rules", s.cfg.Path, "errors", strings.Join(e.Details, "; "))
 		return ReloadResult{}, e
 	}
 	t, e := s.apply(ctx, f, nil)

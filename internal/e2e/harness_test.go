@@ -453,10 +453,14 @@ type fwd struct {
 	err   error // Wait's, once done is closed
 }
 
-// startFwd runs fwd in the server namespace and waits until it says it is
-// running.
+// socket is where this environment's fwd serves fwctl.
+func (e *env) socket() string { return filepath.Join(e.dir, "fwd.sock") }
+
+// startFwd runs fwd in the server namespace, with its control socket in
+// the test's directory, and waits until it says it is running.
 func (e *env) startFwd(args ...string) *fwd {
 	e.t.Helper()
+	args = append([]string{"--socket", e.socket()}, args...)
 	cmd := exec.Command("ip", append([]string{"netns", "exec", e.server, fwdBin}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -487,7 +491,7 @@ func (e *env) startFwd(args ...string) *fwd {
 			e.t.Logf("fwd log:\n%s", f.log())
 		}
 	})
-	f.waitLog(0, "fwd running")
+	f.waitLog(0, "control socket")
 	return f
 }
 

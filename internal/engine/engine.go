@@ -45,11 +45,22 @@ type Config struct {
 type Engine struct {
 	cfg     Config
 	log     *slog.Logger
-	table   atomic.Pointer[filter.Table]
+	live    atomic.Pointer[liveTable]
 	mu      sync.Mutex // serializes Reload and Start/Stop
 	workers []*Worker
 	queues  []nfq.Queue
 	started bool
+}
+
+// liveTable is a table with its per-rule accept counters; a swap replaces
+// both at once, so counts always belong to the table that made them.
+type liveTable struct {
+	t    *filter.Table
+	hits []atomic.Uint64 // by filter.Table.Slot
+}
+
+func newLive(t *filter.Table) *liveTable {
+	return &liveTable{t: t, hits: make([]atomic.Uint64, t.NumSlots())}
 }
 
 // Load reads, validates and compiles a rules file: the whole of what a
@@ -81,13 +92,48 @@ func New(t *filter.Table, cfg Config) *Engine {
 	}
 	e := &Engine{cfg: cfg, log: cfg.Log}
 	if t != nil {
-		e.table.Store(t)
+		e.live.Store(newLive(t))
 	}
 	return e
 }
 
 // Table returns the live table (nil before the first one).
-func (e *Engine) Table() *filter.Table { return e.table.Load() }
+func (e *Engine) Table() *filter.Table {
+	if l := e.live.Load(); l != nil {
+		return l.t
+	}
+	return nil
+}
+
+// RuleHits returns how many new connections each rule of t accepted since
+// t went live, keyed by the accepting verdict; nil when t is not the live
+// table.
+func (e *Engine) RuleHits(t *filter.Table) map[filter.Verdict]uint64 {
+	l := e.live.Load()
+	if l == nil || l.t != t {
+		return nil
+	}
+	hits := make(map[filter.Verdict]uint64)
+	f := t.File()
+	for gi := range f.Groups {
+		g := &f.Groups[gi]
+		count := func(v filter.Verdict) {
+			if s := t.Slot(v); s >= 0 {
+				hits[v] = l.hits[s].Load()
+			}
+		}
+		for ri := range g.Ingress {
+			count(filter.Verdict{Accept: true, Dir: filter.Ingress, Group: int32(gi), Rule: int32(ri)})
+		}
+		for ri := range g.Egress {
+			count(filter.Verdict{Accept: true, Dir: filter.Egress, Group: int32(gi), Rule: int32(ri)})
+		}
+		if g.EgressOmitted {
+			count(filter.Verdict{Accept: true, Dir: filter.Egress, Group: int32(gi), Rule: filter.NoRule})
+		}
+	}
+	return hits
+}
 
 // ReloadResult says what a successful Reload did.
 type ReloadResult struct {
@@ -105,7 +151,7 @@ func (e *Engine) Reload(path string) (ReloadResult, error) {
 	if err != nil {
 		return ReloadResult{}, err
 	}
-	old := e.table.Load()
+	old := e.Table()
 	if old != nil && old.File() != nil && old.File().Hash == f.Hash {
 		return ReloadResult{Hash: f.Hash, Table: old}, nil
 	}
@@ -113,7 +159,7 @@ func (e *Engine) Reload(path string) (ReloadResult, error) {
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("compile %s: %w", path, err)
 	}
-	e.table.Store(t)
+	e.live.Store(newLive(t))
 	return ReloadResult{Changed: true, Hash: f.Hash, Table: t}, nil
 }
 
@@ -121,7 +167,11 @@ func (e *Engine) Reload(path string) (ReloadResult, error) {
 func (e *Engine) Swap(t *filter.Table) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.table.Store(t)
+	if t == nil {
+		e.live.Store(nil)
+		return
+	}
+	e.live.Store(newLive(t))
 }
 
 // RestrictsEgress reports whether the rules limit outbound traffic: some
@@ -270,14 +320,17 @@ func (w *Worker) Decide(m *nfq.Msg) nfq.Verdict {
 		w.logDrop(dir, p, ReasonUndecodable)
 		return nfq.Drop
 	}
-	t := w.e.table.Load()
-	if t == nil {
+	l := w.e.live.Load()
+	if l == nil {
 		w.noTable.Add(1)
 		w.logDrop(dir, p, ReasonNoTable)
 		return nfq.Drop
 	}
-	if t.Match(p.Key(dir)).Accept {
+	if v := l.t.Match(p.Key(dir)); v.Accept {
 		w.accepted.Add(1)
+		if s := l.t.Slot(v); s >= 0 {
+			l.hits[s].Add(1)
+		}
 		return nfq.Accept
 	}
 	w.noMatch.Add(1)

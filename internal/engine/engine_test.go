@@ -15,6 +15,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/nfq"
 	"github.com/fwd-project/fwd/internal/rules"
 )
@@ -373,5 +374,39 @@ func BenchmarkDecide(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		w.Decide(m)
+	}
+}
+
+func TestRuleHits(t *testing.T) {
+	e, _ := mustEngine(t, webRules, nil)
+	w := e.NewWorker(0)
+	http := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80)}
+	alt := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 8080)}
+	ssh := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 22)}
+	for _, m := range []*nfq.Msg{http, http, http, alt, ssh} {
+		w.Decide(m)
+	}
+	live := e.Table()
+	hits := e.RuleHits(live)
+	rule := func(r int32) filter.Verdict {
+		return filter.Verdict{Accept: true, Dir: filter.Ingress, Group: 0, Rule: r}
+	}
+	if hits[rule(0)] != 3 || hits[rule(1)] != 1 || hits[rule(2)] != 0 || len(hits) != 5 {
+		t.Errorf("hits = %v, want 3 on rule 0, 1 on rule 1, five rules listed", hits)
+	}
+	// Counts belong to the table that made them: a swap starts afresh.
+	other, err := filter.Compile(live.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.RuleHits(other) != nil {
+		t.Error("RuleHits answered for a table that is not live")
+	}
+	e.Swap(other)
+	if got := e.RuleHits(other)[rule(0)]; got != 0 {
+		t.Errorf("after a swap rule 0 has %d hits, want 0", got)
+	}
+	if e.RuleHits(live) != nil {
+		t.Error("RuleHits still answers for the old table")
 	}
 }

@@ -45,6 +45,14 @@ type Table struct {
 	pieces []uint64
 	file   *rules.File
 	stats  Stats
+	// slots numbers every rule, and every implicit egress default, so that
+	// callers can count per rule in a flat array (see Slot).
+	slots    []groupSlots
+	numSlots int
+}
+
+type groupSlots struct {
+	in, out, def int32 // first ingress slot, first egress slot, implicit egress slot (-1: none)
 }
 
 type dirTable struct {
@@ -203,6 +211,27 @@ func (t *Table) Match(k Key) Verdict {
 	return Verdict{Accept: true, Dir: k.Dir, Group: g, Rule: int32(uint32(v))}
 }
 
+// NumSlots is the number of rule slots: one per rule of the file, plus
+// one per implicit egress default.
+func (t *Table) NumSlots() int { return t.numSlots }
+
+// Slot returns the slot in [0, NumSlots) of the rule an accept verdict
+// names, or -1 for a drop. It allocates nothing, so the hot path can count
+// per rule.
+func (t *Table) Slot(v Verdict) int {
+	if !v.Accept || v.Group < 0 || int(v.Group) >= len(t.slots) {
+		return -1
+	}
+	g := t.slots[v.Group]
+	switch {
+	case v.Rule == NoRule:
+		return int(g.def)
+	case v.Dir == Egress:
+		return int(g.out + v.Rule)
+	}
+	return int(g.in + v.Rule)
+}
+
 // GroupName returns the name of group i, or "" when out of range.
 func (t *Table) GroupName(i int32) string {
 	if t.file == nil || i < 0 || int(i) >= len(t.file.Groups) {
@@ -264,7 +293,17 @@ func Compile(f *rules.File) (*Table, error) {
 	if len(f.Groups) >= 1<<16-1 {
 		return nil, fmt.Errorf("compile: %d groups is too many: at most %d", len(f.Groups), 1<<16-2)
 	}
-	t := &Table{file: f}
+	t := &Table{file: f, slots: make([]groupSlots, len(f.Groups))}
+	for gi := range f.Groups {
+		g := &f.Groups[gi]
+		sl := groupSlots{in: int32(t.numSlots), out: int32(t.numSlots + len(g.Ingress)), def: -1}
+		t.numSlots += len(g.Ingress) + len(g.Egress)
+		if g.EgressOmitted {
+			sl.def = int32(t.numSlots)
+			t.numSlots++
+		}
+		t.slots[gi] = sl
+	}
 	c := compiler{shared: map[string]*portMap{}, pieces: []uint64{0}, entries: []entry{{}}} // reference 0: no rule
 	var srcs [2][]source
 	for gi := range f.Groups {

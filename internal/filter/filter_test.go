@@ -487,3 +487,34 @@ func TestLargeTablesAgree(t *testing.T) {
 		})
 	}
 }
+
+func TestSlots(t *testing.T) {
+	tab := compile(t, parse(t, policy))
+	// web: 6 ingress, egress [] (no default); admin: 2 ingress, 1 egress;
+	// locked: egress [] — 9 slots.
+	if tab.NumSlots() != 9 {
+		t.Fatalf("NumSlots = %d, want 9", tab.NumSlots())
+	}
+	seen := map[int]bool{}
+	for _, v := range []Verdict{accept(0, 0), accept(0, 5), accept(1, 0), accept(1, 1), {Accept: true, Dir: Egress, Group: 1, Rule: 0}} {
+		s := tab.Slot(v)
+		if s < 0 || s >= tab.NumSlots() || seen[s] {
+			t.Errorf("Slot(%+v) = %d: out of range or repeated", v, s)
+		}
+		seen[s] = true
+	}
+	if s := tab.Slot(drop); s != -1 {
+		t.Errorf("Slot(drop) = %d", s)
+	}
+	tab = compile(t, parse(t, "version: 1\ngroups:\n  - name: a\n  - name: b\n    ingress: [{proto: tcp, from: [any]}]\n"))
+	def := tab.Match(out(6, "198.51.100.1", 1))
+	if s := tab.Slot(def); s != 0 || tab.NumSlots() != 3 {
+		t.Errorf("implicit egress slot = %d of %d, want 0 of 3", s, tab.NumSlots())
+	}
+	if s := tab.Slot(tab.Match(in(6, "198.51.100.1", 1))); s != 1 {
+		t.Errorf("group b ingress slot = %d, want 1", s)
+	}
+	if n := testing.AllocsPerRun(100, func() { tab.Slot(def) }); n != 0 {
+		t.Errorf("Slot allocates %v", n)
+	}
+}

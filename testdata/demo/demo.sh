@@ -117,7 +117,7 @@ try "http://198.18.0.1:8080" http://198.18.0.1:8080/
 
 say "starting fwd with a copy of rules/default.yaml (22, 80, 443 and ping from anywhere; egress open)"
 cp "$repo/rules/default.yaml" "$tmp/rules.yaml"
-ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --queues 2 2>"$tmp/fwd.log" &
+ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues 2 2>"$tmp/fwd.log" &
 fwd_pid=$!
 for _ in $(seq 100); do
 	grep -q "fwd running" "$tmp/fwd.log" && break
