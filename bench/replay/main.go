@@ -1,9 +1,11 @@
 // Command replay is the pcap-replay benchmark: it replays captures held in
-// memory through decode, flow table and a compiled rule table with
-// internal/replay, on one core, for rule tables of 10, 1k and 10k rules
-// (the large ones converted from ClassBench acl1 sets), times tcpdump
-// filtering the same files with a BPF expression built from the same rules
-// as an outside anchor, and writes a Markdown report and an SVG chart.
+// memory (Replayer.ReplayBytes) through decode, flow table and a compiled
+// rule table with internal/replay, on one core, for rule tables of 10, 1k
+// and 10k rules (the large ones converted from ClassBench acl1 sets), and
+// the last table again through the io.Reader path (pcapgo reading every
+// record, as fwctl replay reads files); it times tcpdump filtering the
+// same files with a BPF expression built from the same rules as an
+// outside anchor, and writes a Markdown report and an SVG chart.
 //
 //	go run ./bench/replay [-data ../shared/data] [-capture FILE]... [-rules FILE]
 //
@@ -80,6 +82,7 @@ type config struct {
 	svg      string
 	tcpdump  bool
 	benchFor time.Duration
+	note     string
 }
 
 type multi []string
@@ -97,6 +100,7 @@ func main() {
 	flag.StringVar(&c.svg, "svg", filepath.Join("bench", "results.svg"), "SVG chart to write")
 	flag.BoolVar(&c.tcpdump, "tcpdump", true, "time tcpdump on the same files")
 	flag.DurationVar(&c.benchFor, "benchtime", time.Second, "time per measurement")
+	flag.StringVar(&c.note, "note", "", "a paragraph to add to the report (how the run was made)")
 	flag.Parse()
 	c.captures = caps
 	if err := run(c); err != nil {
@@ -120,9 +124,13 @@ func run(c config) error {
 		return fmt.Errorf("set benchtime: %w", err)
 	}
 	var results []result
+	show := func(res result) {
+		fmt.Fprintf(os.Stderr, "%-10s %-32s %7d pkts %8.1f ns/pkt %6.2f Mpps %.4f allocs/pkt  tcpdump %6.2f Mpps\n",
+			res.rules, res.capture, res.packets, res.nsPerPacket, res.pps/1e6, res.allocsPerPkt, res.tcpdumpPPS/1e6)
+	}
 	for _, s := range sets {
 		for _, cp := range caps {
-			res := measure(cp, s)
+			res := measure(cp, s, inPlace)
 			if c.tcpdump {
 				secs, err := timeTcpdump(cp.path, s.bpf)
 				if err != nil {
@@ -132,15 +140,28 @@ func run(c config) error {
 					res.tcpdumpPPS = float64(cp.packets) / secs
 				}
 			}
-			fmt.Fprintf(os.Stderr, "%-10s %-32s %7d pkts %8.1f ns/pkt %6.2f Mpps %.4f allocs/pkt  tcpdump %6.2f Mpps\n",
-				s.name, cp.name, res.packets, res.nsPerPacket, res.pps/1e6, res.allocsPerPkt, res.tcpdumpPPS/1e6)
+			show(res)
 			results = append(results, res)
 		}
 	}
-	if err := os.WriteFile(c.report, []byte(report(results, sets, caps)), 0o644); err != nil {
+	// The last table again, read through pcapgo, against the same tcpdump
+	// runs.
+	last := sets[len(sets)-1]
+	viaReader := ruleSet{name: last.name + " via io.Reader", file: last.file, table: last.table, bpf: last.bpf}
+	anchors := results[len(results)-len(caps):]
+	for i, cp := range caps {
+		res := measure(cp, last, throughReader)
+		res.rules = viaReader.name
+		td := anchors[i]
+		res.tcpdumpSecs, res.tcpdumpPPS = td.tcpdumpSecs, td.tcpdumpPPS
+		show(res)
+		results = append(results, res)
+	}
+	sets = append(sets, viaReader)
+	if err := os.WriteFile(c.report, []byte(report(results, sets, caps, c.note)), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	if err := os.WriteFile(c.svg, []byte(chart(results, sets)), 0o644); err != nil {
+	if err := os.WriteFile(c.svg, []byte(chart(results, sets, last.name)), 0o644); err != nil {
 		return fmt.Errorf("write chart: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", c.report, c.svg)
@@ -161,7 +182,7 @@ func loadCaptures(data string, extra []string) ([]capture, error) {
 		}
 		cp := capture{name: filepath.Base(p), data: b, path: p}
 		r := replay.New(&filter.Table{}, replay.Options{})
-		if err := r.Replay(cp.name, bytes.NewReader(b)); err != nil {
+		if err := r.ReplayBytes(cp.name, b); err != nil {
 			return nil, fmt.Errorf("replay %s: %w", p, err)
 		}
 		cp.packets = r.Summary().Packets
@@ -219,11 +240,19 @@ func classbenchFile(path string) (*rules.File, error) {
 	return classbench.ToFile(filepath.Base(path), boxes)
 }
 
+// How measure reads the capture.
+type readPath bool
+
+const (
+	inPlace       readPath = true  // ReplayBytes: records sliced out of the bytes
+	throughReader readPath = false // Replay over a bytes.Reader: pcapgo copies each record
+)
+
 // measure replays one in-memory capture with one table in a loop, on
 // the calling goroutine (GOMAXPROCS 1), and reports per-packet figures.
 // One Replayer serves every iteration, as a long replay would; each
 // iteration starts a new capture (empty flow table, new reader).
-func measure(cp capture, s ruleSet) result {
+func measure(cp capture, s ruleSet, how readPath) result {
 	r := replay.New(s.table, replay.Options{})
 	br := bytes.NewReader(cp.data)
 	br2 := *br
@@ -231,8 +260,14 @@ func measure(cp capture, s ruleSet) result {
 	b := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			*br = br2
-			if err := r.Replay(cp.name, br); err != nil {
+			var err error
+			if how == inPlace {
+				err = r.ReplayBytes(cp.name, cp.data)
+			} else {
+				*br = br2
+				err = r.Replay(cp.name, br)
+			}
+			if err != nil {
 				failed = err
 			}
 		}

@@ -26,7 +26,7 @@ func BenchmarkReplay(b *testing.B) {
 				r := replay.New(s.table, replay.Options{})
 				b.ReportAllocs()
 				for b.Loop() {
-					if err := r.Replay(cp.name, bytes.NewReader(cp.data)); err != nil {
+					if err := r.ReplayBytes(cp.name, cp.data); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -35,6 +35,37 @@ func BenchmarkReplay(b *testing.B) {
 				b.ReportMetric(pkts/b.Elapsed().Seconds(), "packets/s")
 			})
 		}
+	}
+}
+
+// BenchmarkReplayReader replays the same captures through the io.Reader
+// path (pcapgo reading a bytes.Reader, two copies per record), as
+// `fwctl replay` reads files, with the largest table:
+// go test -run '^$' -bench ReplayReader ./bench/replay
+func BenchmarkReplayReader(b *testing.B) {
+	data := filepath.Join("..", "..", "..", "shared", "data")
+	caps, err := loadCaptures(data, nil)
+	if err != nil {
+		b.Skipf("no captures (../shared/data is absent): %v", err)
+	}
+	sets, err := loadRuleSets(data, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := sets[len(sets)-1]
+	for _, cp := range caps {
+		b.Run(s.name+"/"+cp.name, func(b *testing.B) {
+			r := replay.New(s.table, replay.Options{})
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.Replay(cp.name, bytes.NewReader(cp.data)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			pkts := float64(b.N) * float64(cp.packets)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/pkts, "ns/packet")
+			b.ReportMetric(pkts/b.Elapsed().Seconds(), "packets/s")
+		})
 	}
 }
 

@@ -2,10 +2,12 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -66,12 +68,18 @@ const (
 
 // source reads the records of one capture with gopacket's pcapgo readers,
 // through their zero-copy calls: the returned data is valid until the
-// next call.
+// next call. A classic pcap held in memory (ReplayBytes) has its header
+// read by pcapgo and its records sliced out of the bytes in place (mem):
+// no copy, and the returned data stays valid as long as the bytes do.
 type source struct {
 	format Format
 	pcap   *pcapgo.Reader
 	ng     *pcapgo.NgReader
 	link   LinkType // pcap: the header's full 32-bit link type
+
+	mem    []byte // the whole capture, when read in place
+	swap   bool   // mem: big-endian records
+	factor uint32 // mem: nanoseconds per timestamp fraction unit (1 or 1000)
 
 	// Byte positions, for StopError. pcap offsets are computed from the
 	// record lengths; pcapng ones from the bytes the reader consumed.
@@ -158,6 +166,75 @@ func openSource(r io.Reader, ra io.ReaderAt, size int64) (*source, error) {
 	return s, nil
 }
 
+// openMem opens a capture held in memory for reading in place, when it is
+// a classic pcap file (not compressed); ok is false for anything else,
+// which the caller reads through openSource.
+func openMem(data []byte) (s *source, ok bool, err error) {
+	if len(data) < pcapHeaderLen {
+		return nil, false, nil
+	}
+	var swap bool
+	var factor uint32
+	switch binary.LittleEndian.Uint32(data[0:4]) {
+	case 0xA1B2C3D4:
+		factor = 1000
+	case 0xA1B23C4D:
+		factor = 1
+	case 0xD4C3B2A1:
+		swap, factor = true, 1000
+	case 0x4D3CB2A1:
+		swap, factor = true, 1
+	default:
+		return nil, false, nil
+	}
+	// pcapgo reads and checks the file header, as for any other capture.
+	if _, err := pcapgo.NewReader(bytes.NewReader(data[:pcapHeaderLen])); err != nil {
+		return nil, true, fmt.Errorf("not a pcap or pcapng file: %w", err)
+	}
+	s = &source{format: FormatPcap, mem: data, swap: swap, factor: factor, off: pcapHeaderLen}
+	s.link = LinkType(s.u32(data[20:24]) & 0xFFFF) // full width, as openSource reads it
+	return s, true, nil
+}
+
+func (s *source) u32(b []byte) uint32 {
+	v := binary.LittleEndian.Uint32(b)
+	if s.swap {
+		v = bits.ReverseBytes32(v)
+	}
+	return v
+}
+
+// memNext is next for a pcap read in place. It follows pcapgo's
+// ZeroCopyReadPacketData exactly (same checks, same errors, same
+// timestamp arithmetic), without copying the record.
+func (s *source) memNext() (data []byte, lt LinkType, ts int64, err error) {
+	rest := s.mem[s.off:]
+	if len(rest) < pcapRecordLen {
+		if len(rest) == 0 {
+			return nil, 0, 0, io.EOF
+		}
+		return nil, 0, 0, &StopError{Packet: s.records + 1, Offset: s.off, Err: errTruncated}
+	}
+	sec := s.u32(rest[0:4])
+	frac := s.u32(rest[4:8]) * s.factor // uint32, as pcapgo computes it
+	caplen := int(s.u32(rest[8:12]))
+	origlen := int(s.u32(rest[12:16]))
+	switch {
+	case caplen > maxSnaplen:
+		err = fmt.Errorf("capture length exceeds snap length: %d > %d", caplen, maxSnaplen)
+	case caplen > origlen:
+		err = fmt.Errorf("capture length exceeds original packet length: %d > %d", caplen, origlen)
+	case caplen > len(rest)-pcapRecordLen:
+		err = errTruncated
+	}
+	if err != nil {
+		return nil, 0, 0, &StopError{Packet: s.records + 1, Offset: s.off, Err: err}
+	}
+	s.off += pcapRecordLen + int64(caplen)
+	s.records++
+	return rest[pcapRecordLen : pcapRecordLen+caplen : pcapRecordLen+caplen], s.link, int64(sec)*second + int64(frac), nil
+}
+
 // pos is the byte offset the pcapng reader has consumed up to.
 func (s *source) pos() int64 { return s.cnt.n - int64(s.br.Buffered()) }
 
@@ -165,6 +242,9 @@ func (s *source) pos() int64 { return s.cnt.n - int64(s.br.Buffered()) }
 // io.EOF; when the file stops inside a record or a record is corrupt it
 // returns a *StopError without the file name (the caller adds it).
 func (s *source) next() (data []byte, lt LinkType, ts int64, err error) {
+	if s.mem != nil {
+		return s.memNext()
+	}
 	if s.pcap != nil {
 		data, ci, err := s.pcap.ZeroCopyReadPacketData()
 		if err != nil {

@@ -1,6 +1,11 @@
 package replay
 
 import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/packet"
 )
@@ -37,14 +42,15 @@ const (
 	tcpACK = 0x10
 )
 
-// flowKey is a connection's 5-tuple in canonical order (the lower
-// address/port pair first), so that both directions find the same entry.
-// It has no padding, so the map hashes it as plain memory.
+// flowKey is a connection's 5-tuple in canonical order (side a is the
+// lower address/port pair in a fixed total order), so that both
+// directions find the same entry. Addresses are held as the two 64-bit
+// words of their 16-byte form (IPv4 as IPv4-mapped). It has no padding,
+// so a Go map hashes it as plain memory.
 type flowKey struct {
-	a, b   [16]byte
-	ap, bp uint16
-	proto  uint8
-	pad    uint8 // always zero
+	a0, a1, b0, b1 uint64
+	ports          uint32 // a's port << 16 | b's port
+	proto          uint32
 }
 
 // hasPorts reports whether the protocol's flows are told apart by ports.
@@ -54,28 +60,91 @@ func hasPorts(proto uint8) bool { return proto == filter.ProtoTCP || proto == fi
 // source is side a. Ports are as packet.Tuple has them: tcp and udp
 // ports, the identifier twice for ICMP queries, zero otherwise.
 func makeKey(t packet.Tuple) (flowKey, bool) {
-	k := flowKey{proto: t.Proto}
-	s, d := t.Src.As16(), t.Dst.As16()
-	sport, dport := t.SrcPort, t.DstPort
-	if less(s, sport, d, dport) {
-		k.a, k.ap, k.b, k.bp = s, sport, d, dport
-		return k, true
-	}
-	k.a, k.ap, k.b, k.bp = d, dport, s, sport
-	return k, false
+	var k flowKey
+	srcIsA := k.set(t.Proto, t.Src, t.Dst, t.SrcPort, t.DstPort)
+	return k, srcIsA
 }
 
-func less(x [16]byte, xp uint16, y [16]byte, yp uint16) bool {
-	for i := range x {
-		if x[i] != y[i] {
-			return x[i] < y[i]
+// packetKey is the flow key of a decoded packet: makeKey(p.Tuple()).
+func packetKey(p *packet.Packet) (flowKey, bool) {
+	var k flowKey
+	srcIsA := k.setPacket(p)
+	return k, srcIsA
+}
+
+// setPacket sets k to packetKey(p) in place and returns its srcIsA. It
+// runs for every packet, so it reads the packet's fields without a Tuple
+// in between (TestPacketKey holds it to makeKey(p.Tuple())), and writes
+// the key where it is used: a key returned by value is copied with
+// 16-byte moves that stall on store forwarding.
+func (k *flowKey) setPacket(p *packet.Packet) bool {
+	var sp, dp uint16
+	if p.HasTransport {
+		switch p.Proto {
+		case filter.ProtoTCP, filter.ProtoUDP:
+			sp, dp = p.SrcPort, p.DstPort
+		case filter.ProtoICMP, filter.ProtoICMPv6:
+			sp, dp = p.ICMPID, p.ICMPID
 		}
 	}
-	return xp <= yp
+	return k.set(p.Proto, p.Src, p.Dst, sp, dp)
 }
 
-// packetKey is the flow key of a decoded packet.
-func packetKey(p *packet.Packet) (flowKey, bool) { return makeKey(p.Tuple()) }
+// set sets k to the canonical key of a tuple and returns whether its
+// source is side a.
+func (k *flowKey) set(proto uint8, src, dst netip.Addr, sport, dport uint16) bool {
+	s0, s1 := addrWords(src)
+	d0, d1 := addrWords(dst)
+	k.proto = uint32(proto)
+	if s0 < d0 || s0 == d0 && (s1 < d1 || s1 == d1 && sport <= dport) {
+		k.a0, k.a1, k.b0, k.b1 = s0, s1, d0, d1
+		k.ports = uint32(sport)<<16 | uint32(dport)
+		return true
+	}
+	k.a0, k.a1, k.b0, k.b1 = d0, d1, s0, s1
+	k.ports = uint32(dport)<<16 | uint32(sport)
+	return false
+}
+
+// eq is k == *o, field by field (the compiler's memequal reads 16 bytes
+// at a time, which stalls on a key just written).
+func (k *flowKey) eq(o *flowKey) bool {
+	return k.a0 == o.a0 && k.a1 == o.a1 && k.b0 == o.b0 && k.b1 == o.b1 && k.ports == o.ports && k.proto == o.proto
+}
+
+// addrWords is the address's 16-byte form (IPv4 as IPv4-mapped) as two
+// little-endian words. IPv4 takes a path of its own: the compiler copies
+// As16's array with a 16-byte move that stalls on store forwarding
+// (about a tenth of a replay's time), As4's 4 bytes do not.
+func addrWords(a netip.Addr) (uint64, uint64) {
+	if a.Is4() {
+		b := a.As4()
+		return 0, 0xffff<<16 | uint64(binary.LittleEndian.Uint32(b[:]))<<32
+	}
+	b := a.As16()
+	return binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+}
+
+// Odd constants for hash (wyhash's).
+const (
+	hashM1 = 0xa0761d6478bd642f
+	hashM2 = 0xe7037ed1a0b428db
+	hashM3 = 0x8ebc6af09c88c6e3
+)
+
+// mix is wyhash's multiply-fold.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// hash is a seeded hash of the key. The seed is random per table, so a
+// capture cannot be crafted to collide.
+func (k *flowKey) hash(seed uint64) uint64 {
+	h := mix(k.a0^seed, k.a1^hashM1)
+	h = mix(h^k.b0, k.b1^hashM2)
+	return mix(h^(uint64(k.ports)<<32|uint64(k.proto)), seed^hashM3)
+}
 
 type flowState uint8
 
@@ -112,7 +181,7 @@ func (s flowState) timeout() int64 {
 
 // flow is one tracked connection.
 type flow struct {
-	first, last  int64 // capture time, ns
+	last         int64 // capture time of the latest packet, ns
 	state        flowState
 	origA        bool // the first packet came from side a of the key
 	finA, finB   bool
@@ -122,7 +191,7 @@ type flow struct {
 
 // start sets up a flow from its accepted first packet.
 func (f *flow) start(p *packet.Packet, srcIsA bool, ts int64) {
-	*f = flow{first: ts, last: ts, origA: srcIsA, lastFromOrig: true}
+	*f = flow{last: ts, origA: srcIsA, lastFromOrig: true}
 	switch p.Proto {
 	case filter.ProtoTCP:
 		f.state = stTCPEstablished // a mid-stream pickup, as conntrack does
@@ -182,20 +251,38 @@ func (f *flow) fin(flags uint8, srcIsA bool) {
 
 func (f *flow) expired(ts int64) bool { return ts-f.last > f.state.timeout() }
 
-// flowTable is a bounded map of live flows. Entries live in a slab indexed
-// by the map so that a lookup is one hash and an update writes no map
-// entry; a full table refuses new flows (counted) rather than evicting.
-// Not safe for concurrent use.
+// flowTable is a bounded hash table of live flows: open addressing with
+// linear probing over a power-of-two array of slots (one cache line
+// each), deletion by backward shift (no tombstones), at most 3/4 full.
+// It grows by doubling as flows arrive, up to what max flows need, and
+// keeps its memory from one capture to the next; emptying it is O(1)
+// (a generation number marks the slots in use). A full table refuses new
+// flows (counted) rather than evicting. Not safe for concurrent use.
 type flowTable struct {
-	idx       map[flowKey]int32
-	slab      []flow
-	free      []int32
+	slots     []flowSlot
+	n         int    // flows in the table
+	gen       uint32 // a slot is in use when its gen is this
+	seed      uint64
 	max       int
 	nextSweep int64 // capture time of the next periodic sweep
 	fullSweep int64 // capture time before which a full table is not swept again
 
 	started, expired, closed, overflow uint64
 }
+
+// flowSlot is one slot of the table: 64 bytes.
+type flowSlot struct {
+	key  flowKey
+	gen  uint32
+	hash uint32 // low bits of key.hash: the home slot, without rehashing
+	flow
+}
+
+// Initial and smallest table sizes, in slots.
+const (
+	flowSlotsInitial = 1 << 12
+	flowSlotsMin     = 8
+)
 
 // sweepEvery is how often, in capture time, expired flows are reclaimed.
 const sweepEvery = 60 * second
@@ -204,68 +291,121 @@ func newFlowTable(max int) *flowTable {
 	if max <= 0 {
 		max = DefaultMaxFlows
 	}
-	hint := min(max, 1<<16)
-	return &flowTable{
-		idx:  make(map[flowKey]int32, hint),
-		slab: make([]flow, 0, hint),
-		max:  max,
+	n := flowSlotsMin
+	for n < flowSlotsInitial && n*3/4 < max {
+		n *= 2
 	}
+	return &flowTable{slots: make([]flowSlot, n), gen: 1, seed: rand.Uint64(), max: max}
 }
 
 // reset forgets every flow (a new capture starts) but keeps the memory.
 func (t *flowTable) reset() {
-	clear(t.idx)
-	t.slab = t.slab[:0]
-	t.free = t.free[:0]
+	t.gen++
+	if t.gen == 0 { // wrapped: old generations would look live
+		clear(t.slots)
+		t.gen = 1
+	}
+	t.n = 0
 	t.nextSweep, t.fullSweep = 0, 0
 }
 
-// get returns the live flow for k, dropping it if it has timed out.
-func (t *flowTable) get(k flowKey, ts int64) *flow {
-	i, ok := t.idx[k]
-	if !ok {
-		return nil
+// find returns the slot of k, or the empty slot where k would go, and k's
+// hash.
+func (t *flowTable) find(k *flowKey) (i int, h uint32, found bool) {
+	h = uint32(k.hash(t.seed))
+	mask := len(t.slots) - 1
+	for i = int(h) & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.gen != t.gen {
+			return i, h, false
+		}
+		if s.hash == h && s.key.eq(k) {
+			return i, h, true
+		}
 	}
-	f := &t.slab[i]
-	if f.expired(ts) {
-		t.remove(k, i)
-		return nil
-	}
-	return f
 }
 
-func (t *flowTable) remove(k flowKey, i int32) {
-	if t.slab[i].state != stTCPClosed { // closed ones were counted when they closed
+// get returns the live flow for k and its slot, dropping it if it has
+// timed out. The pointer is valid until the table next changes.
+func (t *flowTable) get(k *flowKey, ts int64) (*flow, int) {
+	i, _, ok := t.find(k)
+	if !ok {
+		return nil, -1
+	}
+	f := &t.slots[i].flow
+	if f.expired(ts) {
+		t.remove(i)
+		return nil, -1
+	}
+	return f, i
+}
+
+// remove drops the flow in slot i, counting it as expired unless it had
+// closed, and shifts the slots after it back so that probing needs no
+// tombstones.
+func (t *flowTable) remove(i int) {
+	if t.slots[i].state != stTCPClosed { // closed ones were counted when they closed
 		t.expired++
 	}
-	delete(t.idx, k)
-	t.free = append(t.free, i)
+	mask := len(t.slots) - 1
+	for j := (i + 1) & mask; t.slots[j].gen == t.gen; j = (j + 1) & mask {
+		// Slot j moves into the hole at i unless its home lies
+		// cyclically in (i, j].
+		home := int(t.slots[j].hash) & mask
+		if i <= j {
+			if i < home && home <= j {
+				continue
+			}
+		} else if home > i || home <= j {
+			continue
+		}
+		t.slots[i] = t.slots[j]
+		i = j
+	}
+	t.slots[i].gen = 0
+	t.n--
 }
 
-// insert adds a flow for k, or counts an overflow and returns nil when the
-// table is full even after reclaiming expired flows.
-func (t *flowTable) insert(k flowKey, ts int64) *flow {
-	if len(t.idx) >= t.max {
+// insert adds a flow for k, which is not in the table, or counts an
+// overflow and returns nil when the table is full even after reclaiming
+// expired flows.
+func (t *flowTable) insert(k *flowKey, ts int64) *flow {
+	if t.n >= t.max {
 		if ts >= t.fullSweep {
 			t.sweep(ts)
 			t.fullSweep = ts + second
 		}
-		if len(t.idx) >= t.max {
+		if t.n >= t.max {
 			t.overflow++
 			return nil
 		}
 	}
-	var i int32
-	if n := len(t.free); n > 0 {
-		i = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		t.slab = append(t.slab, flow{})
-		i = int32(len(t.slab) - 1)
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.grow()
 	}
-	t.idx[k] = i
+	i, h, _ := t.find(k)
+	s := &t.slots[i]
+	s.key, s.hash, s.gen = *k, h, t.gen
+	t.n++
 	t.started++
-	return &t.slab[i]
+	return &s.flow
+}
+
+// grow doubles the table.
+func (t *flowTable) grow() {
+	old := t.slots
+	t.slots = make([]flowSlot, 2*len(old))
+	mask := len(t.slots) - 1
+	for _, s := range old {
+		if s.gen != t.gen {
+			continue
+		}
+		i := int(s.hash) & mask
+		for t.slots[i].gen == t.gen {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = s
+	}
 }
 
 // maybeSweep reclaims expired flows once per sweepEvery of capture time.
@@ -280,9 +420,17 @@ func (t *flowTable) maybeSweep(ts int64) {
 }
 
 func (t *flowTable) sweep(ts int64) {
-	for k, i := range t.idx {
-		if t.slab[i].expired(ts) {
-			t.remove(k, i)
+	if t.n == 0 {
+		return
+	}
+	// A removal may shift a later slot back into slot i: look at i again.
+	// Slots only move back, so every flow is seen (some twice, which is
+	// harmless).
+	for i := 0; i < len(t.slots); {
+		if s := &t.slots[i]; s.gen == t.gen && s.expired(ts) {
+			t.remove(i)
+			continue
 		}
+		i++
 	}
 }

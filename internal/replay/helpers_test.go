@@ -3,8 +3,11 @@ package replay
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -284,9 +287,37 @@ func ethFrames(pkts ...[]byte) []frame {
 	return fs
 }
 
+// replayBytes replays capture both ways, through an io.Reader (pcapgo
+// reads every record) and in place (ReplayBytes), fails the test if the
+// two differ in anything but timing, and returns the in-place result.
 func replayBytes(t testing.TB, m Matcher, opts Options, capture []byte) (Summary, error) {
 	t.Helper()
+	ref := opts
+	var refLines, lines bytes.Buffer
+	if opts.Verdicts != nil {
+		ref.Verdicts = &refLines
+		opts.Verdicts = io.MultiWriter(opts.Verdicts, &lines)
+	}
+	rr := New(m, ref)
+	refErr := rr.Replay("test.pcap", bytes.NewReader(capture))
 	r := New(m, opts)
-	err := r.Replay("test.pcap", bytes.NewReader(capture))
+	err := r.ReplayBytes("test.pcap", capture)
+	sameReplay(t, rr.Summary(), refErr, refLines.String(), r.Summary(), err, lines.String())
 	return r.Summary(), err
+}
+
+// sameReplay fails the test unless two replays of the same capture agree
+// on everything but timing.
+func sameReplay(t testing.TB, refSum Summary, refErr error, refLines string, sum Summary, err error, lines string) {
+	t.Helper()
+	if fmt.Sprint(refErr) != fmt.Sprint(err) {
+		t.Errorf("error:\n in place %v\n  reader  %v", err, refErr)
+	}
+	refSum.Seconds, refSum.PPS, sum.Seconds, sum.PPS = 0, 0, 0, 0
+	if !reflect.DeepEqual(refSum, sum) {
+		t.Errorf("summary:\n in place %+v\n  reader  %+v", sum, refSum)
+	}
+	if refLines != lines {
+		t.Errorf("verdict lines:\n in place %s\n  reader  %s", lines, refLines)
+	}
 }

@@ -2,6 +2,10 @@
 // a compiled rule table the way fwd would see it on a host, to answer
 // "what would these rules have done to this traffic?".
 //
+// Captures are read with gopacket's pcapgo. A classic pcap already in
+// memory (ReplayBytes) is read in place: pcapgo reads its file header and
+// the records are sliced out of the bytes, not copied, with the same
+// results as reading it through pcapgo (tests hold the two together).
 // Frames are stripped of their link layer by hand (Ethernet with VLAN
 // tags, raw IP, Linux SLL and SLL2, BSD loopback), decoded with
 // internal/packet, and IPv4 fragments are reassembled with gopacket's
@@ -25,6 +29,7 @@
 package replay
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +80,7 @@ type Replayer struct {
 	opts    Options
 	dec     packet.Decoder
 	p       packet.Packet
+	key     flowKey // p's
 	main    *sim
 	other   *sim
 	frag    *defrag
@@ -84,6 +90,7 @@ type Replayer struct {
 	elapsed time.Duration
 	total   uint64
 	file    string
+	inPlace bool // the capture is read in place: packets stay put until it ends
 }
 
 // New returns a Replayer for table m.
@@ -136,10 +143,30 @@ func (r *Replayer) Replay(name string, rd io.Reader) error {
 	return r.replay(name, rd, nil, 0)
 }
 
+// ReplayBytes replays one capture held in memory, as Replay does with a
+// bytes.Reader over data, with the same results. A classic pcap is read
+// in place: pcapgo reads its file header, and its records are sliced out
+// of data without a copy, so data must not change during the call.
+// pcapng and compressed pcap are read by pcapgo as Replay reads them.
+func (r *Replayer) ReplayBytes(name string, data []byte) error {
+	start := time.Now()
+	src, ok, err := openMem(data)
+	if !ok {
+		br := bytes.NewReader(data)
+		src, err = openSource(br, br, br.Size())
+	}
+	return r.run(name, start, src, err)
+}
+
 func (r *Replayer) replay(name string, rd io.Reader, ra io.ReaderAt, size int64) error {
 	start := time.Now()
-	defer func() { r.elapsed += time.Since(start) }()
 	src, err := openSource(rd, ra, size)
+	return r.run(name, start, src, err)
+}
+
+// run replays the capture src, opened at start (err: it could not be).
+func (r *Replayer) run(name string, start time.Time, src *source, err error) error {
+	defer func() { r.elapsed += time.Since(start) }()
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -148,6 +175,8 @@ func (r *Replayer) replay(name string, rd io.Reader, ra io.ReaderAt, size int64)
 		r.other.reset()
 	}
 	r.file = name
+	r.inPlace = src.mem != nil
+	defer func() { r.inPlace = false }()
 	if r.vlog != nil && r.opts.LabelVerdicts {
 		r.vlog.label = `,"file":` + jsonString(name)
 	}
@@ -222,17 +251,15 @@ func (r *Replayer) packet(n uint64, data []byte, lt LinkType, ts int64) {
 	}
 	var h *held
 	if p.Version == 4 && p.Frag != packet.NotFragment {
-		res, k, whole, hd := r.frag.add(ip, ts)
+		res, hd, whole := r.frag.add(ip, ts, r.inPlace)
 		switch res {
 		case fragBad:
 			r.record(n, ReasonMalformed, ReasonMalformed, nil, 0)
 			return
 		case fragHeld:
-			var slot uint64
 			if r.vlog != nil {
-				slot = r.vlog.reserve(n)
+				hd.slots = append(hd.slots, r.vlog.reserve(n))
 			}
-			r.frag.hold(k, slot, r.vlog != nil, ts)
 			return
 		case fragDone:
 			h = hd
@@ -244,7 +271,8 @@ func (r *Replayer) packet(n uint64, data []byte, lt LinkType, ts int64) {
 			}
 		}
 	}
-	k, srcIsA := packetKey(p)
+	k := &r.key
+	srcIsA := k.setPacket(p)
 	ra := r.main.judge(p, k, srcIsA, ts)
 	rb := ra
 	if r.other != nil {
@@ -268,11 +296,13 @@ func (r *Replayer) record(n uint64, ra, rb Reason, p *packet.Packet, ts int64) {
 	}
 }
 
-// resolveHeld gives held fragments their datagram's verdict.
+// resolveHeld gives held fragments their datagram's verdict, and hands h
+// back to the defragmenter.
 func (r *Replayer) resolveHeld(h *held, ra, rb Reason) {
 	if h == nil {
 		return
 	}
+	defer r.frag.recycle(h)
 	r.main.count(ra, uint64(h.count))
 	if r.other != nil {
 		r.other.count(rb, uint64(h.count))

@@ -97,7 +97,7 @@ func (s *sim) isHost(a netip.Addr) bool {
 
 // judge decides one decoded IP packet (Kind IP, IPv4 fragments already
 // reassembled). k is packetKey(p), srcIsA its orientation.
-func (s *sim) judge(p *packet.Packet, k flowKey, srcIsA bool, ts int64) Reason {
+func (s *sim) judge(p *packet.Packet, k *flowKey, srcIsA bool, ts int64) Reason {
 	if p.Src.IsLoopback() || p.Dst.IsLoopback() {
 		return ReasonLoopback
 	}
@@ -131,11 +131,11 @@ func (s *sim) judge(p *packet.Packet, k flowKey, srcIsA bool, ts int64) Reason {
 	return r
 }
 
-func (s *sim) decide(p *packet.Packet, k flowKey, srcIsA bool, dir filter.Dir, ts int64) Reason {
-	if f := s.flows.get(k, ts); f != nil {
+func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir filter.Dir, ts int64) Reason {
+	if f, i := s.flows.get(k, ts); f != nil {
 		if f.state == stTCPClosed && p.TCPFlags&(tcpSYN|tcpACK) == tcpSYN {
 			// A new connection reusing a closed one's ports.
-			s.flows.remove(k, s.flows.idx[k])
+			s.flows.remove(i)
 		} else {
 			was := f.state
 			f.update(p, srcIsA, ts)
@@ -147,7 +147,7 @@ func (s *sim) decide(p *packet.Packet, k flowKey, srcIsA bool, dir filter.Dir, t
 	}
 	if p.HasInner {
 		ik, _ := makeKey(p.Inner)
-		if s.flows.get(ik, ts) != nil {
+		if f, _ := s.flows.get(&ik, ts); f != nil {
 			return ReasonRelated
 		}
 		// An error about nothing tracked is judged as a packet of its own

@@ -1,0 +1,288 @@
+package replay
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writePcapAs writes a pcap file in the given byte order, with
+// microsecond or nanosecond timestamps, by hand.
+func writePcapAs(t testing.TB, order binary.AppendByteOrder, nano bool, lt LinkType, frames []frame) []byte {
+	t.Helper()
+	magic := uint32(0xA1B2C3D4)
+	if nano {
+		magic = 0xA1B23C4D
+	}
+	b := order.AppendUint32(nil, magic)
+	b = order.AppendUint16(b, 2)
+	b = order.AppendUint16(b, 4)
+	b = order.AppendUint32(b, 0)
+	b = order.AppendUint32(b, 0)
+	b = order.AppendUint32(b, 65535)
+	b = order.AppendUint32(b, uint32(lt))
+	for _, f := range frames {
+		ts := epoch.Add(f.at)
+		frac := uint32(ts.Nanosecond() / 1000)
+		if nano {
+			frac = uint32(ts.Nanosecond())
+		}
+		b = order.AppendUint32(b, uint32(ts.Unix()))
+		b = order.AppendUint32(b, frac)
+		b = order.AppendUint32(b, uint32(len(f.data)))
+		b = order.AppendUint32(b, uint32(len(f.data)))
+		b = append(b, f.data...)
+	}
+	return b
+}
+
+func gzipped(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w := gzip.NewWriter(&out)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestReplayBytesMatchesReader: reading a capture in place gives what
+// reading it through pcapgo gives, for every form of pcap, for captures
+// cut at every byte and for corrupt records.
+func TestReplayBytesMatchesReader(t *testing.T) {
+	tb := table(t, webRules)
+	frames := []frame{
+		at(0, tcp(t, peer, 40000, hostS, 443, syn)),
+		{data: ether(tcp(t, hostS, 443, peer, 40000, synack)), at: 1500 * time.Millisecond},
+		{data: arpFrame(), at: 2 * time.Second},
+		{data: ether(udp(t, dns, 5353, hostS, 53, []byte("q"))), at: 2*time.Second + 123456789},
+		at(3, udp(t, hostS, 53, dns, 5353, nil)),
+	}
+	le := writePcapAs(t, binary.LittleEndian, false, LinkEthernet, frames)
+	corrupt := func(caplen, origlen uint32) []byte {
+		b := append([]byte(nil), le[:24+16+len(frames[0].data)]...)
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, caplen)
+		b = binary.LittleEndian.AppendUint32(b, origlen)
+		return append(b, make([]byte, 64)...)
+	}
+	badVersion := append([]byte(nil), le...)
+	binary.LittleEndian.PutUint16(badVersion[4:], 3)
+	tests := []struct {
+		name    string
+		capture []byte
+	}{
+		{"little-endian micro", le},
+		{"little-endian nano", writePcapAs(t, binary.LittleEndian, true, LinkEthernet, frames)},
+		{"big-endian micro", writePcapAs(t, binary.BigEndian, false, LinkEthernet, frames)},
+		{"big-endian nano", writePcapAs(t, binary.BigEndian, true, LinkEthernet, frames)},
+		{"sll2 (link type above 255)", writePcapAs(t, binary.BigEndian, false, LinkSLL2, []frame{{data: sll2(etherIPv4, tcp(t, peer, 1, hostS, 80, syn))}})},
+		{"unsupported link type", writePcapAs(t, binary.LittleEndian, false, 147, frames)},
+		{"caplen beyond any snaplen", corrupt(maxSnaplen+1, maxSnaplen+1)},
+		{"caplen above origlen", corrupt(60, 59)},
+		{"caplen past the end", corrupt(1000, 1000)},
+		{"empty record", corrupt(0, 0)[:24+16+len(frames[0].data)+16]},
+		{"bad version", badVersion},
+		{"gzip", gzipped(t, le)},
+		{"pcapng", writePcapNG(t, LinkEthernet, frames)},
+		{"not a capture", []byte("this is not a capture file at all")},
+		{"empty", nil},
+	}
+	for i := range len(le) {
+		tests = append(tests, struct {
+			name    string
+			capture []byte
+		}{"cut at " + strconv.Itoa(i), le[:i]})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var refLines, lines bytes.Buffer
+			ref := New(tb, Options{Verdicts: &refLines})
+			refErr := ref.Replay("x.pcap", bytes.NewReader(tt.capture))
+			r := New(tb, Options{Verdicts: &lines})
+			err := r.ReplayBytes("x.pcap", tt.capture)
+			sameReplay(t, ref.Summary(), refErr, refLines.String(), r.Summary(), err, lines.String())
+		})
+	}
+}
+
+// TestReplayBytesSharedCaptures: the real captures give the same results
+// read from their files by pcapgo and in place, twice over with the same
+// Replayer (the second time reusing its flow table and fragment buffers).
+func TestReplayBytesSharedCaptures(t *testing.T) {
+	tb := table(t, webRules)
+	for _, path := range sharedPcaps(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var refLines, lines bytes.Buffer
+			ref := New(tb, Options{Verdicts: &refLines, LabelVerdicts: true})
+			r := New(tb, Options{Verdicts: &lines, LabelVerdicts: true})
+			var refErr, err2 error
+			for range 2 {
+				refErr = errors.Join(refErr, ref.ReplayFile(path))
+				err2 = errors.Join(err2, r.ReplayBytes(path, data))
+			}
+			sameReplay(t, ref.Summary(), refErr, refLines.String(), r.Summary(), err2, lines.String())
+			if sum := r.Summary(); sum.Packets == 0 || sum.Packets%2 != 0 {
+				t.Errorf("%d packets in two passes", sum.Packets)
+			}
+		})
+	}
+}
+
+// FuzzReplayBytes: any bytes replay the same in place and through pcapgo.
+func FuzzReplayBytes(f *testing.F) {
+	frames := ethFrames(tcp(f, peer, 40000, hostS, 443, syn), tcp(f, hostS, 443, peer, 40000, synack))
+	good := writePcap(f, LinkEthernet, frames)
+	f.Add(good)
+	f.Add(good[:len(good)-7])
+	f.Add(writePcapAs(f, binary.BigEndian, true, LinkEthernet, frames))
+	f.Add(writePcapNG(f, LinkEthernet, frames))
+	frags := fragment4(f, udp(f, dns, 5353, hostS, 53, bytes.Repeat([]byte{'x'}, 64)), 24)
+	f.Add(writePcap(f, LinkRaw, []frame{{data: frags[1]}, {data: frags[0]}, {data: frags[2]}}))
+	tb := table(f, webRules)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var refLines, lines bytes.Buffer
+		ref := New(tb, Options{MaxFlows: 8, Verdicts: &refLines})
+		refErr := ref.Replay("fuzz", bytes.NewReader(data))
+		r := New(tb, Options{MaxFlows: 8, Verdicts: &lines})
+		err := r.ReplayBytes("fuzz", data)
+		sameReplay(t, ref.Summary(), refErr, refLines.String(), r.Summary(), err, lines.String())
+	})
+}
+
+// TestIPv4FragmentsInterleaved replays many fragmented datagrams whose
+// fragments arrive shuffled together, so that ip4defrag holds several
+// datagrams at once while fragments are recycled: every fragment must get
+// its own datagram's verdict, read in place or through pcapgo, and again
+// when the same Replayer replays the capture (reusing its fragments).
+func TestIPv4FragmentsInterleaved(t *testing.T) {
+	tb := table(t, webRules)
+	rng := rand.New(rand.NewPCG(3, 4))
+	type frag struct {
+		data   []byte
+		accept bool
+	}
+	var frags []frag
+	var datagrams uint64 // in more than one fragment
+	for i := range 100 {
+		src := "198.18.0." + strconv.Itoa(100+i)
+		dport := uint16(53 + i%2) // 53 is allowed from 198.18.0.0/24, 54 is not
+		size, n := 8*(3+rng.IntN(40)), 100+rng.IntN(1400)
+		if last := (8 + n) % size; last > 0 && last < 8 {
+			n += 8 // ip4defrag rejects a fragment of less than 8 bytes
+		}
+		payload := bytes.Repeat([]byte{byte(i)}, n)
+		fs := fragment4(t, udp(t, src, 5353, hostS, dport, payload), size)
+		if len(fs) > 1 {
+			datagrams++
+		}
+		for _, f := range fs {
+			frags = append(frags, frag{f, dport == 53})
+		}
+	}
+	rng.Shuffle(len(frags), func(i, j int) { frags[i], frags[j] = frags[j], frags[i] })
+	var frames []frame
+	var want strings.Builder
+	var accepted, dropped uint64
+	for i, f := range frags {
+		frames = append(frames, frame{data: ether(f.data), at: time.Duration(i) * time.Millisecond})
+		if frags[i].accept {
+			want.WriteString(`{"n":` + strconv.Itoa(i+1) + `,"verdict":"accept","reason":"rule"}` + "\n")
+			accepted++
+		} else {
+			want.WriteString(`{"n":` + strconv.Itoa(i+1) + `,"verdict":"drop","reason":"no-match"}` + "\n")
+			dropped++
+		}
+	}
+	capture := writePcap(t, LinkEthernet, frames)
+	var lines bytes.Buffer
+	sum, err := replayBytes(t, tb, Options{Hosts: []netip.Addr{host4}, Verdicts: &lines}, capture)
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if lines.String() != want.String() {
+		t.Errorf("verdict lines:\n%s\nwant:\n%s", lines.String(), want.String())
+	}
+	if sum.Fragments != (FragStats{Reassembled: datagrams}) || sum.Accepted != accepted || sum.Dropped != dropped {
+		t.Errorf("fragments %+v, accepted %d, dropped %d; want %d reassembled, %d, %d",
+			sum.Fragments, sum.Accepted, sum.Dropped, datagrams, accepted, dropped)
+	}
+	if datagrams < 80 || len(frags) < 800 {
+		t.Fatalf("only %d fragmented datagrams, %d packets", datagrams, len(frags))
+	}
+
+	for _, inPlace := range []bool{false, true} {
+		lines.Reset()
+		r := New(tb, Options{Hosts: []netip.Addr{host4}, Verdicts: &lines})
+		for range 3 {
+			if inPlace {
+				err = r.ReplayBytes("x.pcap", capture)
+			} else {
+				err = r.Replay("x.pcap", bytes.NewReader(capture))
+			}
+			if err != nil {
+				t.Fatalf("replay: %v", err)
+			}
+		}
+		if lines.String() != strings.Repeat(want.String(), 3) {
+			t.Errorf("in place %v: three replays with one Replayer differ from three fresh ones:\n%s", inPlace, lines.String())
+		}
+	}
+}
+
+// TestReplayBytesAllocs: replaying a capture in place allocates a few
+// times per capture (the header reader, the file's statistics), never per
+// packet: twice the packets (new flows, established, no-match, related
+// ICMP errors, IPv6, not-ip), the same allocations.
+func TestReplayBytesAllocs(t *testing.T) {
+	tb := table(t, webRules)
+	capture := func(n int) []byte {
+		var frames []frame
+		for i := range n {
+			sport := uint16(10000 + i)
+			frames = append(frames,
+				frame{data: ether(tcp(t, peer, sport, hostS, 443, syn)), at: time.Duration(i) * time.Millisecond},
+				frame{data: ether(tcp(t, hostS, 443, peer, sport, synack)), at: time.Duration(i) * time.Millisecond},
+				frame{data: ether(tcp(t, peer, sport, hostS, 22, syn)), at: time.Duration(i) * time.Millisecond},
+				frame{data: ether(icmp4(t, router, hostS, 3, 3, 0, tcp(t, hostS, 443, peer, sport, synack))), at: time.Duration(i) * time.Millisecond},
+				frame{data: ether(tcp(t, peer6, sport, host6S, 443, syn)), at: time.Duration(i) * time.Millisecond},
+				frame{data: arpFrame(), at: time.Duration(i) * time.Millisecond},
+			)
+		}
+		return writePcap(t, LinkEthernet, frames)
+	}
+	allocs := func(c []byte) float64 {
+		r := New(tb, Options{Hosts: []netip.Addr{host4, host6}, Verdicts: io.Discard})
+		n := testing.AllocsPerRun(20, func() {
+			if err := r.ReplayBytes("x.pcap", c); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if re := r.Summary().Reasons; re.Rule == 0 || re.Established == 0 || re.Related == 0 || re.NoMatch == 0 || re.NotIP == 0 {
+			t.Errorf("the capture was not replayed as meant: %+v", re)
+		}
+		return n
+	}
+	small, large := allocs(capture(250)), allocs(capture(500))
+	if large > small || large > 12 {
+		t.Errorf("%.1f allocations for 1500 packets, %.1f for 3000: want a few, the same", small, large)
+	}
+}
