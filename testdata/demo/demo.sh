@@ -5,8 +5,8 @@
 # (198.18.0.0/15 and 2001:db8::/32, no route out), starts nginx on 22, 80,
 # 443 and 8080 and fwd with rules/default.yaml in the server namespace,
 # shows which requests pass and which are dropped, then opens 8080 at
-# runtime and shows it pass. Everything is removed on exit, Ctrl-C
-# included.
+# runtime with fwctl (through fwd's control socket) and shows it pass.
+# Everything is removed on exit, Ctrl-C included.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -61,8 +61,9 @@ try() {
 	fi
 }
 
-say "building fwd"
-(cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd)
+say "building fwd and fwctl"
+(cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd && "$go" build -o "$tmp/fwctl" ./cmd/fwctl)
+fwctl() { "$tmp/fwctl" --socket "$tmp/fwd.sock" "$@"; }
 
 say "network: client ($C) <-> server ($S)"
 for ns in "$C" "$S"; do
@@ -120,11 +121,11 @@ cp "$repo/rules/default.yaml" "$tmp/rules.yaml"
 ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues 2 2>"$tmp/fwd.log" &
 fwd_pid=$!
 for _ in $(seq 100); do
-	grep -q "fwd running" "$tmp/fwd.log" && break
+	grep -q "control socket" "$tmp/fwd.log" && break
 	kill -0 "$fwd_pid" 2>/dev/null || { cat "$tmp/fwd.log"; exit 1; }
 	sleep 0.1
 done
-grep -q "fwd running" "$tmp/fwd.log" || { echo "fwd did not start:"; cat "$tmp/fwd.log"; exit 1; }
+grep -q "control socket" "$tmp/fwd.log" || { echo "fwd did not start:"; cat "$tmp/fwd.log"; exit 1; }
 echo "  what fwd added to the server's kernel tables (iptables-save):"
 ip netns exec "$S" iptables-save | grep -E '^(\*|:FWD|-A .*FWD)' | sed 's/^/    /'
 
@@ -140,20 +141,19 @@ try "http  [2001:db8::1]:8080" "http://[2001:db8::1]:8080/"
 say "fwd's log of the drops (rate-limited):"
 grep 'msg=dropped' "$tmp/fwd.log" | head -4 | sed 's/^/  /'
 
-say "opening 8080 at runtime: a group added to the rules file, then SIGHUP (all-or-nothing reload)"
-cat >>"$tmp/rules.yaml" <<'EOF2'
-  - name: demo
-    description: added by the demo
-    ingress:
-      - {proto: tcp, ports: 8080, from: [any]}
-EOF2
+say "fwctl status (fwctl talks to fwd over its control socket, $tmp/fwd.sock)"
+fwctl status | sed 's/^/  /'
+
+say "opening 8080 at runtime: fwctl allow 8080/tcp"
+echo "  \$ fwctl allow 8080/tcp"
+fwctl allow 8080/tcp | sed 's/^/  /'
+echo "  the rule is in the rules file now (group local; comments and order kept):"
 tail -4 "$tmp/rules.yaml" | sed 's/^/    /'
-n=$(wc -l <"$tmp/fwd.log")
-kill -HUP "$fwd_pid"
-for _ in $(seq 50); do tail -n +"$((n + 1))" "$tmp/fwd.log" | grep -q 'reload' && break; sleep 0.1; done
-tail -n +"$((n + 1))" "$tmp/fwd.log" | grep 'reload' | sed 's/^/  /'
 try "http  198.18.0.1:8080" http://198.18.0.1:8080/
 try "http  [2001:db8::1]:8080" "http://[2001:db8::1]:8080/"
+
+say "fwctl status verbose: the live rules with their hit counters"
+fwctl status verbose | sed 's/^/  /'
 
 say "stopping fwd (SIGTERM): it removes everything it installed"
 kill -TERM "$fwd_pid"; wait "$fwd_pid" || true
