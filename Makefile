@@ -56,7 +56,7 @@ demo: ## as root: nginx behind fwd in network namespaces, a short transcript of 
 	@GO=$(GO) bash testdata/demo/demo.sh
 
 .PHONY: bench-live
-bench-live: ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 45 s)
+bench-live: ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 75 s)
 	@GO=$(GO) bash bench/live/run.sh
 
 .PHONY: clean

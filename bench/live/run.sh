@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Live benchmark (make bench-live, as root): the same rules enforced by
-# (a) plain iptables ACCEPT rules, no queue, and (b) fwd, measured in one
-# run between two network namespaces; (0) no firewall at all for scale.
+# (a) plain iptables ACCEPT rules, no queue, and (b) fwd with its batched
+# queue loop (--queue-io=batch, the default), (c) fwd with go-nfqueue's
+# per-packet loop (--queue-io=simple), measured in one run between two
+# network namespaces; (0) no firewall at all for scale.
 #
 #   new UDP flows per second: every packet a new flow (new source address
 #     in 198.19.0.0/16 and port), from a raw socket on one core
-#   TCP bulk throughput through one accepted connection
+#   TCP connections per second: HTTP/1.0 requests to nginx from PARALLEL
+#     connection loops over 16 client addresses (198.18.1.1-16)
+#   TCP bulk throughput through one accepted connection (median of 3)
+#   fwd's CPU (user+system, /proc/PID/stat) per packet it was queued
 #
-# Bounded: DURATION seconds per measurement (default 3; TCP bulk runs three
-# times and reports the median), three modes: about 45 seconds.
-# Environment: DURATION, QUEUES (fwd --queues, default: CPUs).
+# Bounded: DURATION seconds per measurement (default 3), four modes:
+# about 90 seconds. Environment: DURATION, QUEUES (fwd --queues, default:
+# CPUs), PARALLEL (default 64).
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -17,20 +22,23 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 go=${GO:-go}
-for tool in ip iptables-restore conntrack "$go"; do
+for tool in ip iptables-restore conntrack nginx "$go"; do
 	command -v "$tool" >/dev/null || { echo "bench-live: $tool is missing (sudo make deps)" >&2; exit 1; }
 done
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dur=${DURATION:-3}
 queues=${QUEUES:-$(nproc)}
+parallel=${PARALLEL:-64}
 tmp=$(mktemp -d /tmp/fwd-bench.XXXXXX)
 C=fwd-bench-client
 S=fwd-bench-server
 fwd_pid=""
+nginx_pid=""
 
 cleanup() {
 	trap - EXIT INT TERM
+	if [ -n "$nginx_pid" ]; then kill -TERM "$nginx_pid" 2>/dev/null || true; fi
 	if [ -n "$fwd_pid" ]; then kill -TERM "$fwd_pid" 2>/dev/null || true; wait "$fwd_pid" 2>/dev/null || true; fi
 	for ns in "$C" "$S"; do
 		if ip netns list | grep -qw "$ns"; then
@@ -57,7 +65,33 @@ ip -n "$C" addr add 198.18.0.2/15 dev eth0
 ip -n "$S" addr add 198.18.0.1/15 dev eth0
 ip -n "$C" link set eth0 up
 ip -n "$S" link set eth0 up
+for i in $(seq 16); do ip -n "$C" addr add "198.18.1.$i/15" dev eth0; done
 ip netns exec "$S" sh -c 'echo 0 >/proc/sys/net/ipv4/conf/all/rp_filter; echo 0 >/proc/sys/net/ipv4/conf/eth0/rp_filter'
+# Connection storms: a deep accept queue, TIME_WAIT reuse on the client.
+ip netns exec "$S" sh -c 'echo 4096 >/proc/sys/net/core/somaxconn; echo 8192 >/proc/sys/net/ipv4/tcp_max_syn_backlog'
+ip netns exec "$C" sh -c 'echo 1 >/proc/sys/net/ipv4/tcp_tw_reuse; echo "1024 65000" >/proc/sys/net/ipv4/ip_local_port_range'
+mkdir -p "$tmp/nginx/logs"
+cat >"$tmp/nginx/nginx.conf" <<NGINX
+user root;
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/logs/error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  server {
+    listen 198.18.0.1:80 backlog=4096;
+    location / { return 204; }
+  }
+}
+NGINX
+ip netns exec "$S" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
+nginx_pid=$!
 # Unreplied UDP entries expire sooner, so the flood does not fill the
 # conntrack table; the same for every mode.
 ip netns exec "$S" sh -c 'echo 5 >/proc/sys/net/netfilter/nf_conntrack_udp_timeout' 2>/dev/null || true
@@ -98,11 +132,43 @@ measure() {
 		runs+=("$(field gbit_per_s "$r")")
 	done
 	t=$(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p)
-	echo "$u gbit_per_s=$t runs=$(IFS=/; echo "${runs[*]}")"
+	ip netns exec "$S" conntrack -F >/dev/null 2>&1 || true
+	c=$("$tmp/loadgen" tcpconns -client "$C" -server "$S" -port 80 -parallel "$parallel" -duration "${dur}s")
+	echo "$u $c gbit_per_s=$t runs=$(IFS=/; echo "${runs[*]}")"
+}
+
+# queued_total: packets queued so far over all queues (id_sequence).
+queued_total() { ip netns exec "$S" cat /proc/net/netfilter/nfnetlink_queue | awk '{n += $8} END {print n+0}'; }
+# cpu_ticks PID: user+system clock ticks of a process.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run_fwd IO: measure with fwd --queue-io=IO; sets res[IO] and qs[IO].
+declare -A qs
+run_fwd() {
+	local io=$1
+	ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues "$queues" --queue-io "$io" --log-level warn 2>"$tmp/fwd-$io.log" &
+	fwd_pid=$!
+	for _ in $(seq 100); do
+		ip netns exec "$S" iptables-save 2>/dev/null | grep -q FWD-INPUT && break
+		sleep 0.1
+	done
+	sleep 0.5
+	local q0 t0 q1 t1
+	q0=$(queued_total); t0=$(cpu_ticks "$fwd_pid")
+	res[$io]=$(measure)
+	q1=$(queued_total); t1=$(cpu_ticks "$fwd_pid")
+	qs[$io]=$(ip netns exec "$S" cat /proc/net/netfilter/nfnetlink_queue)
+	res[$io]+=" queued=$((q1 - q0)) cpu_us_per_pkt=$(awk -v t=$((t1 - t0)) -v q=$((q1 - q0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (q>0 ? t*1e6/hz/q : 0)}')"
+	kill -TERM "$fwd_pid"; wait "$fwd_pid" || true
+	fwd_pid=""
 }
 
 
 declare -A res
+for _ in $(seq 50); do
+	ip netns exec "$C" sh -c 'exec 3<>/dev/tcp/198.18.0.1/80' 2>/dev/null && break
+	sleep 0.1
+done
 echo "mode 0: no firewall" >&2
 res[none]=$(measure)
 
@@ -111,38 +177,38 @@ ip netns exec "$S" iptables-restore --noflush <"$tmp/iptables.rules"
 res[iptables]=$(measure)
 ip netns exec "$S" iptables-restore <<<$'*filter\nCOMMIT'
 
-echo "mode b: fwd --queues $queues" >&2
-ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues "$queues" --log-level warn 2>"$tmp/fwd.log" &
-fwd_pid=$!
-for _ in $(seq 100); do
-	ip netns exec "$S" iptables-save 2>/dev/null | grep -q FWD-INPUT && break
-	sleep 0.1
-done
-sleep 0.5
-res[fwd]=$(measure)
-qstats=$(ip netns exec "$S" cat /proc/net/netfilter/nfnetlink_queue)
-kill -TERM "$fwd_pid"; wait "$fwd_pid" || true
-fwd_pid=""
+echo "mode b: fwd --queues $queues --queue-io batch" >&2
+run_fwd batch
+echo "mode c: fwd --queues $queues --queue-io simple" >&2
+run_fwd simple
 
 base_flows=$(field flows_per_s "${res[iptables]}")
+base_conns=$(field conns_per_s "${res[iptables]}")
 base_bulk=$(field gbit_per_s "${res[iptables]}")
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f%%", (b>0 ? 100*a/b : 0)}'; }
 echo
-echo "fwd live benchmark: $(nproc) CPUs, ${dur}s per measurement, fwd --queues $queues, $(uname -r)"
-printf '%-28s %10s %12s %8s %12s %8s  %s\n' mode "sent/s" "new flows/s" "vs (a)" "TCP Gbit/s" "vs (a)" "TCP runs"
-for m in none iptables fwd; do
+echo "fwd live benchmark: $(nproc) CPUs, ${dur}s per measurement, fwd --queues $queues, $parallel parallel connects, $(uname -r)"
+echo
+echo "| mode | sent/s | new UDP flows/s | vs (a) | TCP conns/s | vs (a) | TCP Gbit/s | vs (a) | fwd CPU µs/queued pkt | TCP runs |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+for m in none iptables batch simple; do
 	r=${res[$m]}
 	flows=$(field flows_per_s "$r")
+	conns=$(field conns_per_s "$r")
 	bulk=$(field gbit_per_s "$r")
+	cpu=$(field cpu_us_per_pkt "$r")
 	case $m in
 	none) name="(0) no firewall" ;;
 	iptables) name="(a) plain iptables ACCEPT" ;;
-	fwd) name="(b) fwd (NFQUEUE)" ;;
+	batch) name="(b) fwd --queue-io=batch" ;;
+	simple) name="(c) fwd --queue-io=simple" ;;
 	esac
-	printf '%-28s %10s %12s %7s%% %12s %7s%%  %s\n' "$name" "$(field sent_per_s "$r")" "$flows" \
-		"$(awk -v a="$flows" -v b="$base_flows" 'BEGIN{printf "%.0f", (b>0 ? 100*a/b : 0)}')" \
-		"$bulk" "$(awk -v a="$bulk" -v b="$base_bulk" 'BEGIN{printf "%.0f", (b>0 ? 100*a/b : 0)}')" \
-		"$(sed -n 's/.*runs=\([0-9./]*\).*/\1/p' <<<"$r")"
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(field sent_per_s "$r")" \
+		"$flows" "$(pct "$flows" "$base_flows")" "$conns" "$(pct "$conns" "$base_conns")" \
+		"$bulk" "$(pct "$bulk" "$base_bulk")" "${cpu:--}" "$(sed -n 's/.*runs=\([0-9./]*\).*/\1/p' <<<"$r")"
 done
 echo
-echo "kernel queue counters after the fwd run (queue portid waiting copymode copyrange queue_dropped user_dropped id_seq 1):"
-echo "$qstats" | sed 's/^/  /'
+for m in batch simple; do
+	echo "fwd --queue-io=$m: $(field queued "${res[$m]}") packets queued; failed connects $(field failed "${res[$m]}"); kernel queue counters after the run (queue portid waiting copymode copyrange queue_dropped user_dropped id_seq 1):"
+	echo "${qs[$m]}" | sed 's/^/  /'
+done

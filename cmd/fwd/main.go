@@ -5,7 +5,8 @@
 //
 // Usage:
 //
-//	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--fail-open] [--log-level LEVEL]
+//	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--queue-io batch|simple] [--queue-maxlen N]
+//	    [--fail-open] [--log-level LEVEL]
 //	    [--socket PATH] [--socket-group GROUP]
 //
 // The control socket (default /run/fwd/fwd.sock) serves fwctl: status,
@@ -62,6 +63,8 @@ type options struct {
 	logLevel   slog.Level
 	mark       uint32
 	copyRange  int
+	queueIO    string
+	queueLen   int
 	socket     string
 	sockGroup  string
 }
@@ -77,6 +80,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	mark := fs.String("mark", fmt.Sprintf("%#x", kernel.DefaultMark), "packet and connection mark `bits` that record an accepted flow")
 	fs.IntVar(&o.copyRange, "copy-range", nfq.DefaultCopyRange, "bytes of each queued packet copied to fwd (headers only)")
+	fs.StringVar(&o.queueIO, "queue-io", "batch", "queue I/O: batch (many packets per receive, all verdicts in one send) or simple (go-nfqueue, one packet per call)")
+	fs.IntVar(&o.queueLen, "queue-maxlen", nfq.DefaultMaxQueueLen, "kernel queue length in packets; beyond it new flows are dropped (or accepted with --fail-open)")
 	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket `path` for fwctl")
 	fs.StringVar(&o.sockGroup, "socket-group", "", "`group` whose members may use the control socket besides root")
 	fs.Usage = func() {
@@ -107,6 +112,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.copyRange < 64 || o.copyRange > 0xffff {
 		return o, fmt.Errorf("--copy-range %d: want 64..65535", o.copyRange)
+	}
+	if o.queueIO != "batch" && o.queueIO != "simple" {
+		return o, fmt.Errorf("--queue-io %q: want batch or simple", o.queueIO)
+	}
+	if o.queueLen < 1 {
+		return o, fmt.Errorf("--queue-maxlen %d: want at least 1", o.queueLen)
 	}
 	return o, nil
 }
@@ -241,13 +252,21 @@ type daemon struct {
 func (d *daemon) start(table *filter.Table) error {
 	d.eng = engine.New(table, engine.Config{Log: d.log, Rules: d.ropts})
 	for i := range d.o.queues {
-		q, err := nfq.OpenSimple(nfq.Config{
-			Num:        uint16(d.o.queueNum + i),
-			CopyRange:  uint32(d.o.copyRange),
-			FailOpen:   d.o.failOpen,
-			AcceptMark: d.o.mark,
-			Log:        d.log,
-		})
+		cfg := nfq.Config{
+			Num:         uint16(d.o.queueNum + i),
+			CopyRange:   uint32(d.o.copyRange),
+			MaxQueueLen: uint32(d.o.queueLen),
+			FailOpen:    d.o.failOpen,
+			AcceptMark:  d.o.mark,
+			Log:         d.log,
+		}
+		var q nfq.Queue
+		var err error
+		if d.o.queueIO == "simple" {
+			q, err = nfq.OpenSimple(cfg)
+		} else {
+			q, err = nfq.OpenBatch(cfg)
+		}
 		if err != nil {
 			for _, q := range d.queues {
 				q.Close()
@@ -276,7 +295,7 @@ func (d *daemon) start(table *filter.Table) error {
 	}
 	d.log.Info("fwd running",
 		"rules", d.path, "hash", short(table.File().Hash),
-		"queues", d.o.queues, "queue_num", d.o.queueNum,
+		"queues", d.o.queues, "queue_num", d.o.queueNum, "queue_io", d.o.queueIO,
 		"fail_open", d.o.failOpen, "egress_hooked", d.kcfg.Egress)
 	return nil
 }
@@ -309,13 +328,25 @@ func (d *daemon) serveControl() error {
 
 func (d *daemon) counters() map[string]uint64 {
 	s := d.eng.Stats()
-	return map[string]uint64{
+	c := map[string]uint64{
 		"accepted":            s.Accepted,
 		"dropped_no_match":    s.DroppedNoMatch,
 		"dropped_undecodable": s.DroppedUndecodable,
 		"dropped_no_table":    s.DroppedNoTable,
 		"queued":              s.Queue.Received,
+		"queue_recv_errors":   s.Queue.RecvErrors,
+		"verdict_errors":      s.Queue.VerdictErrors,
+		"queue_malformed":     s.Queue.Malformed,
 	}
+	// The kernel's side of overload: packets that found the queue full
+	// (dropped, or accepted failing open) or the socket buffer full.
+	if ks, err := nfq.ReadKernelStats(); err == nil {
+		k := nfq.SumKernelStats(ks, uint16(d.o.queueNum), uint16(d.o.queues))
+		c["kernel_queue_dropped"] = k.QueueDropped
+		c["kernel_user_dropped"] = k.UserDropped
+		c["kernel_waiting"] = uint64(k.Waiting)
+	}
+	return c
 }
 
 // reload is SIGHUP: the service logs what it did.

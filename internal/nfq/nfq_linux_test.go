@@ -94,6 +94,21 @@ func inNetns(t *testing.T, ns string, fn func()) {
 // it in filter accepts the rest of a one-way UDP flow without queueing it.
 // A dropped flow is queued packet after packet.
 func TestAcceptMarkCachesOneWayFlow(t *testing.T) {
+	for _, impl := range impls {
+		t.Run(impl.name, func(t *testing.T) { testAcceptMarkCachesOneWayFlow(t, impl.open) })
+	}
+}
+
+// impls are the Queue implementations every kernel test runs against.
+var impls = []struct {
+	name string
+	open func(Config) (Queue, error)
+}{
+	{"simple", func(c Config) (Queue, error) { return OpenSimple(c) }},
+	{"batch", func(c Config) (Queue, error) { return OpenBatch(c) }},
+}
+
+func testAcceptMarkCachesOneWayFlow(t *testing.T, open func(Config) (Queue, error)) {
 	requireRoot(t)
 	ns := newNetns(t)
 	const queueNum = 7
@@ -113,7 +128,7 @@ COMMIT
 		t.Fatal(err)
 	}
 	defer nsf.Close()
-	q, err := OpenSimple(Config{Num: queueNum, AcceptMark: testMark, NetNS: int(nsf.Fd()), Log: testLogger(t)})
+	q, err := open(Config{Num: queueNum, AcceptMark: testMark, NetNS: int(nsf.Fd()), Log: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,5 +222,79 @@ COMMIT
 	}
 	if len(ks) != 1 || ks[0].Num != queueNum || ks[0].IDSequence != uint32(n+1) || ks[0].CopyRange != DefaultCopyRange {
 		t.Errorf("kernel stats %+v, want queue %d with %d packets, copy range %d", ks, queueNum, n+1, DefaultCopyRange)
+	}
+}
+
+// TestBurstAnsweredOnce queues a burst of packets faster than one at a
+// time and checks that every packet id reached the handler exactly once
+// and that the kernel holds no packet waiting for a verdict afterwards.
+func TestBurstAnsweredOnce(t *testing.T) {
+	for _, impl := range impls {
+		t.Run(impl.name, func(t *testing.T) {
+			requireRoot(t)
+			ns := newNetns(t)
+			const queueNum, n = 8, 3000
+			restore(t, ns, fmt.Sprintf("*filter\n-A INPUT -p udp --dport 5360 -j NFQUEUE --queue-num %d\nCOMMIT\n", queueNum))
+			nsf, err := os.Open("/run/netns/" + ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nsf.Close()
+			q, err := impl.open(Config{Num: queueNum, NetNS: int(nsf.Fd()), BatchSize: 32, Log: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen sync.Map
+			var dups, total atomic.Int32
+			if err := q.Start(func(m *Msg) Verdict {
+				if _, loaded := seen.LoadOrStore(m.ID, true); loaded {
+					dups.Add(1)
+				}
+				total.Add(1)
+				return Drop
+			}); err != nil {
+				t.Fatal(err)
+			}
+			inNetns(t, ns, func() {
+				c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5360})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				for range n {
+					c.Write([]byte("x"))
+				}
+			})
+			var ks []KernelStats
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				ks, err = ParseKernelStats(strings.NewReader(run(t, "ip", "netns", "exec", ns, "cat", ProcPath)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ks) == 1 && uint64(ks[0].IDSequence) == uint64(total.Load())+ks[0].QueueDropped+ks[0].UserDropped && ks[0].Waiting == 0 {
+					break
+				}
+			}
+			if err := q.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if len(ks) != 1 {
+				t.Fatalf("kernel stats %+v, want one queue", ks)
+			}
+			k := ks[0]
+			if k.Waiting != 0 || uint64(k.IDSequence) != uint64(total.Load())+k.QueueDropped+k.UserDropped {
+				t.Errorf("kernel %+v: %d handled; want every queued packet answered, none waiting", k, total.Load())
+			}
+			if dups.Load() != 0 {
+				t.Errorf("%d ids handled twice", dups.Load())
+			}
+			if k.IDSequence < n/2 {
+				t.Errorf("only %d of %d packets queued", k.IDSequence, n)
+			}
+			if st := q.Stats(); st.Received != uint64(total.Load()) || st.VerdictErrors != 0 {
+				t.Errorf("stats %+v, want %d received, no verdict errors", st, total.Load())
+			}
+		})
 	}
 }

@@ -95,3 +95,19 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("explicit values overridden: %+v", c)
 	}
 }
+
+func TestSumKernelStats(t *testing.T) {
+	ks := []KernelStats{
+		{Num: 0, Waiting: 1, QueueDropped: 2, UserDropped: 3, IDSequence: 4},
+		{Num: 1, Waiting: 10, QueueDropped: 20, UserDropped: 30, IDSequence: 40},
+		{Num: 2, Waiting: 100, QueueDropped: 200, UserDropped: 300, IDSequence: 400},
+	}
+	got := SumKernelStats(ks, 1, 2)
+	want := KernelStats{Waiting: 110, QueueDropped: 220, UserDropped: 330, IDSequence: 440}
+	if got != want {
+		t.Errorf("SumKernelStats(1, 2) = %+v, want %+v", got, want)
+	}
+	if got := SumKernelStats(ks, 3, 1); got != (KernelStats{}) {
+		t.Errorf("queue outside the range counted: %+v", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -54,4 +55,31 @@ func ParseKernelStats(r io.Reader) ([]KernelStats, error) {
 		return nil, fmt.Errorf("read queue stats: %w", err)
 	}
 	return out, nil
+}
+
+// ReadKernelStats reads ProcPath: the queues bound in the calling
+// process's network namespace.
+func ReadKernelStats() ([]KernelStats, error) {
+	f, err := os.Open(ProcPath)
+	if err != nil {
+		return nil, fmt.Errorf("queue stats: %w", err)
+	}
+	defer f.Close()
+	return ParseKernelStats(f)
+}
+
+// SumKernelStats adds up the counters of queues first..first+count-1
+// (Waiting, QueueDropped, UserDropped, IDSequence; the rest stay zero).
+func SumKernelStats(ks []KernelStats, first, count uint16) KernelStats {
+	var s KernelStats
+	for _, k := range ks {
+		if k.Num < first || int(k.Num) >= int(first)+int(count) {
+			continue
+		}
+		s.Waiting += k.Waiting
+		s.QueueDropped += k.QueueDropped
+		s.UserDropped += k.UserDropped
+		s.IDSequence += k.IDSequence
+	}
+	return s
 }

@@ -4,6 +4,8 @@
 //
 //	loadgen udpflows -client NS -server NS [-dst 198.18.0.1] [-port 5353] [-duration 3s]
 //	loadgen tcpbulk  -client NS -server NS [-dst 198.18.0.1] [-port 9000] [-duration 3s]
+//	loadgen tcpconns -client NS -server NS [-dst 198.18.0.1] [-port 80] [-duration 3s]
+//	                 [-parallel 64] [-sources 198.18.1.1-198.18.1.16]
 //
 // udpflows sends IPv4 UDP packets from a raw socket in the client
 // namespace as fast as one core can, each from a new source address (from
@@ -17,6 +19,14 @@
 // listener in the server namespace and prints:
 //
 //	tcpbulk bytes=N gbit_per_s=F
+//
+// tcpconns runs -parallel connection loops in the client namespace, each
+// connecting from the next of -sources (addresses the client already has;
+// --queue-balance hashes addresses, so one source would use one queue),
+// sending an HTTP/1.0 request and reading the answer to its end, and
+// prints the rate of completed exchanges:
+//
+//	tcpconns conns=N conns_per_s=F failed=N
 //
 // Only addresses in 198.18.0.0/15 are used, only inside the namespaces.
 package main
@@ -51,6 +61,8 @@ func main() {
 	dst := fs.String("dst", "198.18.0.1", "server address (198.18.0.0/15)")
 	port := fs.Int("port", 0, "destination port (default 5353 for udpflows, 9000 for tcpbulk)")
 	dur := fs.Duration("duration", 3*time.Second, "how long to send (at most 30s)")
+	parallel := fs.Int("parallel", 64, "tcpconns: connection loops at once")
+	sources := fs.String("sources", "198.18.1.1-198.18.1.16", "tcpconns: client source address range FIRST-LAST")
 	fs.Parse(os.Args[2:])
 	addr, err := netip.ParseAddr(*dst)
 	if err != nil || !netip.MustParsePrefix("198.18.0.0/15").Contains(addr) {
@@ -73,6 +85,15 @@ func main() {
 			*port = 9000
 		}
 		err = tcpBulk(*client, *server, addr, uint16(*port), *dur)
+	case "tcpconns":
+		if *port == 0 {
+			*port = 80
+		}
+		var srcs []netip.Addr
+		srcs, err = addrRange(*sources)
+		if err == nil {
+			err = tcpConns(*client, addr, uint16(*port), *dur, *parallel, srcs)
+		}
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -272,5 +293,83 @@ func tcpBulk(client, server string, dst netip.Addr, port uint16, dur time.Durati
 		return errors.New("nothing received")
 	}
 	fmt.Printf("tcpbulk bytes=%d gbit_per_s=%.2f\n", received.Load(), float64(received.Load())*8/secs/1e9)
+	return nil
+}
+
+// addrRange expands FIRST-LAST (IPv4, within 198.18.0.0/15, at most 4096).
+func addrRange(s string) ([]netip.Addr, error) {
+	first, last, ok := strings.Cut(s, "-")
+	if !ok {
+		last = first
+	}
+	a, err := netip.ParseAddr(first)
+	if err != nil {
+		return nil, fmt.Errorf("-sources: %w", err)
+	}
+	b, err := netip.ParseAddr(last)
+	if err != nil {
+		return nil, fmt.Errorf("-sources: %w", err)
+	}
+	bench := netip.MustParsePrefix("198.18.0.0/15")
+	if !bench.Contains(a) || !bench.Contains(b) || b.Less(a) {
+		return nil, fmt.Errorf("-sources %q: want FIRST-LAST within 198.18.0.0/15", s)
+	}
+	var out []netip.Addr
+	for x := a; x.Compare(b) <= 0 && len(out) < 4096; x = x.Next() {
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+func tcpConns(client string, dst netip.Addr, port uint16, dur time.Duration, parallel int, srcs []netip.Addr) error {
+	if parallel < 1 || parallel > 1024 {
+		return fmt.Errorf("-parallel %d: want 1..1024", parallel)
+	}
+	raddr := netip.AddrPortFrom(dst, port).String()
+	req := []byte("GET / HTTP/1.0\r\nHost: bench\r\n\r\n")
+	var conns, failed atomic.Uint64
+	deadline := time.Now().Add(dur)
+	errc := make(chan error, parallel)
+	for w := range parallel {
+		src := srcs[w%len(srcs)]
+		go func() {
+			errc <- in(client, func() error {
+				d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
+				buf := make([]byte, 4096)
+				for time.Now().Before(deadline) {
+					c, err := d.Dial("tcp4", raddr)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					c.SetDeadline(time.Now().Add(2 * time.Second))
+					ok := false
+					if _, err := c.Write(req); err == nil {
+						for {
+							n, err := c.Read(buf)
+							ok = ok || n > 0
+							if err != nil {
+								ok = ok && err == io.EOF
+								break
+							}
+						}
+					}
+					c.Close()
+					if ok {
+						conns.Add(1)
+					} else {
+						failed.Add(1)
+					}
+				}
+				return nil
+			})
+		}()
+	}
+	for range parallel {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	fmt.Printf("tcpconns conns=%d conns_per_s=%.0f failed=%d\n", conns.Load(), float64(conns.Load())/dur.Seconds(), failed.Load())
 	return nil
 }
