@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,12 +26,14 @@ var fwctlBuild struct {
 	err  error
 }
 
-// goCommand finds the go command as setup does: root's PATH may lack it.
+// goCommand finds the go command. Root's PATH may lack it (sudo's
+// secure_path), but go test puts its own toolchain's bin first in the
+// test binary's PATH.
 func goCommand() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go"
 }
 
 // fwctlBin returns the fwctl binary, building it on first use. It is not

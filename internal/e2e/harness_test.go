@@ -75,12 +75,7 @@ func setup(dir string) error {
 			return fmt.Errorf("%s is not installed (run make deps): %w", tool, err)
 		}
 	}
-	// The go command that runs these tests may not be in root's PATH
-	// (sudo's secure_path): fall back to the toolchain's own.
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
+	goCmd := goCommand()
 	out, err := exec.Command(goCmd, "env", "GOMOD").Output()
 	if err != nil {
 		return fmt.Errorf("go env GOMOD: %w", err)

@@ -40,7 +40,6 @@ type Batch struct {
 	hdrs   []unix.Mmsghdr
 	nRecv  int
 	errno  syscall.Errno
-	sendN  int
 	readFn func(fd uintptr) bool
 	sendFn func(fd uintptr) bool
 
@@ -64,8 +63,8 @@ const (
 const (
 	nlmsgHdrLen   = 16
 	nfgenLen      = 4
-	subsysQueue   = 3 // NFNL_SUBSYS_QUEUE
-	msgPacket     = subsysQueue<<8 | 0
+	subsysQueue   = 3                // NFNL_SUBSYS_QUEUE
+	msgPacket     = subsysQueue << 8 // | NFQNL_MSG_PACKET (0)
 	msgVerdict    = subsysQueue<<8 | 1
 	msgConfig     = subsysQueue<<8 | 2
 	attrPacketHdr = 1 // NFQA_PACKET_HDR
