@@ -144,10 +144,11 @@ func search(run []uint64, x uint16) uint64 {
 	key := uint64(x)<<48 | refMask
 	base, n := 0, len(run)
 	for n > 1 {
+		// Branch-free, as in v6Index.lookup: run[i] <= key when
+		// key - run[i] does not borrow.
 		half := n >> 1
-		if run[base+half] <= key {
-			base += half
-		}
+		_, borrow := bits.Sub64(key, run[base+half], 0)
+		base += half &^ -int(borrow)
 		n -= half
 	}
 	return run[base]
