@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -165,18 +166,6 @@ func queryString(k filter.Key) string {
 	return fmt.Sprintf("%s from %s to this host (ingress)", what, k.Peer)
 }
 
-// batchQuery is one line of --batch input.
-type batchQuery struct {
-	Dir   string          `json:"dir"`
-	Proto json.RawMessage `json:"proto"`
-	Src   string          `json:"src"`
-	Dst   string          `json:"dst"`
-	Sport *int            `json:"sport"`
-	Dport *int            `json:"dport"`
-	Type  *int            `json:"type"`
-	Code  *int            `json:"code"`
-}
-
 type batchAnswer struct {
 	Verdict string `json:"verdict,omitempty"`
 	Group   string `json:"group,omitempty"`
@@ -255,92 +244,22 @@ func answer(buf []byte, tab *filter.Table, n int, line []byte) []byte {
 	return append(buf, '\n')
 }
 
+// batchKey reads one --batch line: the same query as POST /v1/check.
 func batchKey(line []byte) (filter.Key, error) {
-	var k filter.Key
 	if len(bytes.TrimSpace(line)) == 0 {
-		return k, fmt.Errorf("empty line: expected a JSON object")
+		return filter.Key{}, fmt.Errorf("empty line: expected a JSON object")
 	}
-	var q batchQuery
+	var q control.Query
 	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&q); err != nil {
-		return k, fmt.Errorf("bad JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+		var se *json.SyntaxError
+		if errors.As(err, &se) || strings.HasPrefix(err.Error(), "json: ") {
+			return filter.Key{}, fmt.Errorf("bad JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return filter.Key{}, err
 	}
 	if dec.More() {
-		return k, fmt.Errorf("bad JSON: more than one value on the line")
+		return filter.Key{}, fmt.Errorf("bad JSON: more than one value on the line")
 	}
-	peerField, peer := "src", q.Src
-	switch q.Dir {
-	case "in":
-	case "out":
-		k.Dir = filter.Egress
-		peerField, peer = "dst", q.Dst
-	case "":
-		return k, fmt.Errorf("missing dir: expected \"in\" or \"out\"")
-	default:
-		return k, fmt.Errorf("bad dir %q: expected \"in\" or \"out\"", q.Dir)
-	}
-	if len(q.Proto) == 0 {
-		return k, fmt.Errorf("missing proto")
-	}
-	var ps string
-	if err := json.Unmarshal(q.Proto, &ps); err != nil {
-		var pn int
-		if err := json.Unmarshal(q.Proto, &pn); err != nil {
-			return k, fmt.Errorf("bad proto %s: expected a name or a number", q.Proto)
-		}
-		ps = strconv.Itoa(pn)
-	}
-	p, err := rules.ParseProto(ps)
-	if err != nil {
-		return k, err
-	}
-	if p.All {
-		return k, fmt.Errorf("bad proto %q: a connection has one protocol, not all", ps)
-	}
-	k.Proto = p.Num
-	if peer == "" {
-		return k, fmt.Errorf("missing %s: the peer's address", peerField)
-	}
-	if k.Peer, err = netip.ParseAddr(peer); err != nil || k.Peer.Zone() != "" {
-		return k, fmt.Errorf("bad address %q", peer)
-	}
-	k.Peer = k.Peer.Unmap()
-	other := q.Dst
-	if k.Dir == filter.Egress {
-		other = q.Src
-	}
-	if other != "" {
-		if _, err := netip.ParseAddr(other); err != nil {
-			return k, fmt.Errorf("bad address %q", other)
-		}
-	}
-	if q.Sport != nil && (*q.Sport < 0 || *q.Sport > 65535) {
-		return k, fmt.Errorf("bad sport %d: expected 0-65535", *q.Sport)
-	}
-	switch {
-	case p.HasPorts():
-		if q.Dport == nil {
-			return k, fmt.Errorf("missing dport: %s needs a destination port", p)
-		}
-		if *q.Dport < 0 || *q.Dport > 65535 {
-			return k, fmt.Errorf("bad dport %d: expected 0-65535", *q.Dport)
-		}
-		k.Port = uint16(*q.Dport)
-	case p.IsICMP():
-		if q.Type == nil {
-			return k, fmt.Errorf("missing type: %s needs an icmp type", p)
-		}
-		if *q.Type < 0 || *q.Type > 255 {
-			return k, fmt.Errorf("bad type %d: expected 0-255", *q.Type)
-		}
-		k.Type = uint8(*q.Type)
-		if q.Code != nil {
-			if *q.Code < 0 || *q.Code > 255 {
-				return k, fmt.Errorf("bad code %d: expected 0-255", *q.Code)
-			}
-			k.Code = uint8(*q.Code)
-		}
-	}
-	return k, nil
+	return q.Key()
 }

@@ -577,6 +577,18 @@ func (q Query) Key() (filter.Key, error) {
 		return k, fmt.Errorf("bad address %q", peer)
 	}
 	k.Peer = a.Unmap()
+	other := q.Dst
+	if k.Dir == filter.Egress {
+		other = q.Src
+	}
+	if other != "" {
+		if _, err := netip.ParseAddr(other); err != nil {
+			return k, fmt.Errorf("bad address %q", other)
+		}
+	}
+	if q.Sport != nil && (*q.Sport < 0 || *q.Sport > 65535) {
+		return k, fmt.Errorf("bad sport %d: expected 0-65535", *q.Sport)
+	}
 	switch {
 	case p.HasPorts():
 		if q.Dport == nil {
