@@ -300,6 +300,20 @@ func (d *decoder) seq(n *yaml.Node, what string) ([]*yaml.Node, bool) {
 
 var listName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
 
+// builtinPeer resolves the peer words that stand for fixed prefixes:
+// any (both families), any4 and any6.
+func builtinPeer(s string) ([]netip.Prefix, bool) {
+	switch s {
+	case "any":
+		return []netip.Prefix{any4, any6}, true
+	case "any4":
+		return []netip.Prefix{any4}, true
+	case "any6":
+		return []netip.Prefix{any6}, true
+	}
+	return nil, false
+}
+
 // reservedPeer are peer words that are not prefix-list names.
 var reservedPeer = []string{"any", "any4", "any6"}
 
@@ -673,16 +687,10 @@ func (d *decoder) peers(n *yaml.Node, key string) ([]string, []netip.Prefix) {
 			continue
 		}
 		words = append(words, s)
-		switch s {
-		case "any":
-			add(any4)
-			add(any6)
-			continue
-		case "any4":
-			add(any4)
-			continue
-		case "any6":
-			add(any6)
+		if ps, ok := builtinPeer(s); ok {
+			for _, p := range ps {
+				add(p)
+			}
 			continue
 		}
 		if pl := d.lists[s]; pl != nil {

@@ -113,16 +113,10 @@ func (f *File) ResolvePeers(peers []string) ([]netip.Prefix, error) {
 		}
 	}
 	for _, s := range peers {
-		switch s {
-		case "any":
-			add(any4)
-			add(any6)
-			continue
-		case "any4":
-			add(any4)
-			continue
-		case "any6":
-			add(any6)
+		if ps, ok := builtinPeer(s); ok {
+			for _, p := range ps {
+				add(p)
+			}
 			continue
 		}
 		if i := slices.IndexFunc(f.PrefixLists, func(pl PrefixList) bool { return pl.Name == s }); i >= 0 {
