@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -227,24 +226,11 @@ func writeSummary(w io.Writer, s replay.Summary, diffPath string) {
 	fmt.Fprintln(w)
 	for _, c := range d.Changes {
 		fmt.Fprintf(w, "  %-6s %s -> %s  %s  %s -> %s  %d packets  (%s #%d)\n",
-			protoName(c.Proto), endpoint(c.Src, c.SrcPort, c.Proto), endpoint(c.Dst, c.DstPort, c.Proto),
+			rules.Proto{Num: c.Proto}.String(), endpoint(c.Src, c.SrcPort, c.Proto), endpoint(c.Dst, c.DstPort, c.Proto),
 			c.Time.Format(time.RFC3339Nano), c.Old, c.New, c.Packets, c.File, c.Packet)
 	}
 }
 
-func protoName(p uint8) string {
-	switch p {
-	case filter.ProtoTCP:
-		return "tcp"
-	case filter.ProtoUDP:
-		return "udp"
-	case filter.ProtoICMP:
-		return "icmp"
-	case filter.ProtoICMPv6:
-		return "icmpv6"
-	}
-	return strconv.Itoa(int(p))
-}
 
 func endpoint(a netip.Addr, port uint16, proto uint8) string {
 	if proto == filter.ProtoTCP || proto == filter.ProtoUDP {

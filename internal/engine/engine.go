@@ -354,7 +354,7 @@ func (w *Worker) logDrop(dir filter.Dir, p *packet.Packet, reason string) {
 	w.e.log.Info("dropped",
 		"dir", dir.String(),
 		"peer", peer,
-		"proto", protoName(p.Proto),
+		"proto", rules.Proto{Num: p.Proto}.String(),
 		"port", p.DstPort,
 		"reason", reason,
 		"queue_worker", w.id,
@@ -362,19 +362,6 @@ func (w *Worker) logDrop(dir filter.Dir, p *packet.Packet, reason string) {
 	)
 }
 
-func protoName(p uint8) string {
-	switch p {
-	case filter.ProtoTCP:
-		return "tcp"
-	case filter.ProtoUDP:
-		return "udp"
-	case filter.ProtoICMP:
-		return "icmp"
-	case filter.ProtoICMPv6:
-		return "icmpv6"
-	}
-	return fmt.Sprint(p)
-}
 
 // dropLimiter lets burst log lines through per interval, and counts the
 // rest. It belongs to one worker and is not safe for concurrent use.
