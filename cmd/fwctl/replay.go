@@ -231,7 +231,6 @@ func writeSummary(w io.Writer, s replay.Summary, diffPath string) {
 	}
 }
 
-
 func endpoint(a netip.Addr, port uint16, proto uint8) string {
 	if proto == filter.ProtoTCP || proto == filter.ProtoUDP {
 		return netip.AddrPortFrom(a, port).String()

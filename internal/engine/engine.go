@@ -362,7 +362,6 @@ func (w *Worker) logDrop(dir filter.Dir, p *packet.Packet, reason string) {
 	)
 }
 
-
 // dropLimiter lets burst log lines through per interval, and counts the
 // rest. It belongs to one worker and is not safe for concurrent use.
 type dropLimiter struct {
