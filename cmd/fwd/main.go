@@ -185,7 +185,7 @@ func run(args []string, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
-	d := &daemon{o: o, path: path, ropts: ropts, log: log}
+	d := &daemon{o: o, path: path, ropts: ropts, log: log, shipped: path != o.rules}
 	if err := d.start(table); err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure
@@ -246,7 +246,9 @@ type daemon struct {
 	kcfg   kernel.Config
 	queues []nfq.Queue
 	svc    *control.Service
-	srv    *control.Server
+	// shipped is true when fwd fell back to the rules shipped with it.
+	shipped bool
+	srv     *control.Server
 }
 
 func (d *daemon) start(table *filter.Table) error {
@@ -304,10 +306,14 @@ func (d *daemon) start(table *filter.Table) error {
 // change of the live rules (SIGHUP, fwctl reload, runtime edits) goes
 // through the one service, one at a time.
 func (d *daemon) serveControl() error {
-	d.svc = control.NewService(control.ServiceConfig{
+	cfg := control.ServiceConfig{
 		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
 		Prepare: d.prepareKernel, Settle: d.settleKernel,
-	})
+	}
+	if d.shipped {
+		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
+	}
+	d.svc = control.NewService(cfg)
 	srv, err := control.Listen(control.ServerConfig{
 		Socket: d.o.socket, SocketGroup: d.o.sockGroup, Service: d.svc, Log: d.log,
 		Counters: d.counters,

@@ -47,6 +47,7 @@ const (
 	CodeForbidden     Code = "forbidden"      // the peer is not root or in the socket group
 	CodeInvalidRules  Code = "invalid_rules"  // the rules file (or the edit's result) has errors: details lists them
 	CodeEgressOmitted Code = "egress_omitted" // egress rule for a group that allows all outbound
+	CodeReadOnly      Code = "read_only"      // edits are refused: fwd runs on its shipped default rules
 	CodeUnavailable   Code = "unavailable"    // the daemon has no table yet
 	CodeReadFailed    Code = "read_failed"    // the rules file cannot be read
 	CodeWriteFailed   Code = "write_failed"   // the rules file cannot be replaced: nothing changed

@@ -388,3 +388,25 @@ func TestUnifiedDiff(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestReadOnlyRefusesEdits: a daemon on its shipped default rules refuses
+// edits (they would rewrite the shipped file) but still reloads.
+func TestReadOnlyRefusesEdits(t *testing.T) {
+	fx := newFixture(t, baseRules)
+	fx.svc.cfg.ReadOnly = "fwd runs on the shipped default rules"
+	old := fx.h.Table()
+	_, err := fx.svc.Add(context.Background(), AddRequest{Rules: []RuleSpec{{Proto: "tcp", Ports: []string{"22"}}}}, false)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeReadOnly || e.Message != "fwd runs on the shipped default rules" {
+		t.Fatalf("add: err = %v, want read_only", err)
+	}
+	if _, err := fx.svc.Delete(context.Background(), DeleteRequest{Numbers: []int{1}}, false); !errors.As(err, &e) || e.Code != CodeReadOnly {
+		t.Fatalf("delete: err = %v, want read_only", err)
+	}
+	if got, _ := os.ReadFile(fx.path); string(got) != baseRules || fx.h.Table() != old {
+		t.Errorf("a refused edit changed the file or the table:\n%s", got)
+	}
+	if _, err := fx.svc.Reload(context.Background()); err != nil {
+		t.Errorf("reload on read-only rules: %v", err)
+	}
+}

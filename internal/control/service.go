@@ -36,6 +36,10 @@ type ServiceConfig struct {
 	Rules rules.Options
 	// Target receives the tables.
 	Target Target
+	// ReadOnly, when set, refuses runtime edits with this reason (the
+	// daemon sets it when it runs on the rules shipped with fwd, which an
+	// edit must not rewrite). Reloads still work.
+	ReadOnly string
 	// Group is where edits go; "" means DefaultGroup.
 	Group string
 	// Prepare, when set, is called with a new table before anything is
@@ -185,6 +189,9 @@ func (s *Service) edit(ctx context.Context, dryRun bool, change func(cur *rules.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := EditResult{DryRun: dryRun}
+	if s.cfg.ReadOnly != "" {
+		return res, s.fail(&Error{Status: http.StatusConflict, Code: CodeReadOnly, Message: s.cfg.ReadOnly})
+	}
 	data, err := os.ReadFile(s.cfg.Path)
 	if err != nil {
 		return res, s.fail(readError(s.cfg.Path, err))
