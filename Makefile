@@ -41,6 +41,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./internal/rules -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/replay -run '^$$' -fuzz FuzzPacket -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/replay -run '^$$' -fuzz FuzzCapture -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/replay -run '^$$' -fuzz FuzzReplayBytes -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/rules -run '^$$' -fuzz FuzzEdit -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/fwctl -run '^$$' -fuzz FuzzRuleWords -fuzztime $(FUZZTIME)
 
 SHARED_DATA ?= ../shared/data
 
@@ -52,11 +55,11 @@ bench: ## engine benchmarks: match, decode, compile, then pcap replay against tc
 	$(GO) run ./bench/replay -data $(SHARED_DATA) -report bench/replay/RESULTS-replay.md -svg bench/results.svg
 
 .PHONY: demo
-demo: ## as root: nginx behind fwd in network namespaces, a short transcript of what passes
+demo: deps ## as root: nginx behind fwd in network namespaces, a short transcript of what passes
 	@GO=$(GO) bash testdata/demo/demo.sh
 
 .PHONY: bench-live
-bench-live: ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 75 s)
+bench-live: deps ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 75 s)
 	@GO=$(GO) bash bench/live/run.sh
 
 .PHONY: clean

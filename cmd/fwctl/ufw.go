@@ -70,6 +70,9 @@ func parseRuleWords(words []string) ([]control.RuleSpec, error) {
 			return nil, usageErr("comment needs a text: comment 'TEXT'")
 		}
 		comment = strings.Join(words[i+1:], " ")
+		if err := control.CheckDescription(comment); err != nil {
+			return nil, rejectErr("bad comment %q: %v", comment, err)
+		}
 		words = words[:i]
 	}
 	if len(words) == 0 {

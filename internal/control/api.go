@@ -292,8 +292,8 @@ func (s RuleSpec) Rule() (rules.Rule, rules.Direction, error) {
 			return r, dir, fmt.Errorf("empty peer: expected a CIDR, an address, a prefix list name or any")
 		}
 	}
-	if len(s.Description) > 255 || strings.ContainsFunc(s.Description, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
-		return r, dir, fmt.Errorf("bad description: expected at most 255 printable characters")
+	if err := CheckDescription(s.Description); err != nil {
+		return r, dir, err
 	}
 	r.Description = s.Description
 	return r, dir, nil
@@ -311,4 +311,13 @@ func (s RuleSpec) Text() string {
 		word = "to"
 	}
 	return r.Format(word)
+}
+
+// CheckDescription checks a rule description as the rules file takes it:
+// at most 255 bytes of printable text.
+func CheckDescription(d string) error {
+	if len(d) > 255 || strings.ContainsFunc(d, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		return fmt.Errorf("bad description: expected at most 255 printable characters")
+	}
+	return nil
 }
