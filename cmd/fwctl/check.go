@@ -42,15 +42,16 @@ func runCheck(e env, args []string) int {
 		fmt.Fprint(e.stderr, checkUsage)
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	words, code, ok := parseInterleaved(fl, args)
+	if !ok {
+		return code
 	}
 	if *output != "text" && *output != "json" {
 		fmt.Fprintf(e.stderr, "fwctl check: bad output %q: expected text or json\n", *output)
 		return exitUsage
 	}
 	if *file == "" {
-		return runCheckLive(e, *socket, *output, *batch, fl.Args())
+		return runCheckLive(e, *socket, *output, *batch, words)
 	}
 	tab, err := loadRules(*file, rules.Options{MaxRules: *maxRules}, e.stderr)
 	if err != nil {
@@ -58,8 +59,8 @@ func runCheck(e env, args []string) int {
 		return loadExit(err)
 	}
 	if *batch {
-		if fl.NArg() > 0 {
-			fmt.Fprintf(e.stderr, "fwctl check: --batch takes its queries on stdin, not %q\n", fl.Arg(0))
+		if len(words) > 0 {
+			fmt.Fprintf(e.stderr, "fwctl check: --batch takes its queries on stdin, not %q\n", words[0])
 			return exitUsage
 		}
 		if err := checkBatch(tab, e.stdin, e.stdout); err != nil {
@@ -68,7 +69,7 @@ func runCheck(e env, args []string) int {
 		}
 		return exitOK
 	}
-	k, err := parseQuery(fl.Args())
+	k, err := parseQuery(words)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "fwctl check:", err)
 		return exitUsage
@@ -110,6 +111,9 @@ func parseQuery(args []string) (filter.Key, error) {
 		return k, fmt.Errorf("bad address %q: expected an IPv4 or IPv6 address", args[1])
 	}
 	k.Peer = k.Peer.Unmap()
+	if err := p.CheckFamily(k.Peer); err != nil {
+		return k, err
+	}
 	rest := ""
 	if len(args) == 3 {
 		rest = args[2]

@@ -93,6 +93,8 @@ func TestCheckHuman(t *testing.T) {
 		{[]string{"-f", defaultRules, "all", "198.51.100.7"}, exitUsage, "fwctl check: bad protocol \"all\": a connection has one protocol, not all\n"},
 		{[]string{"-f", defaultRules, "47", "198.51.100.7", "80"}, exitUsage, "fwctl check: unexpected \"80\": protocol 47 has no ports\n"},
 		{[]string{"-f", defaultRules, "icmp", "198.51.100.7", "8/x"}, exitUsage, "fwctl check: bad icmp code \"x\": expected 0-255\n"},
+		{[]string{"-f", defaultRules, "icmp", "2001:db8::1", "8"}, exitUsage, "fwctl check: icmp needs an IPv4 address, not 2001:db8::1: use icmpv6\n"},
+		{[]string{"-f", defaultRules, "icmpv6", "198.51.100.7", "128"}, exitUsage, "fwctl check: icmpv6 needs an IPv6 address, not 198.51.100.7: use icmp\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[2:], " "), func(t *testing.T) {
@@ -138,6 +140,7 @@ func TestCheckBatch(t *testing.T) {
 		`{"dir":"in","proto":"tcp","src":"198.51.100.7","dport":65536}`,
 		`{"dir":"in","proto":"tcp","src":"198.51.100.7","dport":22,"extra":1}`,
 		`{"dir":"in","proto":"icmpv6","src":"2001:db8::1","type":2,"code":0}`,
+		`{"dir":"in","proto":"icmp","src":"2001:db8::1","type":8}`,
 		`{"dir":"in","proto":"tcp","src":"198.51.100.7","dport":22}`,
 	}, "\n") + "\n"
 	want := strings.Join([]string{
@@ -154,6 +157,7 @@ func TestCheckBatch(t *testing.T) {
 		`{"error":"line 11: bad dport 65536: expected 0-65535"}`,
 		`{"error":"line 12: bad JSON: unknown field \"extra\""}`,
 		`{"verdict":"accept","group":"default","rule":3}`,
+		`{"error":"line 14: icmp needs an IPv4 address, not 2001:db8::1: use icmpv6"}`,
 		`{"verdict":"accept","group":"default","rule":0}`,
 	}, "\n") + "\n"
 	code, out, errs := fwctl(t, in, "check", "-f", defaultRules, "--batch")
@@ -170,5 +174,23 @@ func TestCheckBatch(t *testing.T) {
 	}
 	if code, _, _ := fwctl(t, "", "check", "-f", defaultRules, "--batch", "tcp"); code != exitUsage {
 		t.Errorf("--batch with arguments: exit %d", code)
+	}
+}
+
+// TestOptionsAnywhere: check and validate take their options after the
+// query or files too, and --help is not an error.
+func TestOptionsAnywhere(t *testing.T) {
+	code, out, errs := fwctl(t, "", "check", "tcp", "198.51.100.7", "443", "-f", defaultRules, "-o", "json")
+	if code != exitOK || !strings.Contains(out, `"verdict": "accept"`) {
+		t.Errorf("check with trailing options: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, _, errs = fwctl(t, "", "validate", defaultRules, "--max-rules", "3")
+	if code != exitRejected || !strings.Contains(errs, "the limit is 3") {
+		t.Errorf("validate with a trailing option: exit %d, stderr %q", code, errs)
+	}
+	for _, cmd := range []string{"validate", "check", "replay", "allow", "delete", "status", "reload"} {
+		if code, _, errs := fwctl(t, "", cmd, "--help"); code != exitOK {
+			t.Errorf("fwctl %s --help: exit %d, stderr %q", cmd, code, errs)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 // liveOpts are the options of the commands that talk to the daemon.
 type liveOpts struct {
+	help   bool // --help was asked for: usage printed, exit 0
 	socket string
 	output string // text or json
 	dryRun bool
@@ -57,6 +58,14 @@ func hoistGlobals(args []string) []string {
 
 // scanOpts takes the options out of args wherever they are. what says
 // which the command takes: "o" output, "d" dry-run and group.
+// optsExit is the exit code when scanOpts stopped: 0 after --help.
+func optsExit(o liveOpts) int {
+	if o.help {
+		return exitOK
+	}
+	return exitUsage
+}
+
 func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string, bool) {
 	o := liveOpts{socket: control.DefaultSocket, output: "text", group: control.DefaultGroup}
 	var words []string
@@ -75,6 +84,7 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 		switch {
 		case name == "-h" || name == "--help" || name == "-help":
 			fmt.Fprintln(e.stdout, liveUsage[cmd])
+			o.help = true
 			return o, nil, false
 		case !known || (name == "-o" || name == "--output") && !strings.Contains(what, "o") ||
 			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d"):
@@ -179,7 +189,7 @@ func printJSON(w io.Writer, v any) {
 func runAllow(e env, args []string) int {
 	o, words, ok := scanOpts("allow", e, args, "od")
 	if !ok {
-		return exitUsage
+		return optsExit(o)
 	}
 	specs, err := parseRuleWords(words)
 	if err != nil {
@@ -260,7 +270,7 @@ func runNotAllow(word string) func(e env, args []string) int {
 func runDelete(e env, args []string) int {
 	o, words, ok := scanOpts("delete", e, args, "od")
 	if !ok {
-		return exitUsage
+		return optsExit(o)
 	}
 	if len(words) == 0 {
 		fmt.Fprintf(e.stderr, "fwctl delete: missing rule: expected rule numbers or allow RULE\n%s\n", liveUsage["delete"])
@@ -304,7 +314,7 @@ func runDelete(e env, args []string) int {
 func runReload(e env, args []string) int {
 	o, words, ok := scanOpts("reload", e, args, "o")
 	if !ok {
-		return exitUsage
+		return optsExit(o)
 	}
 	if len(words) > 0 {
 		fmt.Fprintf(e.stderr, "fwctl reload: unexpected %q\n%s\n", words[0], liveUsage["reload"])
@@ -346,7 +356,7 @@ func runReload(e env, args []string) int {
 func runStatus(e env, args []string) int {
 	o, words, ok := scanOpts("status", e, args, "o")
 	if !ok {
-		return exitUsage
+		return optsExit(o)
 	}
 	mode := ""
 	if len(words) > 1 || len(words) == 1 && words[0] != "numbered" && words[0] != "verbose" {

@@ -33,6 +33,24 @@ func loadExit(err error) int {
 	return exitRejected
 }
 
+// parseInterleaved parses flags that may come before, between or after
+// the positional words, and returns the words. Help is not an error.
+func parseInterleaved(fl *flag.FlagSet, args []string) (words []string, code int, ok bool) {
+	for rest := args; ; {
+		if err := fl.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		if fl.NArg() == 0 {
+			return words, exitOK, true
+		}
+		words = append(words, fl.Arg(0))
+		rest = fl.Args()[1:]
+	}
+}
+
 func newFlags(name string, e env) *flag.FlagSet {
 	fs := flag.NewFlagSet("fwctl "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -46,15 +64,15 @@ func runValidate(e env, args []string) int {
 		fmt.Fprintln(e.stderr, "usage: fwctl validate [--max-rules N] FILE...")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	paths, code, ok := parseInterleaved(fl, args)
+	if !ok {
+		return code
 	}
-	if fl.NArg() == 0 {
+	if len(paths) == 0 {
 		fl.Usage()
 		return exitUsage
 	}
-	code := exitOK
-	for _, path := range fl.Args() {
+	for _, path := range paths {
 		tab, err := loadRules(path, rules.Options{MaxRules: *maxRules}, e.stderr)
 		if err != nil {
 			fmt.Fprintln(e.stderr, err)

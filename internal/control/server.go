@@ -577,6 +577,9 @@ func (q Query) Key() (filter.Key, error) {
 		return k, fmt.Errorf("bad address %q", peer)
 	}
 	k.Peer = a.Unmap()
+	if err := p.CheckFamily(k.Peer); err != nil {
+		return k, err
+	}
 	other := q.Dst
 	if k.Dir == filter.Egress {
 		other = q.Src

@@ -130,6 +130,19 @@ func (p Proto) String() string {
 	return strconv.Itoa(int(p.Num))
 }
 
+// CheckFamily reports an error when a connection of this protocol cannot
+// have a peer of a's address family: icmp is IPv4's, icmpv6 is IPv6's.
+func (p Proto) CheckFamily(a netip.Addr) error {
+	switch {
+	case p.All:
+	case p.Num == ICMPNum && a.Is6():
+		return fmt.Errorf("icmp needs an IPv4 address, not %s: use icmpv6", a)
+	case p.Num == ICMPv6Num && a.Is4():
+		return fmt.Errorf("icmpv6 needs an IPv6 address, not %s: use icmp", a)
+	}
+	return nil
+}
+
 // ParseProto reads a protocol as the rules file and fwctl write it: tcp,
 // udp, icmp, icmpv6, all (alias -1), or a number 0-255. Numbers of named
 // protocols mean the named protocol (6 is tcp).
