@@ -253,6 +253,7 @@ type daemon struct {
 
 func (d *daemon) start(table *filter.Table) error {
 	d.eng = engine.New(table, engine.Config{Log: d.log, Rules: d.ropts})
+	loop := nfq.NewLoop() // one thread serves the queues, a busy queue gets its own (nfq.Loop)
 	for i := range d.o.queues {
 		cfg := nfq.Config{
 			Num:         uint16(d.o.queueNum + i),
@@ -260,6 +261,7 @@ func (d *daemon) start(table *filter.Table) error {
 			MaxQueueLen: uint32(d.o.queueLen),
 			FailOpen:    d.o.failOpen,
 			AcceptMark:  d.o.mark,
+			Loop:        loop,
 			Log:         d.log,
 		}
 		var q nfq.Queue

@@ -106,11 +106,10 @@ type Config struct {
 	// BatchSize is how many queued packets Batch reads per receive call
 	// and answers per send. Zero means DefaultBatchSize.
 	BatchSize int
-	// LockOSThread pins Batch's loop goroutine to an OS thread of its
-	// own. Measured on 2 CPUs it costs: every wake-up from the poller
-	// becomes a hand-off to the locked thread (TCP connects/s fell from
-	// 93% to 40% of plain iptables), so fwd leaves it off.
-	LockOSThread bool
+	// Loop, when not nil, is the thread that serves this Batch queue
+	// together with the other queues given the same Loop; nil gives the
+	// queue a Loop of its own. Simple ignores it.
+	Loop *Loop
 	// NetNS, when not zero, is a file descriptor of the network namespace
 	// to open the queue in (for tests); zero is the caller's namespace.
 	NetNS int

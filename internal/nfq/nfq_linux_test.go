@@ -298,3 +298,104 @@ func TestBurstAnsweredOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopServesSeveralQueues binds two batch queues to one Loop and
+// queues bursts to both: with 8 slots per receive a burst fills every
+// slot, so a queue moves to a goroutine of its own and back. Every packet
+// must be answered exactly once, by the handler of its own queue, and
+// closing one queue must leave the other served.
+func TestLoopServesSeveralQueues(t *testing.T) {
+	requireRoot(t)
+	ns := newNetns(t)
+	const base, n = 10, 2000
+	restore(t, ns, fmt.Sprintf("*filter\n-A INPUT -p udp --dport 5361 -j NFQUEUE --queue-num %d\n-A INPUT -p udp --dport 5362 -j NFQUEUE --queue-num %d\nCOMMIT\n", base, base+1))
+	nsf, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsf.Close()
+	loop := NewLoop()
+	var qs [2]*Batch
+	var seen [2]sync.Map
+	var dups, total [2]atomic.Int32
+	for i := range qs {
+		qs[i], err = OpenBatch(Config{Num: uint16(base + i), NetNS: int(nsf.Fd()), BatchSize: 8, Loop: loop, Log: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := qs[i].Start(func(m *Msg) Verdict {
+			if _, loaded := seen[i].LoadOrStore(m.ID, true); loaded {
+				dups[i].Add(1)
+			}
+			total[i].Add(1)
+			return Drop
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := func(ports ...int) {
+		inNetns(t, ns, func() {
+			for _, p := range ports {
+				c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for range n {
+					c.Write([]byte("x"))
+				}
+				c.Close()
+			}
+		})
+	}
+	// settled waits until the kernel holds no packet of queue i and every
+	// id it queued was handled or dropped by the kernel.
+	settled := func(i int) KernelStats {
+		t.Helper()
+		var k KernelStats
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			ks, err := ParseKernelStats(strings.NewReader(run(t, "ip", "netns", "exec", ns, "cat", ProcPath)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range ks {
+				if s.Num == uint16(base+i) {
+					k = s
+				}
+			}
+			if uint64(k.IDSequence) == uint64(total[i].Load())+k.QueueDropped+k.UserDropped && k.Waiting == 0 {
+				break
+			}
+		}
+		if k.Waiting != 0 || uint64(k.IDSequence) != uint64(total[i].Load())+k.QueueDropped+k.UserDropped {
+			t.Errorf("queue %d: kernel %+v, %d handled; want every queued packet answered, none waiting", base+i, k, total[i].Load())
+		}
+		return k
+	}
+	send(5361, 5362)
+	for i := range qs {
+		if k := settled(i); k.IDSequence < n/2 {
+			t.Errorf("queue %d: only %d of %d packets queued", base+i, k.IDSequence, n)
+		}
+	}
+	if err := qs[0].Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	before := total[1].Load()
+	send(5362)
+	settled(1)
+	if total[1].Load()-before < n/2 {
+		t.Errorf("after closing queue %d, queue %d handled %d of %d packets", base, base+1, total[1].Load()-before, n)
+	}
+	if err := qs[1].Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	for i := range qs {
+		if dups[i].Load() != 0 {
+			t.Errorf("queue %d: %d ids handled twice", base+i, dups[i].Load())
+		}
+		if st := qs[i].Stats(); st.Received != uint64(total[i].Load()) || st.VerdictErrors != 0 {
+			t.Errorf("queue %d: stats %+v, want %d received, no verdict errors", base+i, st, total[i].Load())
+		}
+	}
+}
