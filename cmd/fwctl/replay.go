@@ -96,14 +96,14 @@ func runReplay(e env, args []string) int {
 		return exitUsage
 	}
 
-	table, err := loadTable(*rulesPath)
+	table, err := loadRules(*rulesPath, rules.Options{}, e.stderr)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
 		return exitRejected
 	}
 	opts := replay.Options{Hosts: hosts, MaxFlows: *maxFlows, LabelVerdicts: len(captures) > 1}
 	if *diffPath != "" {
-		other, err := loadTable(*diffPath)
+		other, err := loadRules(*diffPath, rules.Options{}, e.stderr)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
 			return exitRejected
@@ -167,18 +167,6 @@ func runReplay(e env, args []string) int {
 	}
 	writeSummary(out, sum, *diffPath)
 	return code
-}
-
-func loadTable(path string) (*filter.Table, error) {
-	f, err := rules.Load(path, rules.Options{})
-	if err != nil {
-		return nil, err // rules errors already name the file, line and column
-	}
-	t, err := filter.Compile(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: compile: %w", path, err)
-	}
-	return t, nil
 }
 
 func writeSummary(w io.Writer, s replay.Summary, diffPath string) {

@@ -22,7 +22,11 @@ func loadRules(path string, opts rules.Options, w io.Writer) (*filter.Table, err
 	for _, warn := range f.Warnings {
 		fmt.Fprintf(w, "%s:%d:%d: warning: %s\n", warn.File, warn.Pos.Line, warn.Pos.Col, warn.Msg)
 	}
-	return filter.Compile(f)
+	t, err := filter.Compile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
 }
 
 // loadExit maps a load error to an exit code.
