@@ -308,6 +308,13 @@ func (d *daemon) start(table *filter.Table) error {
 // change of the live rules (SIGHUP, fwctl reload, runtime edits) goes
 // through the one service, one at a time.
 func (d *daemon) serveControl() error {
+	// A kill -9 in the middle of an edit can leave a temporary file
+	// beside the rules; nothing writes the rules file yet.
+	if n, err := rules.RemoveStaleTemps(d.path); err != nil {
+		d.log.Warn("rules file", "err", err)
+	} else if n > 0 {
+		d.log.Info("removed temporary files left by an interrupted edit", "rules", d.path, "count", n)
+	}
 	cfg := control.ServiceConfig{
 		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
 		Prepare: d.prepareKernel, Settle: d.settleKernel,

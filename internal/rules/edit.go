@@ -351,6 +351,26 @@ func DeleteRules(name string, data []byte, refs []RuleRef, opts Options) ([]byte
 // file's mode (0600 when there was none) and renamed over path; then the
 // directory is synced. On error the old file is untouched and the
 // temporary file removed.
+// RemoveStaleTemps removes the temporary files WriteFileAtomic leaves
+// next to path when the process dies between creating and renaming one
+// (kill -9 in the middle of an edit), and says how many it removed. Call it
+// only while nothing writes path.
+func RemoveStaleTemps(path string) (int, error) {
+	pattern := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	stale, err := filepath.Glob(pattern)
+	if err != nil {
+		return 0, fmt.Errorf("stale temporary files of %s: %w", path, err)
+	}
+	n := 0
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			return n, fmt.Errorf("stale temporary files of %s: %w", path, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 func WriteFileAtomic(path string, data []byte) (err error) {
 	mode := os.FileMode(0o600)
 	if fi, err := os.Stat(path); err == nil {

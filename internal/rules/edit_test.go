@@ -378,3 +378,25 @@ func TestWriteFileAtomicReaders(t *testing.T) {
 		t.Fatalf("%d bad reads, first: %s", len(bad), bad[0])
 	}
 }
+
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yaml")
+	for _, name := range []string{"rules.yaml", ".rules.yaml.tmp-123", ".rules.yaml.tmp-456", ".other.yaml.tmp-1", "rules.yaml.bak"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := RemoveStaleTemps(path)
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveStaleTemps = %d, %v; want 2 removed", n, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, " ") != ".other.yaml.tmp-1 rules.yaml rules.yaml.bak" {
+		t.Errorf("left %v; want .other.yaml.tmp-1, rules.yaml and rules.yaml.bak", left)
+	}
+}
