@@ -245,18 +245,9 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 	if len(req.Rules) == 0 {
 		return EditResult{DryRun: dryRun}, badRequest("no rules to add")
 	}
-	type newRule struct {
-		spec RuleSpec
-		rule rules.Rule
-		dir  rules.Direction
-	}
-	var all []newRule
-	for i, spec := range req.Rules {
-		r, dir, err := spec.Rule()
-		if err != nil {
-			return EditResult{DryRun: dryRun}, badRequest(fmt.Sprintf("rule %d: %v", i+1, err))
-		}
-		all = append(all, newRule{spec, r, dir})
+	all, e := specRules(req.Rules)
+	if e != nil {
+		return EditResult{DryRun: dryRun}, e
 	}
 	return s.edit(ctx, dryRun, func(cur *rules.File, data []byte, res *EditResult) ([]byte, *Error) {
 		var byDir [2][]rules.Rule
@@ -321,24 +312,36 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 	})
 }
 
+// specRule is a request's rule with what it means in the rules file.
+type specRule struct {
+	spec RuleSpec
+	rule rules.Rule
+	dir  rules.Direction
+}
+
+// specRules checks and converts a request's rules; the error names the
+// first bad one.
+func specRules(specs []RuleSpec) ([]specRule, *Error) {
+	out := make([]specRule, 0, len(specs))
+	for i, spec := range specs {
+		r, dir, err := spec.Rule()
+		if err != nil {
+			return nil, badRequest(fmt.Sprintf("rule %d: %v", i+1, err))
+		}
+		out = append(out, specRule{spec, r, dir})
+	}
+	return out, nil
+}
+
 // Delete removes rules by number (as status numbered shows them) or every
 // rule allowing exactly the traffic of a spec, in any group.
 func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (EditResult, error) {
 	if len(req.Numbers) == 0 && len(req.Rules) == 0 {
 		return EditResult{DryRun: dryRun}, badRequest("nothing to delete: give rule numbers or rules")
 	}
-	type match struct {
-		spec RuleSpec
-		rule rules.Rule
-		dir  rules.Direction
-	}
-	var specs []match
-	for i, spec := range req.Rules {
-		r, dir, err := spec.Rule()
-		if err != nil {
-			return EditResult{DryRun: dryRun}, badRequest(fmt.Sprintf("rule %d: %v", i+1, err))
-		}
-		specs = append(specs, match{spec, r, dir})
+	specs, e := specRules(req.Rules)
+	if e != nil {
+		return EditResult{DryRun: dryRun}, e
 	}
 	return s.edit(ctx, dryRun, func(cur *rules.File, data []byte, res *EditResult) ([]byte, *Error) {
 		numbered := cur.Numbered()
