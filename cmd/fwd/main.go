@@ -252,7 +252,7 @@ type daemon struct {
 }
 
 func (d *daemon) start(table *filter.Table) error {
-	d.eng = engine.New(table, engine.Config{Log: d.log, Rules: d.ropts})
+	d.eng = engine.New(table, engine.Config{Log: d.log})
 	loop := nfq.NewLoop() // one thread serves the queues, a busy queue gets its own (nfq.Loop)
 	for i := range d.o.queues {
 		cfg := nfq.Config{

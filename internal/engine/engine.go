@@ -1,12 +1,11 @@
-// Package engine is fwd's verdict machinery: the live rule table, the
-// workers that answer queued packets from it, and the all-or-nothing
-// reload.
+// Package engine is fwd's verdict machinery: the live rule table and the
+// workers that answer queued packets from it.
 //
-// The live table is an atomic.Pointer to an immutable filter.Table.
-// Workers read it without locks; Reload builds a new table off the hot
-// path (load, validate, compile) and publishes it with one store, under a
-// mutex that only reloads take. A file that fails at any step changes
-// nothing; a file whose bytes did not change is not even compiled.
+// The live table is an atomic.Pointer to an immutable filter.Table (with
+// its per-rule hit counters). Workers read it without locks; Swap
+// publishes a new table with one store. Building that table, all or
+// nothing, is the reload service's job (package control), which SIGHUP,
+// fwctl reload and runtime edits share.
 //
 // One Worker serves one queue. Its Decide is the hot path: decode the
 // headers, build the lookup key, match, count. It takes no lock and
@@ -30,10 +29,8 @@ import (
 
 // Config configures an Engine.
 type Config struct {
-	// Log receives reload reports and the rate-limited drop log.
+	// Log receives the rate-limited drop log.
 	Log *slog.Logger
-	// Rules are the options rules files are decoded with.
-	Rules rules.Options
 	// DropLogBurst is how many drops each worker logs per DropLogEvery;
 	// the rest are counted and reported with the next line logged. Zero
 	// means 10 per second.
@@ -46,7 +43,7 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	live    atomic.Pointer[liveTable]
-	mu      sync.Mutex // serializes Reload and Start/Stop
+	mu      sync.Mutex // serializes Swap and Start/Stop
 	workers []*Worker
 	queues  []nfq.Queue
 	started bool
@@ -79,7 +76,7 @@ func Load(path string, opts rules.Options) (*filter.Table, error) {
 }
 
 // New returns an Engine answering from t (a nil t drops everything until
-// a successful Reload).
+// a Swap).
 func New(t *filter.Table, cfg Config) *Engine {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -133,34 +130,6 @@ func (e *Engine) RuleHits(t *filter.Table) map[filter.Verdict]uint64 {
 		}
 	}
 	return hits
-}
-
-// ReloadResult says what a successful Reload did.
-type ReloadResult struct {
-	Changed bool   // false: the file's bytes were the same, nothing was done
-	Hash    string // the file's hash
-	Table   *filter.Table
-}
-
-// Reload loads path and, when it is valid and differs from the live
-// table's file, swaps its table in. On any error the live table stays.
-func (e *Engine) Reload(path string) (ReloadResult, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	f, err := rules.Load(path, e.cfg.Rules)
-	if err != nil {
-		return ReloadResult{}, err
-	}
-	old := e.Table()
-	if old != nil && old.File() != nil && old.File().Hash == f.Hash {
-		return ReloadResult{Hash: f.Hash, Table: old}, nil
-	}
-	t, err := filter.Compile(f)
-	if err != nil {
-		return ReloadResult{}, fmt.Errorf("compile %s: %w", path, err)
-	}
-	e.live.Store(newLive(t))
-	return ReloadResult{Changed: true, Hash: f.Hash, Table: t}, nil
 }
 
 // Swap publishes t as the live table.

@@ -216,48 +216,50 @@ func TestDropLogRateLimit(t *testing.T) {
 	}
 }
 
-func TestReload(t *testing.T) {
+// TestSwap: workers answer from the table swapped in, and Load refuses a
+// bad file with every error. (All-or-nothing reloads, no-ops on unchanged
+// files and the like are the reload service's, tested in package control.)
+func TestSwap(t *testing.T) {
 	e, path := mustEngine(t, webRules, nil)
-	first := e.Table()
 	w := e.NewWorker(0)
 	http := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80)}
 	ssh := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 22)}
 
-	res, err := e.Reload(path)
-	if err != nil || res.Changed || e.Table() != first {
-		t.Fatalf("reload of the same file: %+v, %v; want no change", res, err)
-	}
-
 	bad := strings.Replace(webRules, "ports: [80, 443]", "ports: [80, 70000]", 1) + "  - name: web\n"
 	writeRules(t, filepath.Dir(path), bad)
-	_, err = e.Reload(path)
+	_, err := Load(path, rules.Options{})
 	var el rules.ErrorList
 	if !errors.As(err, &el) || len(el) < 2 {
 		t.Fatalf("bad file: err %v, want a rules.ErrorList with every error", err)
 	}
-	if e.Table() != first || w.Decide(http) != nfq.Accept {
-		t.Fatal("a bad file changed the live table")
+	if w.Decide(http) != nfq.Accept {
+		t.Fatal("the live table changed")
 	}
 
 	writeRules(t, filepath.Dir(path), strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1))
-	res, err = e.Reload(path)
-	if err != nil || !res.Changed || e.Table() == first {
-		t.Fatalf("reload of a new file: %+v, %v", res, err)
+	next, err := Load(path, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if w.Decide(http) != nfq.Drop || w.Decide(ssh) != nfq.Accept {
+	e.Swap(next)
+	if e.Table() != next || w.Decide(http) != nfq.Drop || w.Decide(ssh) != nfq.Accept {
 		t.Error("new table not in use")
 	}
-	if _, err := e.Reload(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
-		t.Error("reload of a missing file succeeded")
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), rules.Options{}); err == nil {
+		t.Error("loading a missing file succeeded")
 	}
 }
 
-// TestReloadWhileDeciding runs readers against a reloading writer; -race
+// TestSwapWhileDeciding runs readers against a swapping writer; -race
 // checks the swap.
-func TestReloadWhileDeciding(t *testing.T) {
+func TestSwapWhileDeciding(t *testing.T) {
 	e, path := mustEngine(t, webRules, nil)
-	dir := filepath.Dir(path)
-	alt := strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1)
+	tables := [2]*filter.Table{e.Table()}
+	writeRules(t, filepath.Dir(path), strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1))
+	var err error
+	if tables[1], err = Load(path, rules.Options{}); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for i := range 4 {
@@ -275,19 +277,12 @@ func TestReloadWhileDeciding(t *testing.T) {
 		})
 	}
 	for i := range 50 {
-		body := webRules
-		if i%2 == 1 {
-			body = alt
-		}
-		writeRules(t, dir, body)
-		if _, err := e.Reload(path); err != nil {
-			t.Error(err)
-		}
+		e.Swap(tables[i%2])
 	}
 	close(stop)
 	wg.Wait()
-	if got := e.Table().File().Hash; got == "" {
-		t.Error("no hash on the live table")
+	if e.Table() != tables[1] {
+		t.Error("the last swap is not live")
 	}
 }
 
