@@ -533,26 +533,17 @@ func unifiedDiff(name string, a, b []byte) string {
 	var out []byte
 	out = fmt.Appendf(out, "--- %s\n+++ %s\n", name, name)
 	out = fmt.Appendf(out, "@@ -%s +%s @@\n", hunkRange(from, aTo-from), hunkRange(from, bTo-from))
-	for _, l := range al[from:head] {
-		out = append(out, ' ')
-		out = append(out, l...)
-		out = append(out, '\n')
+	emit := func(mark byte, lines []string) {
+		for _, l := range lines {
+			out = append(out, mark)
+			out = append(out, l...)
+			out = append(out, '\n')
+		}
 	}
-	for _, l := range al[head:aEnd] {
-		out = append(out, '-')
-		out = append(out, l...)
-		out = append(out, '\n')
-	}
-	for _, l := range bl[head:bEnd] {
-		out = append(out, '+')
-		out = append(out, l...)
-		out = append(out, '\n')
-	}
-	for _, l := range al[aEnd:aTo] {
-		out = append(out, ' ')
-		out = append(out, l...)
-		out = append(out, '\n')
-	}
+	emit(' ', al[from:head])
+	emit('-', al[head:aEnd])
+	emit('+', bl[head:bEnd])
+	emit(' ', al[aEnd:aTo])
 	return string(out)
 }
 
