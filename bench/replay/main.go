@@ -28,6 +28,7 @@ import (
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/replay"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // tenRules is the small table: a web host with a few management rules.
@@ -295,13 +296,13 @@ func bpfExpr(f *rules.File) string {
 			var parts []string
 			switch {
 			case r.Proto.All:
-			case r.Proto.Num == rules.TCPNum:
+			case r.Proto.Num == ipproto.TCP:
 				parts = append(parts, "tcp")
-			case r.Proto.Num == rules.UDPNum:
+			case r.Proto.Num == ipproto.UDP:
 				parts = append(parts, "udp")
-			case r.Proto.Num == rules.ICMPNum:
+			case r.Proto.Num == ipproto.ICMP:
 				parts = append(parts, "icmp")
-			case r.Proto.Num == rules.ICMPv6Num:
+			case r.Proto.Num == ipproto.ICMPv6:
 				parts = append(parts, "icmp6")
 			default:
 				parts = append(parts, fmt.Sprintf("ip proto %d", r.Proto.Num))

@@ -14,6 +14,7 @@ import (
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
 )
 
 const checkUsage = `usage: fwctl check [-f RULES] [-o json] [in|out] PROTO ADDR [PORT | TYPE[/CODE]]
@@ -80,7 +81,7 @@ func runCheck(e env, args []string) int {
 	}
 	v := tab.Match(k)
 	word := "drop"
-	if v.Accept {
+	if v.Accepted() {
 		word = "accept"
 	}
 	fmt.Fprintf(e.stdout, "%s: %s\n  %s\n", word, queryString(k), tab.Describe(v))
@@ -92,7 +93,7 @@ func parseQuery(args []string) (filter.Key, error) {
 	var k filter.Key
 	if len(args) > 0 && (args[0] == "in" || args[0] == "out") {
 		if args[0] == "out" {
-			k.Dir = filter.Egress
+			k.Dir = direction.Egress
 		}
 		args = args[1:]
 	}
@@ -164,7 +165,7 @@ func queryString(k filter.Key) string {
 	default:
 		what = "protocol " + p.String()
 	}
-	if k.Dir == filter.Egress {
+	if k.Dir == direction.Egress {
 		return fmt.Sprintf("%s from this host to %s (egress)", what, k.Peer)
 	}
 	return fmt.Sprintf("%s from %s to this host (ingress)", what, k.Peer)
@@ -231,7 +232,7 @@ func answer(buf []byte, tab *filter.Table, n int, line []byte) []byte {
 	} else {
 		v := tab.Match(k)
 		a.Verdict = "drop"
-		if v.Accept {
+		if v.Accepted() {
 			a.Verdict = "accept"
 			a.Group = tab.GroupName(v.Group)
 			if v.Rule != filter.NoRule {

@@ -15,6 +15,8 @@ import (
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/golden")
@@ -61,11 +63,11 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 	}
 	if o.hits {
 		cfg.Counters = func() map[string]uint64 { return map[string]uint64{"accepted": 42, "dropped_no_match": 7} }
-		cfg.RuleHits = func(t *filter.Table) map[filter.Verdict]uint64 {
+		cfg.RuleHits = func(t *filter.Table) map[filter.Result]uint64 {
 			// Rule i of the first group accepted 10*(i+1) connections.
-			m := map[filter.Verdict]uint64{}
+			m := map[filter.Result]uint64{}
 			for i := range t.File().Groups[0].Ingress {
-				m[filter.Verdict{Accept: true, Dir: filter.Ingress, Group: 0, Rule: int32(i)}] = uint64(10 * (i + 1))
+				m[filter.Result{Verdict: verdict.Accept, Dir: direction.Ingress, Group: 0, Rule: int32(i)}] = uint64(10 * (i + 1))
 			}
 			return m
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // asFwctl makes the test binary behave as fwctl, so that a test can run
@@ -86,7 +87,7 @@ func TestConcurrentAllow(t *testing.T) {
 		if err != nil || res.Verdict != "accept" {
 			t.Errorf("port %d: %+v, %v; want accept from the live table", 20000+i, res, err)
 		}
-		if v := tab.Match(filter.Key{Proto: filter.ProtoTCP, Peer: mustAddr("198.18.0.7"), Port: uint16(20000 + i)}); !v.Accept {
+		if v := tab.Match(filter.Key{Proto: ipproto.TCP, Peer: mustAddr("198.18.0.7"), Port: uint16(20000 + i)}); !v.Accepted() {
 			t.Errorf("port %d not open in the file's table", 20000+i)
 		}
 	}

@@ -13,9 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/replay"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 const replayUsage = `usage: fwctl replay -f RULES [--host ADDR,...] [--json] [--verdicts FILE]
@@ -214,13 +214,13 @@ func writeSummary(w io.Writer, s replay.Summary, diffPath string) {
 	fmt.Fprintln(w)
 	for _, c := range d.Changes {
 		fmt.Fprintf(w, "  %-6s %s -> %s  %s  %s -> %s  %d packets  (%s #%d)\n",
-			rules.Proto{Num: c.Proto}.String(), endpoint(c.Src, c.SrcPort, c.Proto), endpoint(c.Dst, c.DstPort, c.Proto),
+			c.Proto.String(), endpoint(c.Src, c.SrcPort, c.Proto), endpoint(c.Dst, c.DstPort, c.Proto),
 			c.Time.Format(time.RFC3339Nano), c.Old, c.New, c.Packets, c.File, c.Packet)
 	}
 }
 
-func endpoint(a netip.Addr, port uint16, proto uint8) string {
-	if proto == filter.ProtoTCP || proto == filter.ProtoUDP {
+func endpoint(a netip.Addr, port uint16, proto ipproto.Proto) string {
+	if proto.HasPorts() {
 		return netip.AddrPortFrom(a, port).String()
 	}
 	return a.String()

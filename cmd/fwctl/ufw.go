@@ -11,6 +11,7 @@ import (
 
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // This file reads rules in ufw's grammar:
@@ -326,12 +327,12 @@ func fullForm(dir string, words []string) ([]control.RuleSpec, error) {
 			return nil, rejectErr("\"type %s\": an ICMP type needs proto icmp or proto icmpv6", icmpType)
 		}
 		var err error
-		if icmp, err = parseICMPType(icmpType, p.Num == rules.ICMPv6Num); err != nil {
+		if icmp, err = parseICMPType(icmpType, p.Num == ipproto.ICMPv6); err != nil {
 			return nil, err
 		}
 	}
 	if p.IsICMP() && peerFamily != "" {
-		if v6 := p.Num == rules.ICMPv6Num; v6 != (peerFamily == "IPv6") {
+		if v6 := p.Num == ipproto.ICMPv6; v6 != (peerFamily == "IPv6") {
 			other := "icmpv6"
 			if v6 {
 				other = "icmp"

@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
 )
 
 // DefaultSocket is where fwd listens and fwctl connects by default.
@@ -219,9 +220,9 @@ type CheckResult struct {
 }
 
 // specOf renders a decoded rule as a spec.
-func specOf(r *rules.Rule, dir rules.Direction) RuleSpec {
+func specOf(r *rules.Rule, dir direction.Dir) RuleSpec {
 	s := RuleSpec{Dir: "in", Proto: r.Proto.String(), Peers: r.Peers, Description: r.Description}
-	if dir == rules.Egress {
+	if dir == direction.Egress {
 		s.Dir = "out"
 	}
 	for _, p := range r.Ports {
@@ -240,15 +241,15 @@ func specOf(r *rules.Rule, dir rules.Direction) RuleSpec {
 // Rule turns a spec into a rule and its direction, checking every field
 // that can be checked without the rules file (prefix-list names are
 // checked when the edit is decoded).
-func (s RuleSpec) Rule() (rules.Rule, rules.Direction, error) {
+func (s RuleSpec) Rule() (rules.Rule, direction.Dir, error) {
 	var r rules.Rule
-	dir := rules.Ingress
-	switch s.Dir {
-	case "", "in":
-	case "out":
-		dir = rules.Egress
-	default:
-		return r, dir, fmt.Errorf("bad dir %q: expected in or out", s.Dir)
+	dir := direction.Ingress
+	if s.Dir != "" {
+		d, err := direction.Parse(s.Dir)
+		if err != nil {
+			return r, dir, err
+		}
+		dir = d
 	}
 	if s.Proto == "" {
 		return r, dir, fmt.Errorf("missing proto: expected tcp, udp, icmp, icmpv6, all or a number")
@@ -306,11 +307,7 @@ func (s RuleSpec) Text() string {
 	if err != nil {
 		return fmt.Sprintf("%s %s", s.Proto, strings.Join(s.Ports, ","))
 	}
-	word := "from"
-	if dir == rules.Egress {
-		word = "to"
-	}
-	return r.Format(word)
+	return r.Format(dir)
 }
 
 // CheckDescription checks a rule description as the rules file takes it:

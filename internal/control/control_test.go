@@ -18,6 +18,7 @@ import (
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // holder is the daemon side as the engine has it: the live table in an
@@ -95,8 +96,8 @@ func (fx *fixture) serve(t *testing.T, cfg ServerConfig) (*Server, *Client) {
 	return srv, c
 }
 
-func accepts(tab *filter.Table, proto uint8, port uint16) bool {
-	return tab.Match(filter.Key{Proto: proto, Peer: mustAddr("198.18.0.7"), Port: port}).Accept
+func accepts(tab *filter.Table, proto ipproto.Proto, port uint16) bool {
+	return tab.Match(filter.Key{Proto: proto, Peer: mustAddr("198.18.0.7"), Port: port}).Accepted()
 }
 
 func TestReload(t *testing.T) {
@@ -138,7 +139,7 @@ func TestReload(t *testing.T) {
 	if err != nil || !res.Changed || res.Rules != 2 {
 		t.Fatalf("good file: %+v, %v", res, err)
 	}
-	if !accepts(fx.h.Table(), filter.ProtoUDP, 53) || fx.h.Table().File().Hash != res.Hash {
+	if !accepts(fx.h.Table(), ipproto.UDP, 53) || fx.h.Table().File().Hash != res.Hash {
 		t.Fatal("new table not live")
 	}
 	st := fx.svc.Stats()
@@ -208,7 +209,7 @@ func TestEditsThroughTheSocket(t *testing.T) {
 	if err != nil || !res.Changed || len(res.Added) != 1 || res.Added[0].Number != 2 || res.Added[0].Group != "local" {
 		t.Fatalf("add: %+v, %v", res, err)
 	}
-	if !accepts(fx.h.Table(), filter.ProtoTCP, 8080) {
+	if !accepts(fx.h.Table(), ipproto.TCP, 8080) {
 		t.Fatal("8080 not open in the live table")
 	}
 	data, _ := os.ReadFile(fx.path)
@@ -222,7 +223,7 @@ func TestEditsThroughTheSocket(t *testing.T) {
 	}
 	// Delete by match, then by number.
 	res, err = c.Delete(ctx, DeleteRequest{Rules: []RuleSpec{{Proto: "tcp", Ports: []string{"8080"}}}}, false)
-	if err != nil || len(res.Deleted) != 1 || accepts(fx.h.Table(), filter.ProtoTCP, 8080) {
+	if err != nil || len(res.Deleted) != 1 || accepts(fx.h.Table(), ipproto.TCP, 8080) {
 		t.Fatalf("delete: %+v, %v", res, err)
 	}
 	_, err = c.Delete(ctx, DeleteRequest{Numbers: []int{9}}, false)
@@ -279,7 +280,7 @@ func TestConcurrentEdits(t *testing.T) {
 		t.Errorf("file holds %d added rules, want %d", got, n)
 	}
 	for i := range n {
-		if !accepts(fx.h.Table(), filter.ProtoTCP, uint16(10000+i)) {
+		if !accepts(fx.h.Table(), ipproto.TCP, uint16(10000+i)) {
 			t.Errorf("port %d not open in the live table", 10000+i)
 		}
 	}

@@ -24,6 +24,8 @@ import (
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // ServerConfig configures a Server.
@@ -45,7 +47,7 @@ type ServerConfig struct {
 	// RuleHits, when set, returns how many connections each rule of t
 	// accepted, keyed by the accepting verdict (Accept, Dir, Group, Rule);
 	// nil when the counts are not for t.
-	RuleHits func(t *filter.Table) map[filter.Verdict]uint64
+	RuleHits func(t *filter.Table) map[filter.Result]uint64
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Log receives refused connections and server errors.
@@ -527,17 +529,13 @@ func Check(t *filter.Table, k filter.Key) CheckResult {
 	if f := t.File(); f != nil {
 		res.Hash = f.Hash
 	}
-	if v.Accept {
+	if v.Accepted() {
 		res.Verdict, res.Group = "accept", t.GroupName(v.Group)
 		if v.Rule != filter.NoRule {
 			rule := v.Rule
 			res.Rule = &rule
-			dir := rules.Ingress
-			if v.Dir == filter.Egress {
-				dir = rules.Egress
-			}
 			if f := t.File(); f != nil {
-				res.Number = numberOf(f, rules.RuleRef{Group: int(v.Group), Dir: dir, Index: int(v.Rule)})
+				res.Number = numberOf(f, rules.RuleRef{Group: int(v.Group), Dir: v.Dir, Index: int(v.Rule)})
 			}
 		}
 	}
@@ -547,16 +545,17 @@ func Check(t *filter.Table, k filter.Key) CheckResult {
 // Key turns a query into a lookup key.
 func (q Query) Key() (filter.Key, error) {
 	var k filter.Key
-	peerField, peer := "src", q.Src
-	switch q.Dir {
-	case "in":
-	case "out":
-		k.Dir = filter.Egress
-		peerField, peer = "dst", q.Dst
-	case "":
+	if q.Dir == "" {
 		return k, errors.New("missing dir: expected \"in\" or \"out\"")
-	default:
-		return k, fmt.Errorf("bad dir %q: expected \"in\" or \"out\"", q.Dir)
+	}
+	d, err := direction.Parse(q.Dir)
+	if err != nil {
+		return k, err
+	}
+	k.Dir = d
+	peerField, peer := "src", q.Src
+	if d == direction.Egress {
+		peerField, peer = "dst", q.Dst
 	}
 	if q.Proto == "" {
 		return k, errors.New("missing proto")
@@ -581,7 +580,7 @@ func (q Query) Key() (filter.Key, error) {
 		return k, err
 	}
 	other := q.Dst
-	if k.Dir == filter.Egress {
+	if k.Dir == direction.Egress {
 		other = q.Src
 	}
 	if other != "" {
@@ -622,16 +621,16 @@ func (q Query) Key() (filter.Key, error) {
 // QueryOf is the query for a lookup key.
 func QueryOf(k filter.Key) Query {
 	q := Query{Dir: k.Dir.String(), Proto: strconv.Itoa(int(k.Proto))}
-	if k.Dir == filter.Egress {
+	if k.Dir == direction.Egress {
 		q.Dst = k.Peer.String()
 	} else {
 		q.Src = k.Peer.String()
 	}
 	switch k.Proto {
-	case filter.ProtoTCP, filter.ProtoUDP:
+	case ipproto.TCP, ipproto.UDP:
 		p := int(k.Port)
 		q.Dport = &p
-	case filter.ProtoICMP, filter.ProtoICMPv6:
+	case ipproto.ICMP, ipproto.ICMPv6:
 		t, c := int(k.Type), int(k.Code)
 		q.Type, q.Code = &t, &c
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
 // Target is where the Service publishes tables: the daemon's engine,
@@ -272,7 +274,7 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 			if len(rs) == 0 {
 				continue
 			}
-			d := rules.Direction(dir)
+			d := direction.Dir(dir)
 			out, err := rules.AddRules(s.cfg.Path, next, group, d, rs, s.cfg.Rules)
 			if errors.Is(err, rules.ErrEgressOmitted) {
 				return nil, &Error{Status: http.StatusConflict, Code: CodeEgressOmitted,
@@ -282,7 +284,7 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 				return nil, rulesError(s.cfg.Path, "the edit would make the rules file invalid, nothing changed", err)
 			}
 			next = out
-			if d == rules.Egress {
+			if d == direction.Egress {
 				if open := openEgress(cur); len(open) > 0 {
 					res.Notes = append(res.Notes, fmt.Sprintf("all outbound traffic is allowed anyway: group %s omits egress", open[0]))
 				}
@@ -298,9 +300,9 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 		}
 		gi := f.GroupIndex(group)
 		for dir, rs := range byDir {
-			d := rules.Direction(dir)
+			d := direction.Dir(dir)
 			list := f.Groups[gi].Ingress
-			if d == rules.Egress {
+			if d == direction.Egress {
 				list = f.Groups[gi].Egress
 			}
 			for k := range rs {
@@ -316,7 +318,7 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 type specRule struct {
 	spec RuleSpec
 	rule rules.Rule
-	dir  rules.Direction
+	dir  direction.Dir
 }
 
 // specRules checks and converts a request's rules; the error names the
@@ -377,11 +379,7 @@ func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (E
 				}
 			}
 			if !found {
-				word := "from"
-				if m.dir == rules.Egress {
-					word = "to"
-				}
-				missing = append(missing, m.dir.String()+" "+r.Format(word))
+				missing = append(missing, m.dir.Key()+" "+r.Format(m.dir))
 			}
 		}
 		// "delete allow 53" means tcp and udp: it is enough that one of
@@ -400,12 +398,12 @@ func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (E
 
 // Rules lists the live rules, numbered, with hit counts when hits is
 // not nil.
-func (s *Service) Rules(hits func(*filter.Table) map[filter.Verdict]uint64) []RuleInfo {
+func (s *Service) Rules(hits func(*filter.Table) map[filter.Result]uint64) []RuleInfo {
 	t := s.cfg.Target.Table()
 	if t == nil || t.File() == nil {
 		return []RuleInfo{}
 	}
-	var counts map[filter.Verdict]uint64
+	var counts map[filter.Result]uint64
 	if hits != nil {
 		counts = hits(t)
 	}
@@ -414,11 +412,7 @@ func (s *Service) Rules(hits func(*filter.Table) map[filter.Verdict]uint64) []Ru
 	for i, ref := range f.Numbered() {
 		ri := info(f, ref, i+1)
 		if counts != nil {
-			v := filter.Verdict{Accept: true, Dir: filter.Ingress, Group: int32(ref.Group), Rule: int32(ref.Index)}
-			if ref.Dir == rules.Egress {
-				v.Dir = filter.Egress
-			}
-			n := counts[v]
+			n := counts[filter.Result{Verdict: verdict.Accept, Dir: ref.Dir, Group: int32(ref.Group), Rule: int32(ref.Index)}]
 			ri.Hits = &n
 		}
 		out = append(out, ri)
@@ -426,7 +420,7 @@ func (s *Service) Rules(hits func(*filter.Table) map[filter.Verdict]uint64) []Ru
 	return out
 }
 
-func findSame(f *rules.File, dir rules.Direction, r *rules.Rule) (rules.RuleRef, bool) {
+func findSame(f *rules.File, dir direction.Dir, r *rules.Rule) (rules.RuleRef, bool) {
 	for _, ref := range f.Numbered() {
 		if ref.Dir == dir && f.RuleAt(ref).SameTraffic(r) {
 			return ref, true
@@ -441,11 +435,7 @@ func numberOf(f *rules.File, ref rules.RuleRef) int {
 
 func info(f *rules.File, ref rules.RuleRef, n int) RuleInfo {
 	r := f.RuleAt(ref)
-	word := "from"
-	if ref.Dir == rules.Egress {
-		word = "to"
-	}
-	return RuleInfo{Number: n, Group: f.Groups[ref.Group].Name, Index: ref.Index, RuleSpec: specOf(r, ref.Dir), Text: r.Format(word)}
+	return RuleInfo{Number: n, Group: f.Groups[ref.Group].Name, Index: ref.Index, RuleSpec: specOf(r, ref.Dir), Text: r.Format(ref.Dir)}
 }
 
 // openEgress names the groups that omit egress (so allow all outbound).

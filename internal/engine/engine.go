@@ -25,6 +25,8 @@ import (
 	"github.com/fwd-project/fwd/internal/nfq"
 	"github.com/fwd-project/fwd/internal/packet"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
 // Config configures an Engine.
@@ -105,28 +107,28 @@ func (e *Engine) Table() *filter.Table {
 // RuleHits returns how many new connections each rule of t accepted since
 // t went live, keyed by the accepting verdict; nil when t is not the live
 // table.
-func (e *Engine) RuleHits(t *filter.Table) map[filter.Verdict]uint64 {
+func (e *Engine) RuleHits(t *filter.Table) map[filter.Result]uint64 {
 	l := e.live.Load()
 	if l == nil || l.t != t {
 		return nil
 	}
-	hits := make(map[filter.Verdict]uint64)
+	hits := make(map[filter.Result]uint64)
 	f := t.File()
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
-		count := func(v filter.Verdict) {
+		count := func(v filter.Result) {
 			if s := t.Slot(v); s >= 0 {
 				hits[v] = l.hits[s].Load()
 			}
 		}
 		for ri := range g.Ingress {
-			count(filter.Verdict{Accept: true, Dir: filter.Ingress, Group: int32(gi), Rule: int32(ri)})
+			count(filter.Result{Verdict: verdict.Accept, Dir: direction.Ingress, Group: int32(gi), Rule: int32(ri)})
 		}
 		for ri := range g.Egress {
-			count(filter.Verdict{Accept: true, Dir: filter.Egress, Group: int32(gi), Rule: int32(ri)})
+			count(filter.Result{Verdict: verdict.Accept, Dir: direction.Egress, Group: int32(gi), Rule: int32(ri)})
 		}
 		if g.EgressOmitted {
-			count(filter.Verdict{Accept: true, Dir: filter.Egress, Group: int32(gi), Rule: filter.NoRule})
+			count(filter.Result{Verdict: verdict.Accept, Dir: direction.Egress, Group: int32(gi), Rule: filter.NoRule})
 		}
 	}
 	return hits
@@ -274,40 +276,40 @@ const (
 	ReasonNoTable     = "no-table"
 )
 
-// Decide answers one queued packet: nfq.Accept when the live table allows
+// Decide answers one queued packet: verdict.Accept when the live table allows
 // the connection it starts. Packets queued from OUTPUT are egress, all
 // others ingress. It is an nfq.Handler.
-func (w *Worker) Decide(m *nfq.Msg) nfq.Verdict {
-	dir := filter.Ingress
+func (w *Worker) Decide(m *nfq.Msg) verdict.Verdict {
+	dir := direction.Ingress
 	if m.Hook == nfq.HookLocalOut {
-		dir = filter.Egress
+		dir = direction.Egress
 	}
 	p := &w.pkt
 	w.dec.Decode(m.Payload, p)
 	if p.Kind != packet.IP {
 		w.undecodable.Add(1)
 		w.logDrop(dir, p, ReasonUndecodable)
-		return nfq.Drop
+		return verdict.Drop
 	}
 	l := w.e.live.Load()
 	if l == nil {
 		w.noTable.Add(1)
 		w.logDrop(dir, p, ReasonNoTable)
-		return nfq.Drop
+		return verdict.Drop
 	}
-	if v := l.t.Match(p.Key(dir)); v.Accept {
+	if v := l.t.Match(filter.KeyOf(p, dir)); v.Accepted() {
 		w.accepted.Add(1)
 		if s := l.t.Slot(v); s >= 0 {
 			l.hits[s].Add(1)
 		}
-		return nfq.Accept
+		return verdict.Accept
 	}
 	w.noMatch.Add(1)
 	w.logDrop(dir, p, ReasonNoMatch)
-	return nfq.Drop
+	return verdict.Drop
 }
 
-func (w *Worker) logDrop(dir filter.Dir, p *packet.Packet, reason string) {
+func (w *Worker) logDrop(dir direction.Dir, p *packet.Packet, reason string) {
 	ok, skipped := w.limit.allow(w.now())
 	if !ok {
 		w.logSkipped.Add(1)
@@ -316,14 +318,14 @@ func (w *Worker) logDrop(dir filter.Dir, p *packet.Packet, reason string) {
 	var peer netip.Addr
 	if p.Kind == packet.IP {
 		peer = p.Src
-		if dir == filter.Egress {
+		if dir == direction.Egress {
 			peer = p.Dst
 		}
 	}
 	w.e.log.Info("dropped",
 		"dir", dir.String(),
 		"peer", peer,
-		"proto", rules.Proto{Num: p.Proto}.String(),
+		"proto", p.Proto.String(),
 		"port", p.DstPort,
 		"reason", reason,
 		"queue_worker", w.id,

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
-	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/nfq"
+	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/packet/packettest"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
 const webRules = `version: 1
@@ -54,70 +56,44 @@ func mustEngine(t testing.TB, body string, log *slog.Logger) (*Engine, string) {
 // pkt builds the bytes of a packet as the queue hands them over.
 func pkt(t testing.TB, proto string, src, dst string, dport uint16) []byte {
 	t.Helper()
-	s, d := net.ParseIP(src), net.ParseIP(dst)
-	var ip gopacket.SerializableLayer
-	var nl gopacket.NetworkLayer
-	var ipProto layers.IPProtocol
-	switch proto {
-	case "tcp":
-		ipProto = layers.IPProtocolTCP
-	case "udp":
-		ipProto = layers.IPProtocolUDP
-	case "icmp":
-		ipProto = layers.IPProtocolICMPv4
-	}
-	if s.To4() != nil {
-		ip4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: ipProto, SrcIP: s.To4(), DstIP: d.To4()}
-		ip, nl = ip4, ip4
-	} else {
-		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: ipProto, SrcIP: s, DstIP: d}
-		ip, nl = ip6, ip6
-	}
-	var l4 gopacket.SerializableLayer
-	switch proto {
-	case "tcp":
-		tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(dport), SYN: true, Window: 1000}
-		tcp.SetNetworkLayerForChecksum(nl)
-		l4 = tcp
-	case "udp":
-		udp := &layers.UDP{SrcPort: 40000, DstPort: layers.UDPPort(dport)}
-		udp.SetNetworkLayerForChecksum(nl)
-		l4 = udp
-	case "icmp":
-		l4 = &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(uint8(dport), 0), Id: 1}
-	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, l4, gopacket.Payload("x")); err != nil {
+	p, err := ipproto.Parse(proto)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	s := packettest.Spec{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: p,
+		SrcPort: 40000, DstPort: dport, TCPFlags: packet.SYN, ICMPType: uint8(dport), ICMPRest: 1 << 16, Payload: []byte("x")}
+	b, err := packettest.Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 type decideCase struct {
 	name   string
 	hook   uint8
 	data   []byte
-	want   nfq.Verdict
+	want   verdict.Verdict
 	reason string // for drops
 }
 
 func decideCases(t testing.TB) []decideCase {
 	in, out := nfq.HookLocalIn, nfq.HookLocalOut
 	return []decideCase{
-		{"http from anywhere", in, pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80), nfq.Accept, ""},
-		{"https over ipv6", in, pkt(t, "tcp", "2001:db8::9", "2001:db8::1", 443), nfq.Accept, ""},
-		{"8080 from the allowed address", in, pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 8080), nfq.Accept, ""},
-		{"8080 from another address", in, pkt(t, "tcp", "198.18.0.3", "198.18.0.1", 8080), nfq.Drop, ReasonNoMatch},
-		{"22 not allowed", in, pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 22), nfq.Drop, ReasonNoMatch},
-		{"udp 5353 from v6 range", in, pkt(t, "udp", "2001:db8:1::5", "2001:db8::1", 5353), nfq.Accept, ""},
-		{"udp 5353 from v4", in, pkt(t, "udp", "198.18.0.2", "198.18.0.1", 5353), nfq.Drop, ReasonNoMatch},
-		{"ping", in, pkt(t, "icmp", "198.18.0.2", "198.18.0.1", 8), nfq.Accept, ""},
-		{"egress allowed", out, pkt(t, "tcp", "198.18.0.1", "198.18.0.9", 9000), nfq.Accept, ""},
-		{"egress other port", out, pkt(t, "tcp", "198.18.0.1", "198.18.0.9", 9001), nfq.Drop, ReasonNoMatch},
-		{"egress other peer", out, pkt(t, "tcp", "198.18.0.1", "198.18.1.9", 9000), nfq.Drop, ReasonNoMatch},
-		{"ingress to 9000 is not egress", in, pkt(t, "tcp", "198.18.0.9", "198.18.0.1", 9000), nfq.Drop, ReasonNoMatch},
-		{"garbage", in, []byte{0x45, 0, 0}, nfq.Drop, ReasonUndecodable},
-		{"empty", in, nil, nfq.Drop, ReasonUndecodable},
+		{"http from anywhere", in, pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80), verdict.Accept, ""},
+		{"https over ipv6", in, pkt(t, "tcp", "2001:db8::9", "2001:db8::1", 443), verdict.Accept, ""},
+		{"8080 from the allowed address", in, pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 8080), verdict.Accept, ""},
+		{"8080 from another address", in, pkt(t, "tcp", "198.18.0.3", "198.18.0.1", 8080), verdict.Drop, ReasonNoMatch},
+		{"22 not allowed", in, pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 22), verdict.Drop, ReasonNoMatch},
+		{"udp 5353 from v6 range", in, pkt(t, "udp", "2001:db8:1::5", "2001:db8::1", 5353), verdict.Accept, ""},
+		{"udp 5353 from v4", in, pkt(t, "udp", "198.18.0.2", "198.18.0.1", 5353), verdict.Drop, ReasonNoMatch},
+		{"ping", in, pkt(t, "icmp", "198.18.0.2", "198.18.0.1", 8), verdict.Accept, ""},
+		{"egress allowed", out, pkt(t, "tcp", "198.18.0.1", "198.18.0.9", 9000), verdict.Accept, ""},
+		{"egress other port", out, pkt(t, "tcp", "198.18.0.1", "198.18.0.9", 9001), verdict.Drop, ReasonNoMatch},
+		{"egress other peer", out, pkt(t, "tcp", "198.18.0.1", "198.18.1.9", 9000), verdict.Drop, ReasonNoMatch},
+		{"ingress to 9000 is not egress", in, pkt(t, "tcp", "198.18.0.9", "198.18.0.1", 9000), verdict.Drop, ReasonNoMatch},
+		{"garbage", in, []byte{0x45, 0, 0}, verdict.Drop, ReasonUndecodable},
+		{"empty", in, nil, verdict.Drop, ReasonUndecodable},
 	}
 }
 
@@ -133,7 +109,7 @@ func TestDecide(t *testing.T) {
 			if got != c.want {
 				t.Errorf("verdict %v, want %v", got, c.want)
 			}
-			if c.want == nfq.Accept {
+			if c.want == verdict.Accept {
 				accepted++
 				if logBuf.Len() != 0 {
 					t.Errorf("accept logged: %s", logBuf.String())
@@ -160,7 +136,7 @@ func TestDecide(t *testing.T) {
 func TestDecideWithoutTableDrops(t *testing.T) {
 	e := New(nil, Config{})
 	w := e.NewWorker(0)
-	if v := w.Decide(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 80)}); v != nfq.Drop {
+	if v := w.Decide(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.18.0.2", "198.18.0.1", 80)}); v != verdict.Drop {
 		t.Errorf("verdict %v without a table, want drop", v)
 	}
 	if w.noTable.Load() != 1 {
@@ -232,7 +208,7 @@ func TestSwap(t *testing.T) {
 	if !errors.As(err, &el) || len(el) < 2 {
 		t.Fatalf("bad file: err %v, want a rules.ErrorList with every error", err)
 	}
-	if w.Decide(http) != nfq.Accept {
+	if w.Decide(http) != verdict.Accept {
 		t.Fatal("the live table changed")
 	}
 
@@ -242,7 +218,7 @@ func TestSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Swap(next)
-	if e.Table() != next || w.Decide(http) != nfq.Drop || w.Decide(ssh) != nfq.Accept {
+	if e.Table() != next || w.Decide(http) != verdict.Drop || w.Decide(ssh) != verdict.Accept {
 		t.Error("new table not in use")
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), rules.Options{}); err == nil {
@@ -341,7 +317,7 @@ func TestStartStop(t *testing.T) {
 	}
 	http := pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80)
 	ssh := pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 22)
-	if qs[0].h(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: http}) != nfq.Accept || qs[1].h(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: ssh}) != nfq.Drop {
+	if qs[0].h(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: http}) != verdict.Accept || qs[1].h(&nfq.Msg{Hook: nfq.HookLocalIn, Payload: ssh}) != verdict.Drop {
 		t.Error("queue handlers answer wrongly")
 	}
 	s := e.Stats()
@@ -383,8 +359,8 @@ func TestRuleHits(t *testing.T) {
 	}
 	live := e.Table()
 	hits := e.RuleHits(live)
-	rule := func(r int32) filter.Verdict {
-		return filter.Verdict{Accept: true, Dir: filter.Ingress, Group: 0, Rule: r}
+	rule := func(r int32) filter.Result {
+		return filter.Result{Verdict: verdict.Accept, Dir: direction.Ingress, Group: 0, Rule: r}
 	}
 	if hits[rule(0)] != 3 || hits[rule(1)] != 1 || hits[rule(2)] != 0 || len(hits) != 5 {
 		t.Errorf("hits = %v, want 3 on rule 0, 1 on rule 1, five rules listed", hits)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/fwd-project/fwd/internal/classbench"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 var (
@@ -132,7 +134,7 @@ func probes(f *rules.File, n int) []Key {
 	}
 	keys := make([]Key, n)
 	for i := range keys {
-		k := Key{Dir: Ingress, Proto: []uint8{6, 6, 17, 1}[r.IntN(4)], Port: uint16(r.IntN(65536))}
+		k := Key{Dir: direction.Ingress, Proto: []ipproto.Proto{6, 6, 17, 1}[r.IntN(4)], Port: uint16(r.IntN(65536))}
 		if len(all) > 0 && r.IntN(2) == 0 {
 			rule := all[r.IntN(len(all))]
 			k.Peer = edgeAddr(r, rule.Prefixes[r.IntN(len(rule.Prefixes))])
@@ -269,7 +271,7 @@ func TestClassBenchAgrees(t *testing.T) {
 			if got := tab.Match(k); got != want {
 				t.Fatalf("%s: Match(%+v) = %+v, reference %+v", name, k, got, want)
 			}
-			if want.Accept {
+			if want.Accepted() {
 				accepted++
 			}
 		}

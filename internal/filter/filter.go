@@ -25,6 +25,9 @@ import (
 	"slices"
 
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 
 	"github.com/gaissmai/bart"
 )
@@ -162,7 +165,7 @@ func run(arena []uint64, ref uint64) []uint64 {
 type entry struct {
 	group int32
 	rule  int32 // NoRule for a group's implicit egress default
-	dir   Dir
+	dir   direction.Dir
 }
 
 // Stats describes a compiled table.
@@ -182,15 +185,15 @@ func (t *Table) File() *rules.File { return t.file }
 
 // Match answers whether the security groups allow a new connection. It
 // allocates nothing and takes no lock.
-func (t *Table) Match(k Key) Verdict {
+func (t *Table) Match(k Key) Result {
 	pt := t.dirs[k.Dir&1].byProto[k.Proto]
 	if pt == nil {
-		return Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
+		return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
 	}
 	var ref uint64
 	if k.Peer.Is4() {
 		if pt.l1 == nil {
-			return Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
+			return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
 		}
 		a := k.Peer.As4()
 		ref = pt.l1[uint32(a[0])<<8|uint32(a[1])]
@@ -201,15 +204,15 @@ func (t *Table) Match(k Key) Verdict {
 		ref = pt.v6.lookup(k.Peer.As16())
 	}
 	x := k.Port
-	if k.Proto == ProtoICMP || k.Proto == ProtoICMPv6 {
+	if k.Proto == ipproto.ICMP || k.Proto == ipproto.ICMPv6 {
 		x = uint16(k.Type)<<8 | uint16(k.Code)
 	}
 	v := search(run(t.pieces, ref), x)
 	g := int32(v>>32&0xffff) - 1
 	if g < 0 {
-		return Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
+		return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
 	}
-	return Verdict{Accept: true, Dir: k.Dir, Group: g, Rule: int32(uint32(v))}
+	return Result{Verdict: verdict.Accept, Dir: k.Dir, Group: g, Rule: int32(uint32(v))}
 }
 
 // NumSlots is the number of rule slots: one per rule of the file, plus
@@ -219,15 +222,15 @@ func (t *Table) NumSlots() int { return t.numSlots }
 // Slot returns the slot in [0, NumSlots) of the rule an accept verdict
 // names, or -1 for a drop. It allocates nothing, so the hot path can count
 // per rule.
-func (t *Table) Slot(v Verdict) int {
-	if !v.Accept || v.Group < 0 || int(v.Group) >= len(t.slots) {
+func (t *Table) Slot(v Result) int {
+	if !v.Accepted() || v.Group < 0 || int(v.Group) >= len(t.slots) {
 		return -1
 	}
 	g := t.slots[v.Group]
 	switch {
 	case v.Rule == NoRule:
 		return int(g.def)
-	case v.Dir == Egress:
+	case v.Dir == direction.Egress:
 		return int(g.out + v.Rule)
 	}
 	return int(g.in + v.Rule)
@@ -243,13 +246,13 @@ func (t *Table) GroupName(i int32) string {
 
 // Rule returns the rule a verdict names, or nil for a drop or an implicit
 // egress default.
-func (t *Table) Rule(v Verdict) *rules.Rule {
-	if !v.Accept || v.Rule < 0 || t.file == nil || v.Group < 0 || int(v.Group) >= len(t.file.Groups) {
+func (t *Table) Rule(v Result) *rules.Rule {
+	if !v.Accepted() || v.Rule < 0 || t.file == nil || v.Group < 0 || int(v.Group) >= len(t.file.Groups) {
 		return nil
 	}
 	g := &t.file.Groups[v.Group]
 	list := g.Ingress
-	if v.Dir == Egress {
+	if v.Dir == direction.Egress {
 		list = g.Egress
 	}
 	if int(v.Rule) >= len(list) {
@@ -260,9 +263,9 @@ func (t *Table) Rule(v Verdict) *rules.Rule {
 
 // Describe puts a verdict in words, e.g. "accepted by group web, ingress
 // rule 0 (tcp 80,443 from any)".
-func (t *Table) Describe(v Verdict) string {
-	if !v.Accept {
-		if v.Dir == Egress {
+func (t *Table) Describe(v Result) string {
+	if !v.Accepted() {
+		if v.Dir == direction.Egress {
 			return "dropped: no egress rule allows it"
 		}
 		return "dropped: no ingress rule allows it"
@@ -275,11 +278,7 @@ func (t *Table) Describe(v Verdict) string {
 	if r == nil {
 		return fmt.Sprintf("accepted by group %s, rule %d", name, v.Rule)
 	}
-	word, list := "from", "ingress"
-	if v.Dir == Egress {
-		word, list = "to", "egress"
-	}
-	s := fmt.Sprintf("accepted by group %s, %s rule %d (%s)", name, list, v.Rule, r.Format(word))
+	s := fmt.Sprintf("accepted by group %s, %s rule %d (%s)", name, v.Dir.Key(), v.Rule, r.Format(v.Dir))
 	if r.Description != "" {
 		s += ": " + r.Description
 	}
@@ -310,12 +309,12 @@ func Compile(f *rules.File) (*Table, error) {
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
 		for ri := range g.Ingress {
-			srcs[Ingress] = append(srcs[Ingress], c.source(&g.Ingress[ri], int32(gi), int32(ri), Ingress))
+			srcs[direction.Ingress] = append(srcs[direction.Ingress], c.source(&g.Ingress[ri], int32(gi), int32(ri), direction.Ingress))
 		}
 		if g.EgressOmitted {
 			// AWS's default egress rule: all protocols to anywhere.
-			c.entries = append(c.entries, entry{group: int32(gi), rule: NoRule, dir: Egress})
-			srcs[Egress] = append(srcs[Egress], source{
+			c.entries = append(c.entries, entry{group: int32(gi), rule: NoRule, dir: direction.Egress})
+			srcs[direction.Egress] = append(srcs[direction.Egress], source{
 				all:      true,
 				ranges:   []rules.PortRange{{Lo: 0, Hi: 65535}},
 				prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
@@ -323,7 +322,7 @@ func Compile(f *rules.File) (*Table, error) {
 			})
 		}
 		for ri := range g.Egress {
-			srcs[Egress] = append(srcs[Egress], c.source(&g.Egress[ri], int32(gi), int32(ri), Egress))
+			srcs[direction.Egress] = append(srcs[direction.Egress], c.source(&g.Egress[ri], int32(gi), int32(ri), direction.Egress))
 		}
 	}
 	if len(c.entries) > 1<<31 {
@@ -346,14 +345,14 @@ func Compile(f *rules.File) (*Table, error) {
 
 // source is one rule reduced to what the table needs.
 type source struct {
-	all      bool  // every protocol
-	proto    uint8 // when !all
+	all      bool          // every protocol
+	proto    ipproto.Proto // when !all
 	ranges   []rules.PortRange
 	prefixes []netip.Prefix
 	ord      uint32
 }
 
-func (c *compiler) source(r *rules.Rule, g, i int32, dir Dir) source {
+func (c *compiler) source(r *rules.Rule, g, i int32, dir direction.Dir) source {
 	c.entries = append(c.entries, entry{group: g, rule: i, dir: dir})
 	s := source{all: r.Proto.All, proto: r.Proto.Num, prefixes: r.Prefixes, ord: uint32(len(c.entries) - 1)}
 	switch {

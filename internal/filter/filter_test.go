@@ -8,27 +8,30 @@ import (
 	"testing"
 
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
 // refMatch is the reference: a plain scan of every rule of every group, in
 // file order, returning the first that allows the key.
-func refMatch(f *rules.File, k Key) Verdict {
-	drop := Verdict{Dir: k.Dir, Group: -1, Rule: NoRule}
+func refMatch(f *rules.File, k Key) Result {
+	drop := Result{Dir: k.Dir, Group: -1, Rule: NoRule}
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
-		if k.Dir == Egress && g.EgressOmitted {
+		if k.Dir == direction.Egress && g.EgressOmitted {
 			if k.Peer.IsValid() {
-				return Verdict{Accept: true, Dir: k.Dir, Group: int32(gi), Rule: NoRule}
+				return Result{Verdict: verdict.Accept, Dir: k.Dir, Group: int32(gi), Rule: NoRule}
 			}
 			continue
 		}
 		list := g.Ingress
-		if k.Dir == Egress {
+		if k.Dir == direction.Egress {
 			list = g.Egress
 		}
 		for ri := range list {
 			if refRule(&list[ri], k) {
-				return Verdict{Accept: true, Dir: k.Dir, Group: int32(gi), Rule: int32(ri)}
+				return Result{Verdict: verdict.Accept, Dir: k.Dir, Group: int32(gi), Rule: int32(ri)}
 			}
 		}
 	}
@@ -83,21 +86,21 @@ func compile(t testing.TB, f *rules.File) *Table {
 	return tab
 }
 
-func in(proto uint8, peer string, port uint16) Key {
-	return Key{Dir: Ingress, Proto: proto, Peer: netip.MustParseAddr(peer), Port: port}
+func in(proto ipproto.Proto, peer string, port uint16) Key {
+	return Key{Dir: direction.Ingress, Proto: proto, Peer: netip.MustParseAddr(peer), Port: port}
 }
 
-func out(proto uint8, peer string, port uint16) Key {
-	return Key{Dir: Egress, Proto: proto, Peer: netip.MustParseAddr(peer), Port: port}
+func out(proto ipproto.Proto, peer string, port uint16) Key {
+	return Key{Dir: direction.Egress, Proto: proto, Peer: netip.MustParseAddr(peer), Port: port}
 }
 
-func icmpIn(proto uint8, peer string, typ, code uint8) Key {
-	return Key{Dir: Ingress, Proto: proto, Peer: netip.MustParseAddr(peer), Type: typ, Code: code}
+func icmpIn(proto ipproto.Proto, peer string, typ, code uint8) Key {
+	return Key{Dir: direction.Ingress, Proto: proto, Peer: netip.MustParseAddr(peer), Type: typ, Code: code}
 }
 
-func accept(g, r int32) Verdict { return Verdict{Accept: true, Group: g, Rule: r} }
+func accept(g, r int32) Result { return Result{Verdict: verdict.Accept, Group: g, Rule: r} }
 
-var drop = Verdict{Group: -1, Rule: NoRule}
+var drop = Result{Group: -1, Rule: NoRule}
 
 const policy = `
 version: 1
@@ -128,7 +131,7 @@ func TestMatchPolicy(t *testing.T) {
 	tests := []struct {
 		name string
 		key  Key
-		want Verdict
+		want Result
 	}{
 		{"http v4", in(6, "198.51.100.7", 80), accept(0, 0)},
 		{"https v6", in(6, "2001:db8::7", 443), accept(0, 0)},
@@ -155,9 +158,9 @@ func TestMatchPolicy(t *testing.T) {
 		{"all protos host, sctp", in(132, "198.18.9.9", 0), accept(1, 1)},
 		{"all protos host, icmp", icmpIn(1, "198.18.9.9", 13, 0), accept(1, 1)},
 		{"http wins over all-protos by group order", in(6, "198.18.9.9", 80), accept(0, 0)},
-		{"invalid peer", Key{Dir: Ingress, Proto: 6, Port: 80}, drop},
-		{"egress dns allowed", out(17, "198.18.0.53", 53), Verdict{Accept: true, Dir: Egress, Group: 1, Rule: 0}},
-		{"egress elsewhere", out(6, "198.51.100.1", 443), Verdict{Dir: Egress, Group: -1, Rule: NoRule}},
+		{"invalid peer", Key{Dir: direction.Ingress, Proto: 6, Port: 80}, drop},
+		{"egress dns allowed", out(17, "198.18.0.53", 53), Result{Verdict: verdict.Accept, Dir: direction.Egress, Group: 1, Rule: 0}},
+		{"egress elsewhere", out(6, "198.51.100.1", 443), Result{Dir: direction.Egress, Group: -1, Rule: NoRule}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,12 +182,12 @@ func TestEgressDefault(t *testing.T) {
 	tests := []struct {
 		name string
 		yaml string
-		want Verdict
+		want Result
 	}{
-		{"omitted", "version: 1\ngroups:\n  - name: a\n", Verdict{Accept: true, Dir: Egress, Group: 0, Rule: NoRule}},
-		{"empty list", "version: 1\ngroups:\n  - name: a\n    egress: []\n", Verdict{Dir: Egress, Group: -1, Rule: NoRule}},
-		{"one group omits, union allows", "version: 1\ngroups:\n  - name: a\n    egress: []\n  - name: b\n", Verdict{Accept: true, Dir: Egress, Group: 1, Rule: NoRule}},
-		{"explicit rule elsewhere", "version: 1\ngroups:\n  - name: a\n    egress: [{proto: tcp, ports: 443, to: [any]}]\n", Verdict{Dir: Egress, Group: -1, Rule: NoRule}},
+		{"omitted", "version: 1\ngroups:\n  - name: a\n", Result{Verdict: verdict.Accept, Dir: direction.Egress, Group: 0, Rule: NoRule}},
+		{"empty list", "version: 1\ngroups:\n  - name: a\n    egress: []\n", Result{Dir: direction.Egress, Group: -1, Rule: NoRule}},
+		{"one group omits, union allows", "version: 1\ngroups:\n  - name: a\n    egress: []\n  - name: b\n", Result{Verdict: verdict.Accept, Dir: direction.Egress, Group: 1, Rule: NoRule}},
+		{"explicit rule elsewhere", "version: 1\ngroups:\n  - name: a\n    egress: [{proto: tcp, ports: 443, to: [any]}]\n", Result{Dir: direction.Egress, Group: -1, Rule: NoRule}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,7 +197,7 @@ func TestEgressDefault(t *testing.T) {
 				t.Errorf("Match = %+v, want %+v", got, tt.want)
 			}
 			// A new group denies all ingress.
-			if got := tab.Match(in(6, "198.51.100.1", 22)); got.Accept {
+			if got := tab.Match(in(6, "198.51.100.1", 22)); got.Accepted() {
 				t.Errorf("ingress accepted with no ingress rules: %+v", got)
 			}
 		})
@@ -225,7 +228,7 @@ func TestDescribe(t *testing.T) {
 
 func TestZeroTableDrops(t *testing.T) {
 	var tab Table
-	if v := tab.Match(in(6, "198.51.100.1", 80)); v.Accept {
+	if v := tab.Match(in(6, "198.51.100.1", 80)); v.Accepted() {
 		t.Fatalf("zero Table accepted: %+v", v)
 	}
 }
@@ -273,7 +276,7 @@ func dump(f *rules.File) string {
 			fmt.Fprintf(&b, "  in %d: %s %v\n", ri, g.Ingress[ri].String(), g.Ingress[ri].Prefixes)
 		}
 		for ri := range g.Egress {
-			fmt.Fprintf(&b, "  out %d: %s %v\n", ri, g.Egress[ri].Format("to"), g.Egress[ri].Prefixes)
+			fmt.Fprintf(&b, "  out %d: %s %v\n", ri, g.Egress[ri].Format(direction.Egress), g.Egress[ri].Prefixes)
 		}
 	}
 	return b.String()
@@ -357,9 +360,9 @@ func randomPrefix(r *rand.Rand) netip.Prefix {
 }
 
 func randomKey(r *rand.Rand, f *rules.File) Key {
-	k := Key{Dir: Dir(r.IntN(2)), Proto: protos[r.IntN(len(protos))].Num}
+	k := Key{Dir: direction.Dir(r.IntN(2)), Proto: protos[r.IntN(len(protos))].Num}
 	if r.IntN(10) == 0 {
-		k.Proto = uint8(r.IntN(256))
+		k.Proto = ipproto.Proto(r.IntN(256))
 	}
 	// Probe at and around prefix edges of the rules and the universe.
 	var p netip.Prefix
@@ -466,18 +469,18 @@ func TestLargeTablesAgree(t *testing.T) {
 				f.Groups[0].Ingress = append(f.Groups[0].Ingress, rule)
 			}
 			tab := compile(t, f)
-			if pt := tab.dirs[Ingress].byProto[ProtoTCP]; pt.v6.first == nil || pt.l1[198<<8|18]&rangeFlag == 0 {
+			if pt := tab.dirs[direction.Ingress].byProto[ipproto.TCP]; pt.v6.first == nil || pt.l1[198<<8|18]&rangeFlag == 0 {
 				t.Fatalf("the table did not build the IPv6 bucket index (%d ranges) or the IPv4 /16 ranges (%x) this test is for", len(pt.v6.hi), pt.l1[198<<8|18])
 			}
 			accepted := 0
 			for range probes {
 				k := randomKey(r, f)
-				k.Dir = Ingress
+				k.Dir = direction.Ingress
 				want := refMatch(f, k)
 				if got := tab.Match(k); got != want {
 					t.Fatalf("Match(%+v) = %+v, reference says %+v", k, got, want)
 				}
-				if want.Accept {
+				if want.Accepted() {
 					accepted++
 				}
 			}
@@ -496,7 +499,7 @@ func TestSlots(t *testing.T) {
 		t.Fatalf("NumSlots = %d, want 9", tab.NumSlots())
 	}
 	seen := map[int]bool{}
-	for _, v := range []Verdict{accept(0, 0), accept(0, 5), accept(1, 0), accept(1, 1), {Accept: true, Dir: Egress, Group: 1, Rule: 0}} {
+	for _, v := range []Result{accept(0, 0), accept(0, 5), accept(1, 0), accept(1, 1), {Verdict: verdict.Accept, Dir: direction.Egress, Group: 1, Rule: 0}} {
 		s := tab.Slot(v)
 		if s < 0 || s >= tab.NumSlots() || seen[s] {
 			t.Errorf("Slot(%+v) = %d: out of range or repeated", v, s)

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/fwd-project/fwd/internal/types/verdict"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -486,7 +487,7 @@ func (b *batcher) packet(body []byte, cut bool) {
 	if cut && !havePayload {
 		// The packet's headers never arrived: drop it, unjudged.
 		b.malformed.Add(1)
-		b.verdict(m.ID, Drop, 0)
+		b.verdict(m.ID, verdict.Drop, 0)
 		return
 	}
 	v := b.handler(m)
@@ -494,10 +495,10 @@ func (b *batcher) packet(body []byte, cut bool) {
 }
 
 // verdict appends one NFQNL_MSG_VERDICT for id: an accept carries mark.
-func (b *batcher) verdict(id uint32, v Verdict, mark uint32) {
+func (b *batcher) verdict(id uint32, v verdict.Verdict, mark uint32) {
 	o := b.out
 	l := verdictLen
-	if v == Accept {
+	if v == verdict.Accept {
 		l += 8
 	}
 	o = appendNlHdr(o, uint32(l), msgVerdict, unix.NLM_F_REQUEST, 0)
@@ -505,13 +506,13 @@ func (b *batcher) verdict(id uint32, v Verdict, mark uint32) {
 	// NFQA_VERDICT_HDR: struct nfqnl_msg_verdict_hdr { be32 verdict; be32 id; }
 	o = binary.NativeEndian.AppendUint16(o, 12)
 	o = binary.NativeEndian.AppendUint16(o, attrVerdict)
-	if v == Accept {
+	if v == verdict.Accept {
 		o = binary.BigEndian.AppendUint32(o, nfAccept)
 	} else {
 		o = binary.BigEndian.AppendUint32(o, nfDrop)
 	}
 	o = binary.BigEndian.AppendUint32(o, id)
-	if v == Accept {
+	if v == verdict.Accept {
 		o = binary.NativeEndian.AppendUint16(o, 8)
 		o = binary.NativeEndian.AppendUint16(o, attrMark)
 		o = binary.BigEndian.AppendUint32(o, mark)

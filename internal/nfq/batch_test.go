@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/fwd-project/fwd/internal/types/verdict"
 	"golang.org/x/sys/unix"
 )
 
@@ -102,14 +103,14 @@ type recorder struct {
 	seen []Msg
 }
 
-func (r *recorder) handle(m *Msg) Verdict {
+func (r *recorder) handle(m *Msg) verdict.Verdict {
 	c := *m
 	c.Payload = append([]byte(nil), m.Payload...)
 	r.seen = append(r.seen, c)
 	if m.ID%2 == 0 {
-		return Accept
+		return verdict.Accept
 	}
-	return Drop
+	return verdict.Drop
 }
 
 // errBody is an NLMSG_ERROR body: the error and the request's header.
@@ -333,12 +334,12 @@ func TestBindRequest(t *testing.T) {
 // countHandler decides without allocating, like the engine's Worker.
 type countHandler struct{ n int }
 
-func (c *countHandler) handle(m *Msg) Verdict {
+func (c *countHandler) handle(m *Msg) verdict.Verdict {
 	c.n++
 	if len(m.Payload) > 0 && m.Payload[0]&1 == 0 {
-		return Accept
+		return verdict.Accept
 	}
-	return Drop
+	return verdict.Drop
 }
 
 // TestBatcherZeroAlloc parses a batch of queued packets and builds the

@@ -19,27 +19,10 @@ import (
 	"time"
 
 	nfqueue "github.com/florianl/go-nfqueue/v2"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// Verdict is a Handler's answer for one packet.
-type Verdict uint8
-
-const (
-	// Drop discards the packet silently.
-	Drop Verdict = iota
-	// Accept lets the packet continue and sets Config.AcceptMark in its
-	// mark, so that the kernel rules can remember the flow in its connmark.
-	Accept
-)
-
-func (v Verdict) String() string {
-	if v == Accept {
-		return "accept"
-	}
-	return "drop"
-}
 
 // Netfilter hook numbers, as carried in Msg.Hook.
 const (
@@ -61,7 +44,9 @@ type Msg struct {
 }
 
 // Handler decides one packet. A Queue calls it on one goroutine at a time.
-type Handler func(m *Msg) Verdict
+// An Accept sets Config.AcceptMark in the packet's mark, so that the
+// kernel rules can remember the flow in its connmark.
+type Handler func(m *Msg) verdict.Verdict
 
 // Queue is one kernel queue as the engine sees it.
 type Queue interface {
@@ -235,7 +220,7 @@ func (q *Simple) Start(h Handler) error {
 		}
 		q.stats.received.Add(1)
 		var err error
-		if h(&m) == Accept {
+		if h(&m) == verdict.Accept {
 			err = q.nf.SetVerdictWithOption(m.ID, nfqueue.NfAccept, nfqueue.WithMark(m.Mark|q.cfg.AcceptMark))
 		} else {
 			err = q.nf.SetVerdict(m.ID, nfqueue.NfDrop)

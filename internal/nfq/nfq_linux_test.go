@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwd-project/fwd/internal/types/verdict"
 	"golang.org/x/sys/unix"
 )
 
@@ -134,21 +135,21 @@ COMMIT
 	}
 	var calls [2]atomic.Int32 // per port
 	var badHook atomic.Int32
-	h := func(m *Msg) Verdict {
+	h := func(m *Msg) verdict.Verdict {
 		if m.Hook != HookLocalIn {
 			badHook.Add(1)
 		}
 		// IPv4 + UDP: destination port at 20+2.
 		if len(m.Payload) < 24 {
-			return Drop
+			return verdict.Drop
 		}
 		port := int(m.Payload[22])<<8 | int(m.Payload[23])
 		if port == 5353 {
 			calls[0].Add(1)
-			return Accept
+			return verdict.Accept
 		}
 		calls[1].Add(1)
-		return Drop
+		return verdict.Drop
 	}
 	if err := q.Start(h); err != nil {
 		t.Fatal(err)
@@ -246,12 +247,12 @@ func TestBurstAnsweredOnce(t *testing.T) {
 			}
 			var seen sync.Map
 			var dups, total atomic.Int32
-			if err := q.Start(func(m *Msg) Verdict {
+			if err := q.Start(func(m *Msg) verdict.Verdict {
 				if _, loaded := seen.LoadOrStore(m.ID, true); loaded {
 					dups.Add(1)
 				}
 				total.Add(1)
-				return Drop
+				return verdict.Drop
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -323,12 +324,12 @@ func TestLoopServesSeveralQueues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := qs[i].Start(func(m *Msg) Verdict {
+		if err := qs[i].Start(func(m *Msg) verdict.Verdict {
 			if _, loaded := seen[i].LoadOrStore(m.ID, true); loaded {
 				dups[i].Add(1)
 			}
 			total[i].Add(1)
-			return Drop
+			return verdict.Drop
 		}); err != nil {
 			t.Fatal(err)
 		}

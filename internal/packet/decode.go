@@ -5,10 +5,9 @@ import (
 	"errors"
 	"net/netip"
 
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-
-	"github.com/fwd-project/fwd/internal/filter"
 )
 
 // maxExtHeaders bounds the IPv6 extension headers (hop-by-hop, routing,
@@ -183,21 +182,21 @@ func (d *Decoder) fill(p *Packet) bool {
 	// The protocol is the next header named by the last layer decoded.
 	switch d.decoded[len(d.decoded)-1] {
 	case layers.LayerTypeIPv4:
-		p.Proto = uint8(d.ip4.Protocol)
+		p.Proto = ipproto.Proto(d.ip4.Protocol)
 	case layers.LayerTypeIPv6:
-		p.Proto = uint8(d.ip6.NextHeader)
+		p.Proto = ipproto.Proto(d.ip6.NextHeader)
 	case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
-		p.Proto = uint8(d.ext.NextHeader)
+		p.Proto = ipproto.Proto(d.ext.NextHeader)
 	case layers.LayerTypeIPv6Fragment:
-		p.Proto = uint8(d.frag.NextHeader)
+		p.Proto = ipproto.Proto(d.frag.NextHeader)
 	case layers.LayerTypeTCP:
-		p.Proto = filter.ProtoTCP
+		p.Proto = ipproto.TCP
 	case layers.LayerTypeUDP:
-		p.Proto = filter.ProtoUDP
+		p.Proto = ipproto.UDP
 	case layers.LayerTypeICMPv4:
-		p.Proto = filter.ProtoICMP
+		p.Proto = ipproto.ICMP
 	case layers.LayerTypeICMPv6:
-		p.Proto = filter.ProtoICMPv6
+		p.Proto = ipproto.ICMPv6
 	}
 	if p.Frag != LaterFragment && !p.HasTransport {
 		// The parser stops early on an empty payload: the header that the
@@ -315,7 +314,7 @@ func (l *ip6Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 	if plen == 0 {
 		return errMalformed // a jumbogram, or broken: not decoded
 	}
-	if data[6] != ExtHopByHop {
+	if ipproto.Proto(data[6]) != ipproto.HopByHop {
 		return l.IPv6.DecodeFromBytes(data, df)
 	}
 	// layers.IPv6 decodes a hop-by-hop header itself and allocates an
@@ -495,7 +494,7 @@ func inner4(b []byte) (Tuple, bool) {
 		return Tuple{}, false
 	}
 	t := Tuple{
-		Proto: b[9],
+		Proto: ipproto.Proto(b[9]),
 		Src:   netip.AddrFrom4([4]byte(b[12:16])),
 		Dst:   netip.AddrFrom4([4]byte(b[16:20])),
 	}
@@ -516,20 +515,20 @@ func inner6(b []byte) (Tuple, bool) {
 		Src: netip.AddrFrom16([16]byte(b[8:24])),
 		Dst: netip.AddrFrom16([16]byte(b[24:40])),
 	}
-	next, rest := b[6], b[40:]
+	next, rest := ipproto.Proto(b[6]), b[40:]
 	for range maxExtHeaders + 1 {
 		switch next {
-		case ExtHopByHop, ExtRouting, ExtDestination:
+		case ipproto.HopByHop, ipproto.Routing, ipproto.DestOpts:
 			if len(rest) < 2 || len(rest) < int(rest[1])*8+8 {
 				return Tuple{}, false
 			}
-			next, rest = rest[0], rest[int(rest[1])*8+8:]
-		case ExtFragment:
+			next, rest = ipproto.Proto(rest[0]), rest[int(rest[1])*8+8:]
+		case ipproto.Fragment:
 			if len(rest) < 8 {
 				return Tuple{}, false
 			}
 			off := binary.BigEndian.Uint16(rest[2:4]) >> 3
-			next, rest = rest[0], rest[8:]
+			next, rest = ipproto.Proto(rest[0]), rest[8:]
 			if off != 0 {
 				t.Proto = next
 				return innerNoPorts(t, 6)
@@ -547,13 +546,13 @@ func inner6(b []byte) (Tuple, bool) {
 // bytes after its IP headers.
 func innerPorts(t Tuple, version uint8, l4 []byte) (Tuple, bool) {
 	switch {
-	case t.Proto == filter.ProtoTCP || t.Proto == filter.ProtoUDP:
+	case t.Proto == ipproto.TCP || t.Proto == ipproto.UDP:
 		if len(l4) < 4 {
 			return Tuple{}, false
 		}
 		t.SrcPort = binary.BigEndian.Uint16(l4[0:2])
 		t.DstPort = binary.BigEndian.Uint16(l4[2:4])
-	case version == 4 && t.Proto == filter.ProtoICMP, version == 6 && t.Proto == filter.ProtoICMPv6:
+	case version == 4 && t.Proto == ipproto.ICMP, version == 6 && t.Proto == ipproto.ICMPv6:
 		if len(l4) < 8 {
 			return Tuple{}, false
 		}
@@ -570,8 +569,8 @@ func innerPorts(t Tuple, version uint8, l4 []byte) (Tuple, bool) {
 // (IPv6) is an extension header, which hides the protocol.
 func innerNoPorts(t Tuple, version uint8) (Tuple, bool) {
 	switch {
-	case t.Proto == filter.ProtoTCP || t.Proto == filter.ProtoUDP,
-		version == 4 && t.Proto == filter.ProtoICMP, version == 6 && t.Proto == filter.ProtoICMPv6,
+	case t.Proto == ipproto.TCP || t.Proto == ipproto.UDP,
+		version == 4 && t.Proto == ipproto.ICMP, version == 6 && t.Proto == ipproto.ICMPv6,
 		version == 6 && next6(layers.IPProtocol(t.Proto)) != gopacket.LayerTypePayload:
 		return Tuple{}, false
 	}

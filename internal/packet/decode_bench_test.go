@@ -4,7 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/packet/packettest"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 func benchPackets() []struct {
@@ -16,12 +17,12 @@ func benchPackets() []struct {
 		pkt  []byte
 	}{
 		{"IPv4TCP", tcp4SYN()},
-		{"IPv4TCPLinuxSYN", MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: filter.ProtoTCP, SrcPort: 40000, DstPort: 443,
-			TCPFlags: SYN, TCPOptions: linuxSYNOptions()})},
+		{"IPv4TCPLinuxSYN", packettest.MustBuild(packettest.Spec{Src: a(c4), Dst: a(s4), Proto: ipproto.TCP, SrcPort: 40000, DstPort: 443,
+			TCPFlags: SYN, TCPOptions: packettest.LinuxSYNOptions()})},
 		{"IPv6UDP", udp6DNS()},
 		{"IPv6ExtICMPv6", extICMP6()},
-		{"IPv4LaterFragment", Fragments(UDP(c4, s4, 1, 2, make([]byte, 64)), 32, 5)[1]},
-		{"ICMPv4Error", ICMPError(r4, c4, 3, 3, tcp4SYN())},
+		{"IPv4LaterFragment", packettest.Fragments(packettest.UDP(c4, s4, 1, 2, make([]byte, 64)), 32, 5)[1]},
+		{"ICMPv4Error", packettest.ICMPError(r4, c4, 3, 3, tcp4SYN())},
 		{"Garbage", []byte("GET / HTTP/1.1\r\n\r\n")},
 	}
 }

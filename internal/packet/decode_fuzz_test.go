@@ -4,39 +4,39 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/fwd-project/fwd/internal/packet/packettest"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 	"github.com/google/gopacket/layers"
-
-	"github.com/fwd-project/fwd/internal/filter"
 )
 
 // seedPackets are the fuzz seeds added in code, on top of the committed
 // corpus in testdata/fuzz/FuzzDecode: one of each kind the decoder knows.
 func seedPackets() map[string][]byte {
-	frags4 := Fragments(UDP(c4, s4, 5353, 53, make([]byte, 100)), 32, 0x1234)
-	frags6 := Fragments(udp6Ext(Ext{Type: ExtHopByHop}, Ext{Type: ExtDestination}), 48, 7)
+	frags4 := packettest.Fragments(packettest.UDP(c4, s4, 5353, 53, make([]byte, 100)), 32, 0x1234)
+	frags6 := packettest.Fragments(udp6Ext(packettest.Ext{Type: ipproto.HopByHop}, packettest.Ext{Type: ipproto.DestOpts}), 48, 7)
 	return map[string][]byte{
 		"ipv4-tcp-syn": tcp4SYN(),
-		"ipv4-options-tcp-options": MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: filter.ProtoTCP, SrcPort: 40000, DstPort: 22,
-			TCPFlags: SYN, TCPOptions: linuxSYNOptions(),
+		"ipv4-options-tcp-options": packettest.MustBuild(packettest.Spec{Src: a(c4), Dst: a(s4), Proto: ipproto.TCP, SrcPort: 40000, DstPort: 22,
+			TCPFlags: SYN, TCPOptions: packettest.LinuxSYNOptions(),
 			IPv4Options: []layers.IPv4Option{{OptionType: 1}, {OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}}}),
-		"ipv4-udp":             UDP(c4, s4, 5353, 53, []byte("query")),
-		"ipv4-echo":            Echo(c4, s4, 7, 1),
-		"ipv4-error-udp":       ICMPError(s4, c4, 3, 3, UDP(c4, s4, 5353, 53, nil)),
-		"ipv4-error-echo":      ICMPError(r4, c4, 11, 0, Echo(c4, s4, 9, 2)),
+		"ipv4-udp":             packettest.UDP(c4, s4, 5353, 53, []byte("query")),
+		"ipv4-echo":            packettest.Echo(c4, s4, 7, 1),
+		"ipv4-error-udp":       packettest.ICMPError(s4, c4, 3, 3, packettest.UDP(c4, s4, 5353, 53, nil)),
+		"ipv4-error-echo":      packettest.ICMPError(r4, c4, 11, 0, packettest.Echo(c4, s4, 9, 2)),
 		"ipv4-first-fragment":  frags4[0],
 		"ipv4-later-fragment":  frags4[1],
-		"ipv4-gre":             MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: 47, Payload: make([]byte, 8)}),
+		"ipv4-gre":             packettest.MustBuild(packettest.Spec{Src: a(c4), Dst: a(s4), Proto: 47, Payload: make([]byte, 8)}),
 		"ipv6-udp":             udp6DNS(),
-		"ipv6-tcp-syn":         TCP(c6, s6, 40000, 443, SYN),
+		"ipv6-tcp-syn":         packettest.TCP(c6, s6, 40000, 443, SYN),
 		"ipv6-ext-icmpv6-echo": extICMP6(),
 		"ipv6-first-fragment":  frags6[0],
 		"ipv6-later-fragment":  frags6[1],
-		"ipv6-error-tcp-ext": ICMPError(r6, c6, 2, 0, MustBuild(Spec{Src: a(c6), Dst: a(s6), Proto: filter.ProtoTCP,
-			SrcPort: 40000, DstPort: 443, TCPFlags: SYN, Ext: []Ext{{Type: ExtHopByHop}, {Type: ExtDestination}}})),
-		"ipv6-error-fragment":  ICMPError(r6, c6, 3, 1, frags6[1]),
+		"ipv6-error-tcp-ext": packettest.ICMPError(r6, c6, 2, 0, packettest.MustBuild(packettest.Spec{Src: a(c6), Dst: a(s6), Proto: ipproto.TCP,
+			SrcPort: 40000, DstPort: 443, TCPFlags: SYN, Ext: []packettest.Ext{{Type: ipproto.HopByHop}, {Type: ipproto.DestOpts}}})),
+		"ipv6-error-fragment":  packettest.ICMPError(r6, c6, 3, 1, frags6[1]),
 		"ipv6-16-ext":          udp6Ext(repeatExt(16)...),
 		"ipv6-17-ext":          udp6Ext(repeatExt(17)...),
-		"ipv6-atomic-fragment": udp6Ext(Ext{Type: ExtFragment, FragID: 77}),
+		"ipv6-atomic-fragment": udp6Ext(packettest.Ext{Type: ipproto.Fragment, FragID: 77}),
 		"garbage":              []byte("GET / HTTP/1.1\r\n\r\n"),
 	}
 }
@@ -88,12 +88,12 @@ func checkInvariants(t *testing.T, p Packet) {
 	case p.Frag == NotFragment && p.Version == 4 && p.FragID != 0:
 		t.Fatalf("IPv4 non-fragment with a fragment id: %+v", p)
 	}
-	decodable := p.Proto == filter.ProtoTCP || p.Proto == filter.ProtoUDP ||
-		(p.Version == 4 && p.Proto == filter.ProtoICMP) || (p.Version == 6 && p.Proto == filter.ProtoICMPv6)
+	decodable := p.Proto == ipproto.TCP || p.Proto == ipproto.UDP ||
+		(p.Version == 4 && p.Proto == ipproto.ICMP) || (p.Version == 6 && p.Proto == ipproto.ICMPv6)
 	if p.Frag != LaterFragment && p.HasTransport != decodable {
 		t.Fatalf("protocol %d with HasTransport %v: %+v", p.Proto, p.HasTransport, p)
 	}
-	icmp := p.Proto == filter.ProtoICMP || p.Proto == filter.ProtoICMPv6
+	icmp := p.Proto == ipproto.ICMP || p.Proto == ipproto.ICMPv6
 	if !icmp && (p.ICMPType != 0 || p.ICMPCode != 0 || p.ICMPID != 0 || p.HasInner) {
 		t.Fatalf("ICMP fields on protocol %d: %+v", p.Proto, p)
 	}

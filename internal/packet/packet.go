@@ -5,15 +5,13 @@
 // A Decoder drives gopacket's DecodingLayerParser over preallocated layers
 // (IPv4 with options, IPv6 with its extension header chain, TCP, UDP, ICMPv4,
 // ICMPv6); it allocates nothing per packet and keeps no reference to the
-// decoded bytes in the Packet it fills. The package also builds packets
-// (builder.go) so that tests and tools elsewhere can make well-formed
-// traffic with correct checksums.
+// decoded bytes in the Packet it fills. Package packettest builds packets for tests.
 package packet
 
 import (
 	"net/netip"
 
-	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // Kind says how far a packet could be decoded.
@@ -67,14 +65,6 @@ const (
 	CWR uint8 = 0x80
 )
 
-// IPv6 extension header types that the decoder walks (and Spec.Ext builds).
-const (
-	ExtHopByHop    uint8 = 0
-	ExtRouting     uint8 = 43
-	ExtFragment    uint8 = 44
-	ExtDestination uint8 = 60
-)
-
 // Packet is one decoded packet. It is a plain value: no pointers into the
 // decoded buffer, safe to copy and to keep.
 //
@@ -91,7 +81,7 @@ type Packet struct {
 	// routing, destination options and fragment headers are walked; AH,
 	// ESP and anything else are the upper layer). For an IPv6
 	// LaterFragment it is the fragment header's next header.
-	Proto uint8
+	Proto ipproto.Proto
 	// Src and Dst are the IP header's addresses: Is4 for IPv4, Is6 for
 	// IPv6 (an IPv4-mapped IPv6 address stays IPv6; it is not unmapped).
 	Src, Dst netip.Addr
@@ -132,7 +122,7 @@ type Packet struct {
 // identifier, so a request's Reverse equals its reply's Tuple. Ports are
 // zero for other protocols.
 type Tuple struct {
-	Proto            uint8
+	Proto            ipproto.Proto
 	Src, Dst         netip.Addr
 	SrcPort, DstPort uint16
 }
@@ -150,29 +140,10 @@ func (p *Packet) Tuple() Tuple {
 		return t
 	}
 	switch p.Proto {
-	case filter.ProtoTCP, filter.ProtoUDP:
+	case ipproto.TCP, ipproto.UDP:
 		t.SrcPort, t.DstPort = p.SrcPort, p.DstPort
-	case filter.ProtoICMP, filter.ProtoICMPv6:
+	case ipproto.ICMP, ipproto.ICMPv6:
 		t.SrcPort, t.DstPort = p.ICMPID, p.ICMPID
 	}
 	return t
-}
-
-// Key returns the filter lookup key for the packet as the first packet of
-// a connection in direction dir: the peer is Src for Ingress and Dst for
-// Egress; Port is the destination port for tcp and udp in both directions
-// (the destination port names the service); Type and Code are set for icmp
-// and icmpv6. A LaterFragment has Port 0.
-func (p *Packet) Key(dir filter.Dir) filter.Key {
-	k := filter.Key{Dir: dir, Proto: p.Proto, Peer: p.Src}
-	if dir == filter.Egress {
-		k.Peer = p.Dst
-	}
-	switch p.Proto {
-	case filter.ProtoTCP, filter.ProtoUDP:
-		k.Port = p.DstPort
-	case filter.ProtoICMP, filter.ProtoICMPv6:
-		k.Type, k.Code = p.ICMPType, p.ICMPCode
-	}
-	return k
 }

@@ -3,6 +3,8 @@ package packet
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // refDecode is the reference for Decoder: the same contract written
@@ -36,7 +38,7 @@ func refFill(b []byte, p *Packet) bool {
 		if ihl < 20 || ihl > len(b) || ihl > total || total > 65535 || !refOptions(b[20:ihl], 3) {
 			return false
 		}
-		p.Version, p.Proto, p.Length = 4, b[9], total
+		p.Version, p.Proto, p.Length = 4, ipproto.Proto(b[9]), total
 		p.Src = netip.AddrFrom4([4]byte(b[12:16]))
 		p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 		flags := be16(b[6:8])
@@ -84,7 +86,7 @@ func refFill(b []byte, p *Packet) bool {
 				off, more := be16(rest[2:4])>>3, rest[3]&1 == 1
 				next, rest = rest[0], rest[8:]
 				if off != 0 {
-					p.Frag, p.Proto = LaterFragment, next
+					p.Frag, p.Proto = LaterFragment, ipproto.Proto(next)
 					return true
 				}
 				if more {
@@ -94,7 +96,7 @@ func refFill(b []byte, p *Packet) bool {
 				break chain
 			}
 		}
-		p.Proto, l4 = next, rest
+		p.Proto, l4 = ipproto.Proto(next), rest
 	default:
 		return false
 	}
@@ -178,7 +180,7 @@ func refInner(v uint8, b []byte) (Tuple, bool) {
 		if ihl < 20 || ihl > len(b) {
 			return Tuple{}, false
 		}
-		t.Proto = b[9]
+		t.Proto = ipproto.Proto(b[9])
 		t.Src = netip.AddrFrom4([4]byte(b[12:16]))
 		t.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 		later = be16(b[6:8])&0x1fff != 0
@@ -214,7 +216,7 @@ func refInner(v uint8, b []byte) (Tuple, bool) {
 				break chain
 			}
 		}
-		t.Proto = next
+		t.Proto = ipproto.Proto(next)
 	}
 	if later && v == 6 && (t.Proto == 0 || t.Proto == 43 || t.Proto == 44 || t.Proto == 60) {
 		return Tuple{}, false // the protocol is behind the extension header, in another fragment

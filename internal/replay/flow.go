@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 
-	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // Idle timeouts, in capture time. The three that AWS documents and lets a
@@ -53,9 +53,6 @@ type flowKey struct {
 	proto          uint32
 }
 
-// hasPorts reports whether the protocol's flows are told apart by ports.
-func hasPorts(proto uint8) bool { return proto == filter.ProtoTCP || proto == filter.ProtoUDP }
-
 // makeKey builds the canonical key of a tuple and tells whether its
 // source is side a. Ports are as packet.Tuple has them: tcp and udp
 // ports, the identifier twice for ICMP queries, zero otherwise.
@@ -81,9 +78,9 @@ func (k *flowKey) setPacket(p *packet.Packet) bool {
 	var sp, dp uint16
 	if p.HasTransport {
 		switch p.Proto {
-		case filter.ProtoTCP, filter.ProtoUDP:
+		case ipproto.TCP, ipproto.UDP:
 			sp, dp = p.SrcPort, p.DstPort
-		case filter.ProtoICMP, filter.ProtoICMPv6:
+		case ipproto.ICMP, ipproto.ICMPv6:
 			sp, dp = p.ICMPID, p.ICMPID
 		}
 	}
@@ -92,7 +89,7 @@ func (k *flowKey) setPacket(p *packet.Packet) bool {
 
 // set sets k to the canonical key of a tuple and returns whether its
 // source is side a.
-func (k *flowKey) set(proto uint8, src, dst netip.Addr, sport, dport uint16) bool {
+func (k *flowKey) set(proto ipproto.Proto, src, dst netip.Addr, sport, dport uint16) bool {
 	s0, s1 := addrWords(src)
 	d0, d1 := addrWords(dst)
 	k.proto = uint32(proto)
@@ -193,15 +190,15 @@ type flow struct {
 func (f *flow) start(p *packet.Packet, srcIsA bool, ts int64) {
 	*f = flow{last: ts, origA: srcIsA, lastFromOrig: true}
 	switch p.Proto {
-	case filter.ProtoTCP:
+	case ipproto.TCP:
 		f.state = stTCPEstablished // a mid-stream pickup, as conntrack does
 		if p.TCPFlags&(tcpSYN|tcpACK) == tcpSYN {
 			f.state = stTCPSynSent
 		}
 		f.fin(p.TCPFlags, srcIsA)
-	case filter.ProtoUDP:
+	case ipproto.UDP:
 		f.state = stUDP
-	case filter.ProtoICMP, filter.ProtoICMPv6:
+	case ipproto.ICMP, ipproto.ICMPv6:
 		f.state = stICMP
 	default:
 		f.state = stOther

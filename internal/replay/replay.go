@@ -287,7 +287,7 @@ func (r *Replayer) record(n uint64, ra, rb Reason, p *packet.Packet, ts int64) {
 	r.main.count(ra, 1)
 	if r.other != nil {
 		r.other.count(rb, 1)
-		if ra.Verdict() != rb.Verdict() && p != nil {
+		if ra.Outcome() != rb.Outcome() && p != nil {
 			r.changes.add(p, r.file, n, ts, ra, rb, 1)
 		}
 	}
@@ -306,7 +306,7 @@ func (r *Replayer) resolveHeld(h *held, ra, rb Reason) {
 	r.main.count(ra, uint64(h.count))
 	if r.other != nil {
 		r.other.count(rb, uint64(h.count))
-		if ra.Verdict() != rb.Verdict() {
+		if ra.Outcome() != rb.Outcome() {
 			r.changes.addCount(&r.p, uint64(h.count))
 		}
 	}

@@ -5,35 +5,15 @@ import (
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
 // Matcher answers what a rule table does to a new connection.
 // *filter.Table is the implementation; tests may use others.
 type Matcher interface {
-	Match(k filter.Key) filter.Verdict
-}
-
-// Verdict is what the emulated host does to one packet.
-type Verdict uint8
-
-const (
-	Accept Verdict = iota + 1
-	Drop
-	// Ignore: the packet is not the host firewall's business (transit
-	// traffic with --host, frames that carry no IP).
-	Ignore
-)
-
-func (v Verdict) String() string {
-	switch v {
-	case Accept:
-		return "accept"
-	case Drop:
-		return "drop"
-	case Ignore:
-		return "ignore"
-	}
-	return "unknown"
+	Match(k filter.Key) filter.Result
 }
 
 // Reason says why a packet got its verdict.
@@ -60,15 +40,28 @@ func (r Reason) String() string {
 	return "unknown"
 }
 
-// Verdict is the verdict that goes with the reason.
-func (r Reason) Verdict() Verdict {
+// Verdict is the verdict that goes with the reason. Ignored is true when
+// the packet is not the host firewall's business (transit traffic with
+// --host, frames that carry no IP): the host neither accepts nor drops it,
+// and v is Drop.
+func (r Reason) Verdict() (v verdict.Verdict, ignored bool) {
 	switch r {
 	case ReasonRule, ReasonEstablished, ReasonRelated, ReasonLoopback:
-		return Accept
+		return verdict.Accept, false
 	case ReasonNoMatch, ReasonMalformed:
-		return Drop
+		return verdict.Drop, false
 	}
-	return Ignore
+	return verdict.Drop, true
+}
+
+// Outcome is the reason's verdict in words: "accept", "drop", or "ignore"
+// for a packet that is not the firewall's business.
+func (r Reason) Outcome() string {
+	v, ignored := r.Verdict()
+	if ignored {
+		return "ignore"
+	}
+	return v.String()
 }
 
 // sim is the emulated host for one rule table: its flow table and its
@@ -101,16 +94,16 @@ func (s *sim) judge(p *packet.Packet, k *flowKey, srcIsA bool, ts int64) Reason 
 	if p.Src.IsLoopback() || p.Dst.IsLoopback() {
 		return ReasonLoopback
 	}
-	dir := filter.Ingress
+	dir := direction.Ingress
 	if len(s.hosts) > 0 {
 		src, dst := s.isHost(p.Src), s.isHost(p.Dst)
 		switch {
 		case src && dst:
 			return ReasonLoopback
 		case dst:
-			dir = filter.Ingress
+			dir = direction.Ingress
 		case src:
-			dir = filter.Egress
+			dir = direction.Egress
 		default:
 			return ReasonTransit
 		}
@@ -120,7 +113,7 @@ func (s *sim) judge(p *packet.Packet, k *flowKey, srcIsA bool, ts int64) Reason 
 		// shares the verdict of its datagram's first fragment.
 		return s.frag6.later(p, ts)
 	}
-	if hasPorts(p.Proto) && !p.HasTransport {
+	if p.Proto.HasPorts() && !p.HasTransport {
 		return ReasonMalformed
 	}
 	s.flows.maybeSweep(ts)
@@ -131,7 +124,7 @@ func (s *sim) judge(p *packet.Packet, k *flowKey, srcIsA bool, ts int64) Reason 
 	return r
 }
 
-func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir filter.Dir, ts int64) Reason {
+func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir direction.Dir, ts int64) Reason {
 	if f, i := s.flows.get(k, ts); f != nil {
 		if f.state == stTCPClosed && p.TCPFlags&(tcpSYN|tcpACK) == tcpSYN {
 			// A new connection reusing a closed one's ports.
@@ -152,15 +145,15 @@ func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir filter.Dir, 
 		}
 		// An error about nothing tracked is judged as a packet of its own
 		// and never starts a flow.
-		if !s.m.Match(p.Key(dir)).Accept {
+		if !s.m.Match(filter.KeyOf(p, dir)).Accepted() {
 			return ReasonNoMatch
 		}
 		return ReasonRule
 	}
-	if !s.m.Match(p.Key(dir)).Accept {
+	if !s.m.Match(filter.KeyOf(p, dir)).Accepted() {
 		return ReasonNoMatch
 	}
-	if p.Proto == filter.ProtoTCP && p.TCPFlags&tcpRST != 0 {
+	if p.Proto == ipproto.TCP && p.TCPFlags&tcpRST != 0 {
 		return ReasonRule // a reset ends a connection, it does not open one
 	}
 	if f := s.flows.insert(k, ts); f != nil {

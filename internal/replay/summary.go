@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
+	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
 // Summary is the result of a run, shaped for `fwctl replay --json`.
@@ -95,17 +97,17 @@ type Diff struct {
 // Change is a flow whose packets the second table treats differently.
 // The 5-tuple is oriented as its first changed packet.
 type Change struct {
-	Proto   uint8      `json:"proto"`
-	Src     netip.Addr `json:"src"`
-	Dst     netip.Addr `json:"dst"`
-	SrcPort uint16     `json:"sport"`
-	DstPort uint16     `json:"dport"`
-	File    string     `json:"file"`
-	Packet  uint64     `json:"packet"` // number of the first changed packet in File
-	Time    time.Time  `json:"time"`   // its capture time
-	Old     string     `json:"old"`    // verdict (reason) under the first table
-	New     string     `json:"new"`    // under the second
-	Packets uint64     `json:"packets"`
+	Proto   ipproto.Proto `json:"proto"`
+	Src     netip.Addr    `json:"src"`
+	Dst     netip.Addr    `json:"dst"`
+	SrcPort uint16        `json:"sport"`
+	DstPort uint16        `json:"dport"`
+	File    string        `json:"file"`
+	Packet  uint64        `json:"packet"` // number of the first changed packet in File
+	Time    time.Time     `json:"time"`   // its capture time
+	Old     string        `json:"old"`    // verdict (reason) under the first table
+	New     string        `json:"new"`    // under the second
+	Packets uint64        `json:"packets"`
 }
 
 type changeSet struct {
@@ -119,7 +121,7 @@ func newChangeSet(max int) *changeSet {
 	return &changeSet{idx: make(map[flowKey]int), max: max}
 }
 
-func verdictWords(r Reason) string { return r.Verdict().String() + " (" + r.String() + ")" }
+func verdictWords(r Reason) string { return r.Outcome() + " (" + r.String() + ")" }
 
 func (c *changeSet) add(p *packet.Packet, file string, n uint64, ts int64, ra, rb Reason, count uint64) {
 	k, _ := packetKey(p)
@@ -161,10 +163,11 @@ func (s *sim) fill(sum *Summary) {
 	}
 	for r, n := range c {
 		sum.Packets += n
-		switch Reason(r).Verdict() {
-		case Accept:
+		switch v, ignored := Reason(r).Verdict(); {
+		case ignored:
+		case v == verdict.Accept:
 			sum.Accepted += n
-		case Drop:
+		default:
 			sum.Dropped += n
 		}
 	}

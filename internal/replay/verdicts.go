@@ -76,7 +76,7 @@ func (l *verdictLog) write(n uint64, label string, r Reason) {
 	b := append(l.line[:0], `{"n":`...)
 	b = strconv.AppendUint(b, n, 10)
 	b = append(b, `,"verdict":"`...)
-	b = append(b, r.Verdict().String()...)
+	b = append(b, r.Outcome()...)
 	b = append(b, `","reason":"`...)
 	b = append(b, r.String()...)
 	b = append(b, '"')

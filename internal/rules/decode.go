@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fwd-project/fwd/internal/types/direction"
 	"gopkg.in/yaml.v3"
 )
 
@@ -434,14 +435,14 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 				if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 					return // "ingress:" with nothing: no ingress, as when omitted
 				}
-				g.Ingress = d.rules(v, "ingress")
+				g.Ingress = d.rules(v, direction.Ingress)
 			case "egress":
 				if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 					d.errorf(v, "egress is null: write \"egress: []\" for no outbound traffic, or leave egress out to allow all outbound")
 					return
 				}
 				g.EgressOmitted = false
-				g.Egress = d.rules(v, "egress")
+				g.Egress = d.rules(v, direction.Egress)
 			}
 		})
 		if nameNode == nil {
@@ -458,8 +459,8 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 	return out
 }
 
-func (d *decoder) rules(n *yaml.Node, dir string) []Rule {
-	items, ok := d.seq(n, dir)
+func (d *decoder) rules(n *yaml.Node, dir direction.Dir) []Rule {
+	items, ok := d.seq(n, dir.Key())
 	if !ok {
 		return nil
 	}
@@ -481,16 +482,13 @@ func (d *decoder) rules(n *yaml.Node, dir string) []Rule {
 	return out
 }
 
-func (d *decoder) rule(n *yaml.Node, dir string) (Rule, bool) {
-	what := dir + " rule"
+func (d *decoder) rule(n *yaml.Node, dir direction.Dir) (Rule, bool) {
+	what := dir.Key() + " rule"
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "%s: expected a mapping such as {proto: tcp, ports: 443, from: [any]}, got %s", what, kindName(n))
 		return Rule{}, false
 	}
-	peerKey := "from"
-	if dir == "egress" {
-		peerKey = "to"
-	}
+	peerKey := dir.PeerWord()
 	errsBefore := len(d.errs)
 	r := Rule{Pos: pos(n)}
 	var protoNode, portsNode, icmpNode, peersNode *yaml.Node

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fwd-project/fwd/internal/types/direction"
 	"gopkg.in/yaml.v3"
 )
 
@@ -26,36 +27,11 @@ import (
 // the tree edit; otherwise the re-encoded tree is used. Either way the
 // result is decoded strictly before it is returned.
 
-// Direction says which list of a group a rule is in.
-type Direction uint8
-
-// Directions.
-const (
-	Ingress Direction = iota
-	Egress
-)
-
-func (d Direction) key() string {
-	if d == Egress {
-		return "egress"
-	}
-	return "ingress"
-}
-
-func (d Direction) peerKey() string {
-	if d == Egress {
-		return "to"
-	}
-	return "from"
-}
-
-func (d Direction) String() string { return d.key() }
-
 // RuleRef names one rule of a file: the group's index, the list and the
 // rule's index in it.
 type RuleRef struct {
 	Group int
-	Dir   Direction
+	Dir   direction.Dir
 	Index int
 }
 
@@ -68,10 +44,10 @@ func (f *File) Numbered() []RuleRef {
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
 		for i := range g.Ingress {
-			out = append(out, RuleRef{Group: gi, Dir: Ingress, Index: i})
+			out = append(out, RuleRef{Group: gi, Dir: direction.Ingress, Index: i})
 		}
 		for i := range g.Egress {
-			out = append(out, RuleRef{Group: gi, Dir: Egress, Index: i})
+			out = append(out, RuleRef{Group: gi, Dir: direction.Egress, Index: i})
 		}
 	}
 	return out
@@ -83,7 +59,7 @@ func (f *File) RuleAt(ref RuleRef) *Rule {
 		return nil
 	}
 	list := f.Groups[ref.Group].Ingress
-	if ref.Dir == Egress {
+	if ref.Dir == direction.Egress {
 		list = f.Groups[ref.Group].Egress
 	}
 	if ref.Index < 0 || ref.Index >= len(list) {
@@ -218,7 +194,7 @@ const NewGroupDescription = "rules added with fwctl"
 // Only Proto, Ports, ICMP, Peers and Description of each rule are used.
 // The result has been decoded with opts; its errors are returned as an
 // ErrorList.
-func AddRules(name string, data []byte, group string, dir Direction, rs []Rule, opts Options) ([]byte, error) {
+func AddRules(name string, data []byte, group string, dir direction.Dir, rs []Rule, opts Options) ([]byte, error) {
 	if len(rs) == 0 {
 		return nil, errors.New("no rules to add")
 	}
@@ -251,19 +227,19 @@ func AddRules(name string, data []byte, group string, dir Direction, rs []Rule, 
 		splice = func() ([]byte, bool) { return doc.appendItems(snap, []*yaml.Node{ng}) }
 		groupsSeq.Content = append(groupsSeq.Content, ng)
 	default:
-		list := mapValue(g, dir.key())
+		list := mapValue(g, dir.Key())
 		switch {
-		case list == nil && dir == Egress:
+		case list == nil && dir == direction.Egress:
 			return nil, fmt.Errorf("group %q allows all outbound traffic (it has no egress key): adding an egress rule would restrict it: %w", group, ErrEgressOmitted)
 		case list == nil:
 			snap := snapshot(g)
-			key := &yaml.Node{Kind: yaml.ScalarNode, Value: dir.key()}
+			key := &yaml.Node{Kind: yaml.ScalarNode, Value: dir.Key()}
 			seq := &yaml.Node{Kind: yaml.SequenceNode, Content: items}
 			splice = func() ([]byte, bool) { return doc.appendKey(snap, key, seq) }
 			g.Content = append(g.Content, key, seq)
 		case list.Kind == yaml.ScalarNode && list.Tag == "!!null":
 			snap := snapshot(g)
-			splice = func() ([]byte, bool) { return doc.fillNull(snap, dir.key(), items) }
+			splice = func() ([]byte, bool) { return doc.fillNull(snap, dir.Key(), items) }
 			list.Kind, list.Tag, list.Value, list.Content = yaml.SequenceNode, "", "", items
 		case list.Kind == yaml.SequenceNode:
 			snap := snapshot(list)
@@ -273,7 +249,7 @@ func AddRules(name string, data []byte, group string, dir Direction, rs []Rule, 
 			}
 			list.Content = append(list.Content, items...)
 		default:
-			return nil, fmt.Errorf("group %q: %s is not a list", group, dir.key())
+			return nil, fmt.Errorf("group %q: %s is not a list", group, dir.Key())
 		}
 	}
 	return doc.finish(name, splice, opts)
@@ -309,9 +285,9 @@ func DeleteRules(name string, data []byte, refs []RuleRef, opts Options) ([]byte
 			return nil, fmt.Errorf("no group %d", ref.Group)
 		}
 		g := groupsSeq.Content[ref.Group]
-		key, list := mapEntry(g, ref.Dir.key())
+		key, list := mapEntry(g, ref.Dir.Key())
 		if list == nil || list.Kind != yaml.SequenceNode || ref.Index < 0 || ref.Index >= len(list.Content) {
-			return nil, fmt.Errorf("no %s rule %d in group %d", ref.Dir.key(), ref.Index, ref.Group)
+			return nil, fmt.Errorf("no %s rule %d in group %d", ref.Dir.Key(), ref.Index, ref.Group)
 		}
 		t := byList[list]
 		if t == nil {
@@ -415,15 +391,15 @@ func WriteFileAtomic(path string, data []byte) (err error) {
 
 // FormatRule renders a rule as the one-line YAML flow mapping an edit
 // writes, e.g. {proto: tcp, ports: 443, from: [any]}.
-func FormatRule(r *Rule, dir Direction) string {
+func FormatRule(r *Rule, dir direction.Dir) string {
 	b, err := yaml.Marshal(ruleNode(r, dir))
 	if err != nil {
-		return r.Format(dir.peerKey())
+		return r.Format(dir)
 	}
 	return strings.TrimSpace(string(b))
 }
 
-func ruleNode(r *Rule, dir Direction) *yaml.Node {
+func ruleNode(r *Rule, dir direction.Dir) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
 	add := func(k string, v *yaml.Node) {
 		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, v)
@@ -456,7 +432,7 @@ func ruleNode(r *Rule, dir Direction) *yaml.Node {
 	for _, p := range r.Peers {
 		peers.Content = append(peers.Content, str(p))
 	}
-	add(dir.peerKey(), peers)
+	add(dir.PeerWord(), peers)
 	if r.Description != "" {
 		add("description", str(r.Description))
 	}
@@ -478,13 +454,13 @@ func num(n int) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(n)}
 }
 
-func newGroupNode(name string, dir Direction, items []*yaml.Node) *yaml.Node {
+func newGroupNode(name string, dir direction.Dir, items []*yaml.Node) *yaml.Node {
 	g := &yaml.Node{Kind: yaml.MappingNode}
 	g.Content = append(g.Content,
 		str("name"), str(name),
 		str("description"), str(NewGroupDescription),
-		str(dir.key()), &yaml.Node{Kind: yaml.SequenceNode, Content: items})
-	if dir == Ingress {
+		str(dir.Key()), &yaml.Node{Kind: yaml.SequenceNode, Content: items})
+	if dir == direction.Ingress {
 		g.Content = append(g.Content, str("egress"), &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle})
 	}
 	return g

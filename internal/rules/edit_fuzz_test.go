@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // FuzzEdit: on any valid file, adding a rule yields a valid file with
@@ -25,11 +28,11 @@ func FuzzEdit(f *testing.F) {
 		if err != nil || group == "" {
 			return
 		}
-		dir := Ingress
+		dir := direction.Ingress
 		if egress {
-			dir = Egress
+			dir = direction.Egress
 		}
-		r := Rule{Proto: Proto{Num: TCPNum}, Ports: []PortRange{{8080, 8081}}, Peers: []string{"2001:db8::"}, Description: "fuzz: x"}
+		r := Rule{Proto: Proto{Num: ipproto.TCP}, Ports: []PortRange{{8080, 8081}}, Peers: []string{"2001:db8::"}, Description: "fuzz: x"}
 		out, err := AddRules("f.yaml", data, group, dir, []Rule{r}, Options{MaxRules: 1001})
 		var list ErrorList
 		switch {

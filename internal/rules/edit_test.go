@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // editBase is a hand-written file: comments, blank lines, aligned
@@ -42,7 +45,7 @@ groups:
 `
 
 func tcp(ports ...PortRange) Rule {
-	return Rule{Proto: Proto{Num: TCPNum}, Ports: ports, Peers: []string{"any"}}
+	return Rule{Proto: Proto{Num: ipproto.TCP}, Ports: ports, Peers: []string{"any"}}
 }
 
 func mustParse(t *testing.T, data []byte) *File {
@@ -59,49 +62,49 @@ func TestAddRulesSplices(t *testing.T) {
 		name  string
 		in    string
 		group string
-		dir   Direction
+		dir   direction.Dir
 		rules []Rule
 		// want is the whole resulting file: the edit must be a splice that
 		// leaves every other byte alone.
 		want string
 	}{
 		{
-			name: "append to existing local", in: editBase, group: "local", dir: Ingress,
+			name: "append to existing local", in: editBase, group: "local", dir: direction.Ingress,
 			rules: []Rule{tcp(PortRange{443, 443})},
 			want: strings.Replace(editBase, "      - {proto: tcp, ports: 8080, from: [any]}\n",
 				"      - {proto: tcp, ports: 8080, from: [any]}\n      - {proto: tcp, ports: 443, from: [any]}\n", 1),
 		},
 		{
-			name: "append after a multi-line rule", in: editBase, group: "web", dir: Ingress,
-			rules: []Rule{{Proto: Proto{Num: UDPNum}, Ports: []PortRange{{6000, 6007}}, Peers: []string{"office"}, Description: "x: y"}},
+			name: "append after a multi-line rule", in: editBase, group: "web", dir: direction.Ingress,
+			rules: []Rule{{Proto: Proto{Num: ipproto.UDP}, Ports: []PortRange{{6000, 6007}}, Peers: []string{"office"}, Description: "x: y"}},
 			want: strings.Replace(editBase, "          in the office\n",
 				"          in the office\n      - {proto: udp, ports: 6000-6007, from: [office], description: 'x: y'}\n", 1),
 		},
 		{
-			name: "egress to a restricted group", in: editBase, group: "local", dir: Egress,
-			rules: []Rule{{Proto: Proto{Num: UDPNum}, Ports: []PortRange{{53, 53}}, Peers: []string{"2001:db8::"}}},
+			name: "egress to a restricted group", in: editBase, group: "local", dir: direction.Egress,
+			rules: []Rule{{Proto: Proto{Num: ipproto.UDP}, Ports: []PortRange{{53, 53}}, Peers: []string{"2001:db8::"}}},
 			want: strings.Replace(editBase, "    egress: []\n",
 				"    egress:\n      - {proto: udp, ports: 53, to: ['2001:db8::']}\n", 1),
 		},
 		{
 			name: "new group keeps egress closed", in: strings.Replace(editBase, "  - name: local\n    description: rules added with fwctl\n    ingress:\n      - {proto: tcp, ports: 8080, from: [any]}\n    egress: []\n", "", 1),
-			group: "local", dir: Ingress, rules: []Rule{tcp(PortRange{443, 443}), {Proto: Proto{Num: ICMPNum}, ICMP: &ICMP{Type: 8, AnyCode: true}, Peers: []string{"any"}}},
+			group: "local", dir: direction.Ingress, rules: []Rule{tcp(PortRange{443, 443}), {Proto: Proto{Num: ipproto.ICMP}, ICMP: &ICMP{Type: 8, AnyCode: true}, Peers: []string{"any"}}},
 			want: strings.Replace(editBase, "      - {proto: tcp, ports: 8080, from: [any]}\n",
 				"      - {proto: tcp, ports: 443, from: [any]}\n      - {proto: icmp, icmp: {type: 8}, from: [any]}\n", 1),
 		},
 		{
 			name: "key without value", in: "version: 1\ngroups:\n  - name: local\n    ingress:\n    egress: []\n",
-			group: "local", dir: Ingress, rules: []Rule{tcp()},
+			group: "local", dir: direction.Ingress, rules: []Rule{tcp()},
 			want: "version: 1\ngroups:\n  - name: local\n    ingress:\n      - {proto: tcp, from: [any]}\n    egress: []\n",
 		},
 		{
 			name: "missing key", in: "version: 1\ngroups:\n  - name: local  # mine\n    egress: []   # closed\n\n# bye\n",
-			group: "local", dir: Ingress, rules: []Rule{tcp(PortRange{1, 2}, PortRange{5, 5})},
+			group: "local", dir: direction.Ingress, rules: []Rule{tcp(PortRange{1, 2}, PortRange{5, 5})},
 			want: "version: 1\ngroups:\n  - name: local  # mine\n    egress: []   # closed\n    ingress:\n      - {proto: tcp, ports: [1-2, 5], from: [any]}\n\n# bye\n",
 		},
 		{
 			name: "compact sequences", in: "version: 1\ngroups:\n- name: local\n  ingress:\n  - {proto: tcp, from: [any]}\n  egress: []\n",
-			group: "local", dir: Ingress, rules: []Rule{tcp(PortRange{22, 22})},
+			group: "local", dir: direction.Ingress, rules: []Rule{tcp(PortRange{22, 22})},
 			want: "version: 1\ngroups:\n- name: local\n  ingress:\n  - {proto: tcp, from: [any]}\n  - {proto: tcp, ports: 22, from: [any]}\n  egress: []\n",
 		},
 	}
@@ -127,7 +130,7 @@ func TestAddRulesFallsBackToEncoding(t *testing.T) {
 	// A flow-style list of rules cannot be spliced line by line: the file
 	// is encoded again (comments kept) and still holds every rule.
 	in := "version: 1\n# the only group\ngroups: [{name: local, ingress: [{proto: tcp, ports: 1, from: [any]}]}]\n"
-	got, err := AddRules("edit.yaml", []byte(in), "local", Ingress, []Rule{tcp(PortRange{2, 2})}, Options{})
+	got, err := AddRules("edit.yaml", []byte(in), "local", direction.Ingress, []Rule{tcp(PortRange{2, 2})}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,17 +145,17 @@ func TestAddRulesFallsBackToEncoding(t *testing.T) {
 
 func TestAddRulesRefusals(t *testing.T) {
 	open := "version: 1\ngroups:\n  - name: local\n    ingress: []\n"
-	_, err := AddRules("edit.yaml", []byte(open), "local", Egress, []Rule{tcp()}, Options{})
+	_, err := AddRules("edit.yaml", []byte(open), "local", direction.Egress, []Rule{tcp()}, Options{})
 	if !errors.Is(err, ErrEgressOmitted) {
 		t.Errorf("egress rule to a group omitting egress: err = %v, want ErrEgressOmitted", err)
 	}
-	bad := Rule{Proto: Proto{Num: TCPNum}, Peers: []string{"nosuchlist"}}
-	_, err = AddRules("edit.yaml", []byte(editBase), "local", Ingress, []Rule{bad}, Options{})
+	bad := Rule{Proto: Proto{Num: ipproto.TCP}, Peers: []string{"nosuchlist"}}
+	_, err = AddRules("edit.yaml", []byte(editBase), "local", direction.Ingress, []Rule{bad}, Options{})
 	var list ErrorList
 	if !errors.As(err, &list) || !strings.Contains(err.Error(), `undefined prefix list "nosuchlist"`) {
 		t.Errorf("undefined prefix list: err = %v, want an ErrorList naming it", err)
 	}
-	_, err = AddRules("edit.yaml", []byte(editBase), "local", Ingress, []Rule{tcp(), tcp()}, Options{MaxRules: 5})
+	_, err = AddRules("edit.yaml", []byte(editBase), "local", direction.Ingress, []Rule{tcp(), tcp()}, Options{MaxRules: 5})
 	if !errors.As(err, &list) {
 		t.Errorf("rule limit: err = %v, want an ErrorList", err)
 	}
@@ -162,7 +165,7 @@ func TestNewGroupForEgressOmitsNothing(t *testing.T) {
 	// Only the egress rule is added: the new group has no ingress and its
 	// egress list holds just that rule.
 	in := "version: 1\ngroups:\n  - name: web\n    ingress: []\n    egress: []\n"
-	got, err := AddRules("edit.yaml", []byte(in), "local", Egress, []Rule{{Proto: Proto{Num: UDPNum}, Ports: []PortRange{{53, 53}}, Peers: []string{"any"}}}, Options{})
+	got, err := AddRules("edit.yaml", []byte(in), "local", direction.Egress, []Rule{{Proto: Proto{Num: ipproto.UDP}, Ports: []PortRange{{53, 53}}, Peers: []string{"any"}}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +175,7 @@ func TestNewGroupForEgressOmitsNothing(t *testing.T) {
 		t.Fatalf("new group = %+v\n%s", g, got)
 	}
 	// And for an ingress rule the new group must not open egress.
-	got, err = AddRules("edit.yaml", []byte(in), "local", Ingress, []Rule{tcp()}, Options{})
+	got, err = AddRules("edit.yaml", []byte(in), "local", direction.Ingress, []Rule{tcp()}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +188,7 @@ func TestDeleteRules(t *testing.T) {
 	f := mustParse(t, []byte(editBase))
 	num := f.Numbered()
 	// web: in 0, in 1, out 0; local: in 0.
-	if len(num) != 4 || num[2] != (RuleRef{0, Egress, 0}) || num[3] != (RuleRef{1, Ingress, 0}) {
+	if len(num) != 4 || num[2] != (RuleRef{0, direction.Egress, 0}) || num[3] != (RuleRef{1, direction.Ingress, 0}) {
 		t.Fatalf("numbered = %+v", num)
 	}
 	tests := []struct {
@@ -217,14 +220,14 @@ func TestDeleteRules(t *testing.T) {
 			}
 		})
 	}
-	if _, err := DeleteRules("edit.yaml", []byte(editBase), []RuleRef{{0, Egress, 5}}, Options{}); err == nil {
+	if _, err := DeleteRules("edit.yaml", []byte(editBase), []RuleRef{{0, direction.Egress, 5}}, Options{}); err == nil {
 		t.Errorf("deleting a rule that does not exist: no error")
 	}
 }
 
 func TestDeleteFlowFallsBack(t *testing.T) {
 	in := "version: 1\ngroups:\n  - {name: a, ingress: [{proto: tcp, ports: 1, from: [any]}, {proto: tcp, ports: 2, from: [any]}]}\n"
-	got, err := DeleteRules("edit.yaml", []byte(in), []RuleRef{{0, Ingress, 0}}, Options{})
+	got, err := DeleteRules("edit.yaml", []byte(in), []RuleRef{{0, direction.Ingress, 0}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,17 +253,17 @@ func TestSameTraffic(t *testing.T) {
 		want bool
 	}{
 		{resolve(tcp(PortRange{443, 443}, PortRange{80, 80})), true},
-		{resolve(Rule{Proto: Proto{Num: TCPNum}, Ports: []PortRange{{80, 80}, {443, 443}}, Peers: []string{"any4", "::/0"}}), true},
+		{resolve(Rule{Proto: Proto{Num: ipproto.TCP}, Ports: []PortRange{{80, 80}, {443, 443}}, Peers: []string{"any4", "::/0"}}), true},
 		{resolve(tcp(PortRange{80, 80})), false},
-		{resolve(Rule{Proto: Proto{Num: UDPNum}, Ports: []PortRange{{80, 80}, {443, 443}}, Peers: []string{"any"}}), false},
-		{resolve(Rule{Proto: Proto{Num: TCPNum}, Ports: []PortRange{{80, 80}, {443, 443}}, Peers: []string{"any4"}}), false},
+		{resolve(Rule{Proto: Proto{Num: ipproto.UDP}, Ports: []PortRange{{80, 80}, {443, 443}}, Peers: []string{"any"}}), false},
+		{resolve(Rule{Proto: Proto{Num: ipproto.TCP}, Ports: []PortRange{{80, 80}, {443, 443}}, Peers: []string{"any4"}}), false},
 	}
 	for i, tc := range tests {
 		if got := web0.SameTraffic(&tc.r); got != tc.want {
 			t.Errorf("%d: %s same as %s = %v, want %v", i, tc.r.String(), web0.String(), got, tc.want)
 		}
 	}
-	ssh := resolve(Rule{Proto: Proto{Num: TCPNum}, Ports: []PortRange{{22, 22}}, Peers: []string{"203.0.113.7/24"}})
+	ssh := resolve(Rule{Proto: Proto{Num: ipproto.TCP}, Ports: []PortRange{{22, 22}}, Peers: []string{"203.0.113.7/24"}})
 	if !f.Groups[0].Ingress[1].SameTraffic(&ssh) {
 		t.Errorf("office list and its CIDR (host bits set) should match")
 	}

@@ -13,6 +13,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // DefaultMaxRules bounds the number of rules (ingress and egress, all
@@ -96,38 +99,20 @@ type Rule struct {
 // Proto is a rule's protocol: one IP protocol number, or all of them.
 type Proto struct {
 	All bool
-	Num uint8 // meaningful when All is false
+	Num ipproto.Proto // meaningful when All is false
 }
 
-// Protocol numbers with names.
-const (
-	ICMPNum   uint8 = 1
-	TCPNum    uint8 = 6
-	UDPNum    uint8 = 17
-	ICMPv6Num uint8 = 58
-)
-
 // HasPorts reports whether rules of this protocol take ports.
-func (p Proto) HasPorts() bool { return !p.All && (p.Num == TCPNum || p.Num == UDPNum) }
+func (p Proto) HasPorts() bool { return !p.All && p.Num.HasPorts() }
 
 // IsICMP reports whether rules of this protocol take an ICMP type and code.
-func (p Proto) IsICMP() bool { return !p.All && (p.Num == ICMPNum || p.Num == ICMPv6Num) }
+func (p Proto) IsICMP() bool { return !p.All && p.Num.IsICMP() }
 
 func (p Proto) String() string {
 	if p.All {
 		return "all"
 	}
-	switch p.Num {
-	case TCPNum:
-		return "tcp"
-	case UDPNum:
-		return "udp"
-	case ICMPNum:
-		return "icmp"
-	case ICMPv6Num:
-		return "icmpv6"
-	}
-	return strconv.Itoa(int(p.Num))
+	return p.Num.String()
 }
 
 // CheckFamily reports an error when a connection of this protocol cannot
@@ -135,9 +120,9 @@ func (p Proto) String() string {
 func (p Proto) CheckFamily(a netip.Addr) error {
 	switch {
 	case p.All:
-	case p.Num == ICMPNum && a.Is6():
+	case p.Num == ipproto.ICMP && a.Is6():
 		return fmt.Errorf("icmp needs an IPv4 address, not %s: use icmpv6", a)
-	case p.Num == ICMPv6Num && a.Is4():
+	case p.Num == ipproto.ICMPv6 && a.Is4():
 		return fmt.Errorf("icmpv6 needs an IPv6 address, not %s: use icmp", a)
 	}
 	return nil
@@ -148,22 +133,14 @@ func (p Proto) CheckFamily(a netip.Addr) error {
 // protocols mean the named protocol (6 is tcp).
 func ParseProto(s string) (Proto, error) {
 	switch strings.ToLower(s) {
-	case "tcp":
-		return Proto{Num: TCPNum}, nil
-	case "udp":
-		return Proto{Num: UDPNum}, nil
-	case "icmp":
-		return Proto{Num: ICMPNum}, nil
-	case "icmpv6", "ipv6-icmp":
-		return Proto{Num: ICMPv6Num}, nil
 	case "all", "-1", "any":
 		return Proto{All: true}, nil
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > 255 {
+	n, err := ipproto.Parse(s)
+	if err != nil {
 		return Proto{}, fmt.Errorf("bad protocol %q: expected tcp, udp, icmp, icmpv6, all (or -1) or a number 0-255", s)
 	}
-	return Proto{Num: uint8(n)}, nil
+	return Proto{Num: n}, nil
 }
 
 // PortRange is an inclusive range of ports.
@@ -193,11 +170,11 @@ func (i ICMP) String() string {
 }
 
 // String renders a rule in words, e.g. "tcp 80,443 from any".
-func (r *Rule) String() string { return r.Format("from") }
+func (r *Rule) String() string { return r.Format(direction.Ingress) }
 
-// Format renders a rule in words with the given peer word ("from" for
-// ingress, "to" for egress).
-func (r *Rule) Format(peerWord string) string {
+// Format renders a rule of direction d in words, naming its peers with
+// d's word ("from" or "to").
+func (r *Rule) Format(d direction.Dir) string {
 	var b strings.Builder
 	b.WriteString(r.Proto.String())
 	if len(r.Ports) > 0 {
@@ -214,7 +191,7 @@ func (r *Rule) Format(peerWord string) string {
 		b.WriteString(r.ICMP.String())
 	}
 	b.WriteByte(' ')
-	b.WriteString(peerWord)
+	b.WriteString(d.PeerWord())
 	b.WriteByte(' ')
 	b.WriteString(strings.Join(r.Peers, ","))
 	return b.String()

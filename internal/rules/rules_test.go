@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 func TestParseGood(t *testing.T) {
@@ -69,7 +71,7 @@ groups:
 	if got := *web.Ingress[3].ICMP; got != (ICMP{Type: 2, AnyCode: true}) {
 		t.Errorf("icmpv6 = %+v", got)
 	}
-	if !web.Ingress[4].Proto.All || web.Ingress[5].Proto != (Proto{Num: 47}) || web.Ingress[6].Proto != (Proto{Num: TCPNum}) {
+	if !web.Ingress[4].Proto.All || web.Ingress[5].Proto != (Proto{Num: 47}) || web.Ingress[6].Proto != (Proto{Num: ipproto.TCP}) {
 		t.Errorf("protos = %v %v %v", web.Ingress[4].Proto, web.Ingress[5].Proto, web.Ingress[6].Proto)
 	}
 	if len(f.Hash) != 64 || len(f.Warnings) != 0 {

@@ -1,4 +1,4 @@
-package packet
+package packettest
 
 import (
 	"bytes"
@@ -7,11 +7,41 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/ip4defrag"
 	"github.com/google/gopacket/layers"
+)
 
-	"github.com/fwd-project/fwd/internal/filter"
+// Addresses: 198.18.0.0/15 and 2001:db8::/32 only.
+const (
+	c4 = "198.18.0.1" // a client
+	s4 = "198.18.0.2" // a server
+	r4 = "198.18.1.1" // a router
+	c6 = "2001:db8::1"
+	s6 = "2001:db8::2"
+	r6 = "2001:db8:1::1"
+)
+
+// TCP flag bits.
+const (
+	SYN uint8 = 0x02
+	ACK uint8 = 0x10
+)
+
+func a(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func udp6Ext(exts ...Ext) []byte {
+	return MustBuild(Spec{Src: a(c6), Dst: a(s6), Proto: ipproto.UDP, SrcPort: 5353, DstPort: 53, Payload: make([]byte, 100), Ext: exts})
+}
+
+var (
+	tcp4SYN  = func() []byte { return TCP(c4, s4, 40000, 443, SYN) }
+	udp6DNS  = func() []byte { return UDP(c6, s6, 5353, 53, []byte("query")) }
+	extICMP6 = func() []byte {
+		return MustBuild(Spec{Src: a(c6), Dst: a(s6), Proto: ipproto.ICMPv6, ICMPType: 128, ICMPRest: 7<<16 | 1,
+			Ext: []Ext{{Type: ipproto.HopByHop}, {Type: ipproto.DestOpts, Len: 16}, {Type: ipproto.Routing}}})
+	}
 )
 
 // sum16 is the ones' complement sum of b, as the internet checksum
@@ -65,10 +95,10 @@ func checkChecksums(b []byte) error {
 		return s + uint32(proto) + uint32(len(l4))
 	}
 	var s uint32
-	switch proto {
-	case filter.ProtoTCP, filter.ProtoUDP, filter.ProtoICMPv6:
+	switch ipproto.Proto(proto) {
+	case ipproto.TCP, ipproto.UDP, ipproto.ICMPv6:
 		s = sum16(pseudo(), l4)
-	case filter.ProtoICMP:
+	case ipproto.ICMP:
 		s = sum16(0, l4)
 	default:
 		return nil
@@ -85,12 +115,12 @@ func TestBuildChecksums(t *testing.T) {
 		pkt  []byte
 	}{
 		{"tcp4", TCP(c4, s4, 40000, 443, SYN)},
-		{"tcp4 options", MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: filter.ProtoTCP, TCPFlags: SYN, TCPOptions: linuxSYNOptions(),
+		{"tcp4 options", MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: ipproto.TCP, TCPFlags: SYN, TCPOptions: LinuxSYNOptions(),
 			IPv4Options: []layers.IPv4Option{{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}, {OptionType: 1}}})},
 		{"tcp6", TCP(c6, s6, 40000, 443, SYN|ACK)},
 		{"udp4 odd payload", UDP(c4, s4, 1, 2, []byte("odd"))},
 		{"udp6", udp6DNS()},
-		{"udp6 extensions", udp6Ext(Ext{Type: ExtHopByHop, Len: 16}, Ext{Type: ExtRouting}, Ext{Type: ExtFragment}, Ext{Type: ExtDestination})},
+		{"udp6 extensions", udp6Ext(Ext{Type: ipproto.HopByHop, Len: 16}, Ext{Type: ipproto.Routing}, Ext{Type: ipproto.Fragment}, Ext{Type: ipproto.DestOpts})},
 		{"echo4", Echo(c4, s4, 1, 2)},
 		{"echo6", Echo(c6, s6, 1, 2)},
 		{"icmp4 error", ICMPError(r4, c4, 3, 3, udp6DNS())},
@@ -109,8 +139,8 @@ func TestBuildChecksums(t *testing.T) {
 // TestBuildMatchesGopacket: gopacket's full decoder reads back what Spec
 // asked for.
 func TestBuildMatchesGopacket(t *testing.T) {
-	b := MustBuild(Spec{Src: a(c6), Dst: a(s6), Proto: filter.ProtoTCP, SrcPort: 40000, DstPort: 443, TCPFlags: SYN | ACK,
-		TTL: 7, Payload: []byte("hello"), Ext: []Ext{{Type: ExtHopByHop}, {Type: ExtDestination, Len: 16}}})
+	b := MustBuild(Spec{Src: a(c6), Dst: a(s6), Proto: ipproto.TCP, SrcPort: 40000, DstPort: 443, TCPFlags: SYN | ACK,
+		TTL: 7, Payload: []byte("hello"), Ext: []Ext{{Type: ipproto.HopByHop}, {Type: ipproto.DestOpts, Len: 16}}})
 	pkt := gopacket.NewPacket(b, layers.LayerTypeIPv6, gopacket.Default)
 	if el := pkt.ErrorLayer(); el != nil {
 		t.Fatalf("gopacket: %v", el.Error())
@@ -136,7 +166,7 @@ func TestBuildMatchesGopacket(t *testing.T) {
 }
 
 func TestFragments4Reassemble(t *testing.T) {
-	orig := MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: filter.ProtoUDP, SrcPort: 1, DstPort: 2, ID: 99, Payload: bytes.Repeat([]byte("0123456789"), 30)})
+	orig := MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: ipproto.UDP, SrcPort: 1, DstPort: 2, ID: 99, Payload: bytes.Repeat([]byte("0123456789"), 30)})
 	frags := Fragments(orig, 100, 0xabcd)
 	if len(frags) != 4 { // 308 bytes in 96-byte pieces
 		t.Fatalf("%d fragments, want 4", len(frags))
@@ -171,7 +201,7 @@ func TestFragments4Reassemble(t *testing.T) {
 // first fragment. (gopacket's ip4defrag v1.1.19 assumes 20-byte headers,
 // so it cannot reassemble these.)
 func TestFragments4Options(t *testing.T) {
-	orig := MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: filter.ProtoUDP, SrcPort: 1, DstPort: 2, Payload: make([]byte, 100),
+	orig := MustBuild(Spec{Src: a(c4), Dst: a(s4), Proto: ipproto.UDP, SrcPort: 1, DstPort: 2, Payload: make([]byte, 100),
 		IPv4Options: []layers.IPv4Option{{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}, {OptionType: 7, OptionLength: 3, OptionData: []byte{4}}}})
 	var payload []byte
 	for i, f := range Fragments(orig, 64, 1) {
@@ -216,7 +246,7 @@ func checkIPv4Header(b []byte) error {
 }
 
 func TestFragments6Reassemble(t *testing.T) {
-	orig := udp6Ext(Ext{Type: ExtHopByHop}, Ext{Type: ExtRouting, Len: 24}, Ext{Type: ExtDestination})
+	orig := udp6Ext(Ext{Type: ipproto.HopByHop}, Ext{Type: ipproto.Routing, Len: 24}, Ext{Type: ipproto.DestOpts})
 	unfrag := 40 + 8 + 24 // fixed header, hop-by-hop, routing
 	frags := Fragments(orig, 50, 0x01020304)
 	if len(frags) != 3 { // 8 + 108 fragmentable bytes in 48-byte pieces
@@ -230,12 +260,12 @@ func TestFragments6Reassemble(t *testing.T) {
 		if !bytes.Equal(f[:4], orig[:4]) || !bytes.Equal(f[6:40], orig[6:40]) {
 			t.Fatalf("fragment %d: fixed header differs", i)
 		}
-		if f[40+8] != ExtFragment { // the routing header's next header
-			t.Fatalf("fragment %d: routing header announces %d, want %d", i, f[40+8], ExtFragment)
+		if ipproto.Proto(f[40+8]) != ipproto.Fragment { // the routing header's next header
+			t.Fatalf("fragment %d: routing header announces %d, want %d", i, f[40+8], ipproto.Fragment)
 		}
 		fh := f[unfrag : unfrag+8]
 		off, more, id := int(binary.BigEndian.Uint16(fh[2:4])>>3)*8, fh[3]&1 == 1, binary.BigEndian.Uint32(fh[4:8])
-		if fh[0] != ExtDestination || id != 0x01020304 || off != len(payload) || more != (i < len(frags)-1) {
+		if ipproto.Proto(fh[0]) != ipproto.DestOpts || id != 0x01020304 || off != len(payload) || more != (i < len(frags)-1) {
 			t.Fatalf("fragment %d: header next %d off %d more %v id %#x", i, fh[0], off, more, id)
 		}
 		payload = append(payload, f[unfrag+8:]...)
@@ -250,13 +280,13 @@ func TestBuildErrors(t *testing.T) {
 		name string
 		spec Spec
 	}{
-		{"no addresses", Spec{Proto: filter.ProtoTCP}},
-		{"mixed families", Spec{Src: a(c4), Dst: a(s6), Proto: filter.ProtoTCP}},
-		{"extension header in ipv4", Spec{Src: a(c4), Dst: a(s4), Proto: filter.ProtoTCP, Ext: []Ext{{Type: ExtDestination}}}},
-		{"ipv4 options in ipv6", Spec{Src: a(c6), Dst: a(s6), Proto: filter.ProtoTCP, IPv4Options: []layers.IPv4Option{{OptionType: 1}}}},
-		{"icmp in ipv6", Spec{Src: a(c6), Dst: a(s6), Proto: filter.ProtoICMP}},
-		{"icmpv6 in ipv4", Spec{Src: a(c4), Dst: a(s4), Proto: filter.ProtoICMPv6}},
-		{"extension length", Spec{Src: a(c6), Dst: a(s6), Proto: 59, Ext: []Ext{{Type: ExtDestination, Len: 12}}}},
+		{"no addresses", Spec{Proto: ipproto.TCP}},
+		{"mixed families", Spec{Src: a(c4), Dst: a(s6), Proto: ipproto.TCP}},
+		{"extension header in ipv4", Spec{Src: a(c4), Dst: a(s4), Proto: ipproto.TCP, Ext: []Ext{{Type: ipproto.DestOpts}}}},
+		{"ipv4 options in ipv6", Spec{Src: a(c6), Dst: a(s6), Proto: ipproto.TCP, IPv4Options: []layers.IPv4Option{{OptionType: 1}}}},
+		{"icmp in ipv6", Spec{Src: a(c6), Dst: a(s6), Proto: ipproto.ICMP}},
+		{"icmpv6 in ipv4", Spec{Src: a(c4), Dst: a(s4), Proto: ipproto.ICMPv6}},
+		{"extension length", Spec{Src: a(c6), Dst: a(s6), Proto: 59, Ext: []Ext{{Type: ipproto.DestOpts, Len: 12}}}},
 		{"extension type", Spec{Src: a(c6), Dst: a(s6), Proto: 59, Ext: []Ext{{Type: 51}}}},
 	}
 	for _, tc := range tests {

@@ -1,14 +1,13 @@
-package packet
+package packettest
 
 import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
 
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-
-	"github.com/fwd-project/fwd/internal/filter"
 )
 
 // This file builds packets, starting at the IP header, with
@@ -22,15 +21,15 @@ import (
 type Spec struct {
 	// Src and Dst are both IPv4 or both IPv6; they decide the IP version.
 	Src, Dst netip.Addr
-	// Proto is the upper-layer protocol: filter.ProtoTCP, ProtoUDP,
-	// ProtoICMP (IPv4 only), ProtoICMPv6 (IPv6 only), or any other
+	// Proto is the upper-layer protocol: TCP, UDP,
+	// ICMP (IPv4 only), ICMPv6 (IPv6 only), or any other
 	// number, whose header is then up to Payload.
-	Proto uint8
+	Proto ipproto.Proto
 	// SrcPort and DstPort for tcp and udp; TCPFlags (FIN, SYN, ...) and
 	// TCPOptions (padded to a multiple of 4 bytes) for tcp, whose
 	// sequence number is 1 (acknowledgement 1 with ACK), window 64240.
 	SrcPort, DstPort uint16
-	TCPFlags         uint8
+	TCPFlags         uint8 // packet.SYN, packet.ACK... (the TCP header's flag bits)
 	TCPOptions       []layers.TCPOption
 	// ICMPType and ICMPCode for icmp and icmpv6. ICMPRest is the 4 bytes
 	// after type, code and checksum: identifier<<16 | sequence for an
@@ -55,8 +54,8 @@ type Spec struct {
 
 // Ext is an IPv6 extension header for Spec.Ext.
 type Ext struct {
-	// Type is ExtHopByHop, ExtRouting, ExtDestination or ExtFragment.
-	Type uint8
+	// Type is ipproto.HopByHop, ipproto.Routing, ipproto.DestOpts or ipproto.Fragment.
+	Type ipproto.Proto
 	// Len is the length in bytes of a hop-by-hop, routing or destination
 	// options header: a multiple of 8 up to 2048; 0 means 8. Hop-by-hop
 	// and destination options headers hold padding options only; a
@@ -89,7 +88,7 @@ func Build(s Spec) ([]byte, error) {
 		if len(s.Ext) > 0 {
 			return nil, fmt.Errorf("packet: build: IPv6 extension headers in an IPv4 packet")
 		}
-		if s.Proto == filter.ProtoICMPv6 {
+		if s.Proto == ipproto.ICMPv6 {
 			return nil, fmt.Errorf("packet: build: icmpv6 in an IPv4 packet")
 		}
 		ip := &layers.IPv4{
@@ -101,8 +100,8 @@ func Build(s Spec) ([]byte, error) {
 		if len(s.IPv4Options) > 0 {
 			return nil, fmt.Errorf("packet: build: IPv4 options in an IPv6 packet")
 		}
-		if s.Proto == filter.ProtoICMP {
-			return nil, fmt.Errorf("packet: build: icmp in an IPv6 packet (icmpv6 is %d)", filter.ProtoICMPv6)
+		if s.Proto == ipproto.ICMP {
+			return nil, fmt.Errorf("packet: build: icmp in an IPv6 packet (icmpv6 is %d)", ipproto.ICMPv6)
 		}
 		ip := &layers.IPv6{
 			Version: 6, HopLimit: ttl, NextHeader: layers.IPProtocol(s.Proto),
@@ -120,33 +119,33 @@ func Build(s Spec) ([]byte, error) {
 	}
 	payload := s.Payload
 	switch s.Proto {
-	case filter.ProtoTCP:
+	case ipproto.TCP:
 		f := s.TCPFlags
 		tcp := &layers.TCP{
 			SrcPort: layers.TCPPort(s.SrcPort), DstPort: layers.TCPPort(s.DstPort),
 			Seq: 1, Window: 64240, Options: s.TCPOptions,
-			FIN: f&FIN != 0, SYN: f&SYN != 0, RST: f&RST != 0, PSH: f&PSH != 0,
-			ACK: f&ACK != 0, URG: f&URG != 0, ECE: f&ECE != 0, CWR: f&CWR != 0,
+			FIN: f&0x01 != 0, SYN: f&0x02 != 0, RST: f&0x04 != 0, PSH: f&0x08 != 0,
+			ACK: f&0x10 != 0, URG: f&0x20 != 0, ECE: f&0x40 != 0, CWR: f&0x80 != 0,
 		}
-		if f&ACK != 0 {
+		if f&0x10 != 0 { // ACK
 			tcp.Ack = 1
 		}
 		if err := tcp.SetNetworkLayerForChecksum(network); err != nil {
 			return nil, fmt.Errorf("packet: build: %w", err)
 		}
 		ls = append(ls, tcp)
-	case filter.ProtoUDP:
+	case ipproto.UDP:
 		udp := &layers.UDP{SrcPort: layers.UDPPort(s.SrcPort), DstPort: layers.UDPPort(s.DstPort)}
 		if err := udp.SetNetworkLayerForChecksum(network); err != nil {
 			return nil, fmt.Errorf("packet: build: %w", err)
 		}
 		ls = append(ls, udp)
-	case filter.ProtoICMP:
+	case ipproto.ICMP:
 		ls = append(ls, &layers.ICMPv4{
 			TypeCode: layers.CreateICMPv4TypeCode(s.ICMPType, s.ICMPCode),
 			Id:       uint16(s.ICMPRest >> 16), Seq: uint16(s.ICMPRest),
 		})
-	case filter.ProtoICMPv6:
+	case ipproto.ICMPv6:
 		icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(s.ICMPType, s.ICMPCode)}
 		if err := icmp.SetNetworkLayerForChecksum(network); err != nil {
 			return nil, fmt.Errorf("packet: build: %w", err)
@@ -167,7 +166,7 @@ func Build(s Spec) ([]byte, error) {
 }
 
 // extBytes lays out IPv6 extension headers, the last one announcing proto.
-func extBytes(exts []Ext, proto uint8) ([]byte, error) {
+func extBytes(exts []Ext, proto ipproto.Proto) ([]byte, error) {
 	var b []byte
 	for i, e := range exts {
 		next := proto
@@ -175,7 +174,7 @@ func extBytes(exts []Ext, proto uint8) ([]byte, error) {
 			next = exts[i+1].Type
 		}
 		switch e.Type {
-		case ExtHopByHop, ExtRouting, ExtDestination:
+		case ipproto.HopByHop, ipproto.Routing, ipproto.DestOpts:
 			n := e.Len
 			if n == 0 {
 				n = 8
@@ -184,16 +183,16 @@ func extBytes(exts []Ext, proto uint8) ([]byte, error) {
 				return nil, fmt.Errorf("packet: build: extension header length %d is not a multiple of 8 up to 2048", n)
 			}
 			h := make([]byte, n)
-			h[0], h[1] = next, uint8(n/8-1)
+			h[0], h[1] = uint8(next), uint8(n/8-1)
 			// A routing header stays zero after its length: type 0 with no
 			// segments left, which a receiver ignores (RFC 5095).
-			if e.Type != ExtRouting {
+			if e.Type != ipproto.Routing {
 				padOptions(h[2:])
 			}
 			b = append(b, h...)
-		case ExtFragment:
+		case ipproto.Fragment:
 			h := make([]byte, 8)
-			h[0] = next
+			h[0] = uint8(next)
 			fo := e.FragOffset << 3
 			if e.MoreFragments {
 				fo |= 1
@@ -233,7 +232,7 @@ func MustBuild(s Spec) []byte {
 // connection, SYN|ACK for its reply).
 func TCP(src, dst string, sport, dport uint16, flags uint8) []byte {
 	return MustBuild(Spec{
-		Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: filter.ProtoTCP,
+		Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: ipproto.TCP,
 		SrcPort: sport, DstPort: dport, TCPFlags: flags,
 	})
 }
@@ -241,7 +240,7 @@ func TCP(src, dst string, sport, dport uint16, flags uint8) []byte {
 // UDP builds a UDP datagram; src and dst are IPv4 or IPv6 literals.
 func UDP(src, dst string, sport, dport uint16, payload []byte) []byte {
 	return MustBuild(Spec{
-		Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: filter.ProtoUDP,
+		Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: ipproto.UDP,
 		SrcPort: sport, DstPort: dport, Payload: payload,
 	})
 }
@@ -260,9 +259,9 @@ func EchoReply(src, dst string, id, seq uint16) []byte {
 func echo(src, dst string, id, seq uint16, typ4, typ6 uint8) []byte {
 	s := Spec{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), ICMPRest: uint32(id)<<16 | uint32(seq)}
 	if s.Src.Is4() {
-		s.Proto, s.ICMPType = filter.ProtoICMP, typ4
+		s.Proto, s.ICMPType = ipproto.ICMP, typ4
 	} else {
-		s.Proto, s.ICMPType = filter.ProtoICMPv6, typ6
+		s.Proto, s.ICMPType = ipproto.ICMPv6, typ6
 	}
 	return MustBuild(s)
 }
@@ -278,9 +277,9 @@ func echo(src, dst string, id, seq uint16, typ4, typ6 uint8) []byte {
 func ICMPError(src, dst string, typ, code uint8, quoted []byte) []byte {
 	s := Spec{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), ICMPType: typ, ICMPCode: code}
 	limit := 548
-	s.Proto = filter.ProtoICMP
+	s.Proto = ipproto.ICMP
 	if s.Src.Is6() {
-		limit, s.Proto = 1232, filter.ProtoICMPv6
+		limit, s.Proto = 1232, ipproto.ICMPv6
 	}
 	s.Payload = quoted[:min(len(quoted), limit)]
 	return MustBuild(s)
@@ -355,27 +354,27 @@ func fragments6(pkt []byte, size int, id uint32) [][]byte {
 	}
 	rest := pkt[40:min(len(pkt), 40+int(binary.BigEndian.Uint16(pkt[4:6])))]
 	// The unfragmentable part: leading hop-by-hop and routing headers.
-	next, unfrag, prevNext := pkt[6], 0, -1
-	for next == ExtHopByHop || next == ExtRouting {
+	next, unfrag, prevNext := ipproto.Proto(pkt[6]), 0, -1
+	for next == ipproto.HopByHop || next == ipproto.Routing {
 		if len(rest)-unfrag < 2 {
 			panic("packet: fragments: truncated extension header")
 		}
 		n := int(rest[unfrag+1])*8 + 8
 		prevNext = unfrag
-		next = rest[unfrag]
+		next = ipproto.Proto(rest[unfrag])
 		unfrag += n
 		if unfrag > len(rest) {
 			panic("packet: fragments: truncated extension header")
 		}
 	}
-	if next == ExtFragment {
+	if next == ipproto.Fragment {
 		panic("packet: fragments: already a fragment")
 	}
 	head := append([]byte(nil), rest[:unfrag]...)
 	ip.NextHeader = layers.IPProtocolIPv6Fragment
 	if prevNext >= 0 {
 		ip.NextHeader = layers.IPProtocol(pkt[6])
-		head[prevNext] = ExtFragment
+		head[prevNext] = uint8(ipproto.Fragment)
 	}
 	payload := rest[unfrag:]
 	var out [][]byte
@@ -386,7 +385,7 @@ func fragments6(pkt []byte, size int, id uint32) [][]byte {
 		if end < len(payload) {
 			fo |= 1
 		}
-		b = append(b, next, 0)
+		b = append(b, uint8(next), 0)
 		b = binary.BigEndian.AppendUint16(b, fo)
 		b = binary.BigEndian.AppendUint32(b, id)
 		b = append(b, payload[off:end]...)
@@ -398,4 +397,16 @@ func fragments6(pkt []byte, size int, id uint32) [][]byte {
 		out = append(out, buf.Bytes())
 	}
 	return out
+}
+
+// LinuxSYNOptions are the options of a Linux SYN: MSS, SACK permitted,
+// timestamps, NOP, window scale.
+func LinuxSYNOptions() []layers.TCPOption {
+	return []layers.TCPOption{
+		{OptionType: layers.TCPOptionKindMSS, OptionData: []byte{0x05, 0xb4}},
+		{OptionType: layers.TCPOptionKindSACKPermitted},
+		{OptionType: layers.TCPOptionKindTimestamps, OptionData: make([]byte, 8)},
+		{OptionType: layers.TCPOptionKindNop},
+		{OptionType: layers.TCPOptionKindWindowScale, OptionData: []byte{7}},
+	}
 }
