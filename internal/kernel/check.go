@@ -249,3 +249,21 @@ func sortedKeys(m map[string][]string) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// Reinstall is Install for a repair: it makes the kernel hold the rules
+// cfg describes again, but a failure leaves the tables as they are (each
+// family's change is one transaction) rather than removing what is left of
+// fwd's rules, which would open the host while repairing it. The caller
+// tries again later.
+func (in *Installer) Reinstall(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("reinstall: %w", err)
+	}
+	for _, fam := range families {
+		if err := in.apply(ctx, fam, &cfg); err != nil {
+			return fmt.Errorf("reinstall %s rules: %w", fam, err)
+		}
+	}
+	in.snapshot(ctx, cfg)
+	return nil
+}

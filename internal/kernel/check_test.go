@@ -237,3 +237,34 @@ func TestCheckComparesWithWhatTheKernelPrints(t *testing.T) {
 		t.Errorf("after Remove: drift %q, err %v; want drift", drift, err)
 	}
 }
+
+// TestReinstallFailureKeepsWhatIsLeft: a repair that fails does not remove
+// the rest of fwd's rules, as a failed Install does.
+func TestReinstallFailureKeepsWhatIsLeft(t *testing.T) {
+	ctx := context.Background()
+	r := newFake()
+	in := New(r, nil)
+	cfg := Config{QueueCount: 1}
+	if err := in.Install(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	restore(IPv4, "*filter\n-D INPUT -j FWD-INPUT\nCOMMIT\n")(t, r)
+	r.failOn = "-I INPUT 1 -j FWD-INPUT"
+	if err := in.Reinstall(ctx, cfg); err == nil {
+		t.Fatal("Reinstall succeeded although iptables-restore failed")
+	}
+	drift, err := in.Check(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(drift, []string{"ipv4 filter: jump INPUT -> FWD-INPUT missing"}) {
+		t.Errorf("after a failed repair: drift %q, want only the jump that was already missing", drift)
+	}
+	r.failOn = ""
+	if err := in.Reinstall(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if drift, err := in.Check(ctx, cfg); err != nil || len(drift) > 0 {
+		t.Errorf("after the repair: drift %q, err %v", drift, err)
+	}
+}
