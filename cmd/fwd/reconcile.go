@@ -81,5 +81,5 @@ func (d *daemon) reconcileOnce(ctx context.Context) {
 		return
 	}
 	n := d.rec.restored.Add(1)
-	d.log.Warn("kernel rules restored", "times", n)
+	d.log.Info("kernel rules restored", "times", n)
 }
