@@ -6,8 +6,15 @@
 // Usage:
 //
 //	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--queue-io batch|simple] [--queue-maxlen N]
-//	    [--fail-open] [--log-level LEVEL]
+//	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D]
 //	    [--socket PATH] [--socket-group GROUP]
+//
+// One fwd owns a network namespace's firewall: a second one started in the
+// same namespace refuses to start, naming the first one's pid, before it
+// touches any rule or queue (see internal/netnslock). Every
+// --reconcile-interval the owner compares the kernel's tables with its
+// rules and installs them again when someone changed or removed them,
+// saying so in its log and in the kernel_rules_restored counter.
 //
 // The control socket (default /run/fwd/fwd.sock) serves fwctl: status,
 // reload and runtime edits, all through the same all-or-nothing path as
@@ -28,6 +35,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,6 +43,7 @@ import (
 	"github.com/fwd-project/fwd/internal/engine"
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/kernel"
+	"github.com/fwd-project/fwd/internal/netnslock"
 	"github.com/fwd-project/fwd/internal/nfq"
 	"github.com/fwd-project/fwd/internal/rules"
 )
@@ -67,6 +76,11 @@ type options struct {
 	queueLen   int
 	socket     string
 	sockGroup  string
+	// reconcile is how often the kernel rules are checked; 0: never.
+	reconcile time.Duration
+	// ownerLock names the abstract socket that makes this fwd the one
+	// owner of its network namespace.
+	ownerLock string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -84,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.queueLen, "queue-maxlen", nfq.DefaultMaxQueueLen, "kernel queue length in packets; beyond it new flows are dropped (or accepted with --fail-open)")
 	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket `path` for fwctl")
 	fs.StringVar(&o.sockGroup, "socket-group", "", "`group` whose members may use the control socket besides root")
+	fs.DurationVar(&o.reconcile, "reconcile-interval", DefaultReconcileInterval, "how often to check that fwd's kernel rules are in place and restore them when someone changed them; 0 never checks")
+	o.ownerLock = netnslock.DefaultName
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -118,6 +134,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.queueLen < 1 {
 		return o, fmt.Errorf("--queue-maxlen %d: want at least 1", o.queueLen)
+	}
+	if o.reconcile < 0 {
+		return o, fmt.Errorf("--reconcile-interval %v: want 0 (never) or more", o.reconcile)
 	}
 	return o, nil
 }
@@ -185,6 +204,16 @@ func run(args []string, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
+	// One fwd per network namespace, checked before any rule or queue is
+	// touched: a second one would take the chains over and its stop
+	// would remove them (issue 16).
+	lock, err := netnslock.Acquire(o.ownerLock)
+	if err != nil {
+		log.Error("cannot start: another fwd owns this network namespace's firewall; stop it first", "err", err)
+		return exitFailure
+	}
+	defer lock.Close()
+
 	d := &daemon{o: o, path: path, ropts: ropts, log: log, shipped: path != o.rules}
 	if err := d.start(table); err != nil {
 		log.Error("cannot start", "err", err)
@@ -197,6 +226,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return exitFailure
 	}
+	d.startReconcile(o.reconcile)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -249,6 +279,10 @@ type daemon struct {
 	// shipped is true when fwd fell back to the rules shipped with it.
 	shipped bool
 	srv     *control.Server
+	// kmu serializes every use of inst and kcfg once fwd runs: a
+	// reload's Prepare and Settle, the reconcile loop and the stop.
+	kmu sync.Mutex
+	rec reconciler
 }
 
 func (d *daemon) start(table *filter.Table) error {
@@ -352,6 +386,9 @@ func (d *daemon) counters() map[string]uint64 {
 		"queue_recv_errors":   s.Queue.RecvErrors,
 		"verdict_errors":      s.Queue.VerdictErrors,
 		"queue_malformed":     s.Queue.Malformed,
+		// Repairs of the kernel rules after someone else changed them.
+		"kernel_rules_restored":       d.rec.restored.Load(),
+		"kernel_rules_check_failures": d.rec.failed.Load(),
 	}
 	// The kernel's side of overload: packets that found the queue full
 	// (dropped, or accepted failing open) or the socket buffer full.
@@ -376,6 +413,8 @@ func (d *daemon) reload() {
 // prepareKernel runs before a new table goes live: it only ever adds the
 // egress hook, so the host stays fit for the old table too.
 func (d *daemon) prepareKernel(ctx context.Context, t *filter.Table) error {
+	d.kmu.Lock()
+	defer d.kmu.Unlock()
 	if !engine.RestrictsEgress(t.File()) || d.kcfg.Egress {
 		return nil
 	}
@@ -385,12 +424,15 @@ func (d *daemon) prepareKernel(ctx context.Context, t *filter.Table) error {
 // settleKernel runs after the swap and removes the egress hook when the
 // live table no longer restricts egress.
 func (d *daemon) settleKernel(ctx context.Context, t *filter.Table) error {
+	d.kmu.Lock()
+	defer d.kmu.Unlock()
 	if engine.RestrictsEgress(t.File()) || !d.kcfg.Egress {
 		return nil
 	}
 	return d.installEgress(ctx, false)
 }
 
+// installEgress is called with kmu held.
 func (d *daemon) installEgress(ctx context.Context, egress bool) error {
 	cfg := d.kcfg
 	cfg.Egress = egress
@@ -409,8 +451,11 @@ func (d *daemon) stop() error {
 	if d.srv != nil {
 		serr = d.srv.Close(ctx)
 	}
+	d.stopReconcile()
 	// Rules first: nothing new is queued, then the queues go.
+	d.kmu.Lock()
 	kerr := d.inst.Remove(ctx)
+	d.kmu.Unlock()
 	qerr := d.eng.Stop()
 	d.logStats()
 	return errors.Join(serr, kerr, qerr)
@@ -426,7 +471,8 @@ func (d *daemon) logStats() {
 		"drop_log_skipped", s.DropLogSkipped,
 		"queued", s.Queue.Received,
 		"recv_errors", s.Queue.RecvErrors,
-		"verdict_errors", s.Queue.VerdictErrors)
+		"verdict_errors", s.Queue.VerdictErrors,
+		"kernel_rules_restored", d.rec.restored.Load())
 }
 
 func short(h string) string {

@@ -34,6 +34,12 @@ func TestParseFlags(t *testing.T) {
 		{name: "zero mark", args: []string{"--mark", "0"}, wantErr: "mark"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected"},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
+		{name: "negative reconcile interval", args: []string{"--reconcile-interval", "-1s"}, wantErr: "reconcile-interval"},
+		{name: "reconcile off", args: []string{"--reconcile-interval", "0"}, check: func(t *testing.T, o options) {
+			if o.reconcile != 0 || o.ownerLock != "fwd-owner" {
+				t.Errorf("parsed: %+v", o)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

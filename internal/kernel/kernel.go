@@ -8,7 +8,11 @@
 // its chains, removes chains it no longer needs and adds one jump per hook,
 // all in one iptables-restore --noflush per family, so each table changes
 // in one transaction. Remove does the same with nothing wanted, and deletes
-// a table that only existed because of fwd.
+// a table that only existed because of fwd. Check compares the tables
+// with what Install put there (fwd's chains, their rules, the jumps to
+// them and that each jump comes first) and names every difference, so
+// that the daemon can notice when someone else changed or removed its
+// rules and install them again.
 //
 // The chains (filter table, per family):
 //
@@ -136,6 +140,9 @@ type Installer struct {
 	// objects (or did not exist) when fwd first installed: Remove deletes
 	// them when they end up empty.
 	ours map[Family]map[string]bool
+	// last is what the kernel showed after the last Install, for Check;
+	// nil after Remove.
+	last *installed
 }
 
 // New returns an Installer that works through r.
@@ -161,6 +168,7 @@ func (in *Installer) Install(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("install %s rules: %w", fam, err)
 		}
 	}
+	in.snapshot(ctx, cfg)
 	in.log.Info("kernel rules installed", "queues", queueSpec(cfg), "fail_open", cfg.FailOpen, "egress", cfg.Egress, "mark", fmt.Sprintf("%#x", cfg.mark()))
 	return nil
 }
@@ -169,6 +177,7 @@ func (in *Installer) Install(ctx context.Context, cfg Config) error {
 // tables that existed only because of fwd. It tries both families and
 // returns the errors of both.
 func (in *Installer) Remove(ctx context.Context) error {
+	in.last = nil
 	var errs []error
 	for _, fam := range families {
 		if err := in.apply(ctx, fam, nil); err != nil {
