@@ -33,8 +33,16 @@ func locateSyntax(data []byte, yamlMsg string) (syntaxProblem, bool) {
 	if p, ok := sc.scan(); ok {
 		return p, true
 	}
+	if len(data) > maxBisect {
+		return syntaxProblem{}, false
+	}
 	return firstBadLine(data, sc.safe, yamlMsg)
 }
+
+// maxBisect is the largest file whose bad line firstBadLine looks for: it
+// parses about log2(lines) prefixes, some seconds for 4 MB. Beyond it
+// yaml.v3's line is printed.
+const maxBisect = 1 << 20
 
 // posAt is the line and column (in characters, 1-based) of byte offset i.
 func posAt(data []byte, i int) Pos {
@@ -218,16 +226,9 @@ func (s *scanner) line(i, end, indent int) (next int, bad, block bool, p syntaxP
 			}
 		case c == ']' || c == '}':
 			if start || len(s.flow) > 0 {
-				if len(s.flow) == 0 {
-					p, bad = s.problem(i, "%q closes nothing: no '[' or '{' is open", c)
+				if p, bad = s.close(i); bad {
 					return end, bad, false, p
 				}
-				o := s.flow[len(s.flow)-1]
-				if closer(o.c) != c {
-					p, bad = s.problem(i, "found %q where %q was expected to close the %q at %s", c, closer(o.c), o.c, s.where(o.at))
-					return end, bad, false, p
-				}
-				s.flow = s.flow[:len(s.flow)-1]
 				start = false
 				i++
 				continue
@@ -296,6 +297,21 @@ func (s *scanner) line(i, end, indent int) (next int, bad, block bool, p syntaxP
 		}
 	}
 	return end, false, false, p
+}
+
+// close takes the ']' or '}' at i off the open flow collections, or says
+// what is wrong with it.
+func (s *scanner) close(i int) (syntaxProblem, bool) {
+	c := s.data[i]
+	if len(s.flow) == 0 {
+		return s.problem(i, "%q closes nothing: no '[' or '{' is open", c)
+	}
+	o := s.flow[len(s.flow)-1]
+	if closer(o.c) != c {
+		return s.problem(i, "found %q where %q was expected to close the %q at %s", c, closer(o.c), o.c, s.where(o.at))
+	}
+	s.flow = s.flow[:len(s.flow)-1]
+	return syntaxProblem{}, false
 }
 
 // quoted returns the offset of the quote that closes the string opened at
