@@ -81,8 +81,8 @@ func runValidate(e env, args []string) int {
 		if err != nil {
 			fmt.Fprintln(e.stderr, err)
 			var list rules.ErrorList
-			if errors.As(err, &list) && len(list) > 1 {
-				fmt.Fprintf(e.stderr, "%s: %d errors\n", path, len(list))
+			if errors.As(err, &list) && list.Count() > 1 {
+				fmt.Fprintf(e.stderr, "%s: %d errors\n", path, list.Count())
 			}
 			code = max(code, loadExit(err))
 			continue

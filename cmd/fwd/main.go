@@ -248,7 +248,7 @@ func run(args []string, stderr io.Writer) int {
 func printRulesError(w io.Writer, path string, err error) {
 	var el rules.ErrorList
 	if errors.As(err, &el) {
-		fmt.Fprintf(w, "fwd: %s has %d error(s), not starting:\n", path, len(el))
+		fmt.Fprintf(w, "fwd: %s has %d error(s), not starting:\n", path, el.Count())
 		for _, e := range el {
 			fmt.Fprintf(w, "  %s\n", e)
 		}

@@ -475,7 +475,7 @@ func rulesError(path, what string, err error) *Error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidRules, Message: fmt.Sprintf("%s %s: %v", path, what, err)}
 	}
 	e := &Error{Status: http.StatusUnprocessableEntity, Code: CodeInvalidRules,
-		Message: fmt.Sprintf("%s %s (%d error%s)", path, what, len(list), plural(len(list)))}
+		Message: fmt.Sprintf("%s %s (%d error%s)", path, what, list.Count(), plural(list.Count()))}
 	for _, le := range list {
 		e.Details = append(e.Details, le.Error())
 	}

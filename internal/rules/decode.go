@@ -38,7 +38,7 @@ func Parse(name string, data []byte, opts Options) (*File, error) {
 			a, b := d.errs[i].Pos, d.errs[j].Pos
 			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
 		})
-		return nil, d.errs
+		return nil, capErrors(d.errs)
 	}
 	sum := sha256.Sum256(data)
 	f.Path = name
@@ -59,11 +59,23 @@ type decoder struct {
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Pos: pos(n), Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &Error{File: d.file, Pos: pos(n), Msg: fmt.Sprintf(format, clipArgs(args)...)})
 }
 
 func (d *decoder) warnf(n *yaml.Node, format string, args ...any) {
-	d.warns = append(d.warns, &Error{File: d.file, Pos: pos(n), Msg: fmt.Sprintf(format, args...)})
+	d.warns = append(d.warns, &Error{File: d.file, Pos: pos(n), Msg: fmt.Sprintf(format, clipArgs(args)...)})
+}
+
+// clipArgs shortens the strings among a message's arguments, which are
+// values from the file, to what a message should repeat. A shown string
+// is already short.
+func clipArgs(args []any) []any {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = clip(s)
+		}
+	}
+	return args
 }
 
 func pos(n *yaml.Node) Pos {
@@ -88,7 +100,7 @@ func (d *decoder) decode(data []byte) *File {
 			d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{1, 1}, Msg: "empty file: expected a rules file starting with \"version: 1\""})
 			return nil
 		}
-		d.syntaxError(err)
+		d.syntaxError(data, err)
 		return nil
 	}
 	var extra yaml.Node
@@ -142,7 +154,7 @@ func (d *decoder) decode(data []byte) *File {
 	return f
 }
 
-func (d *decoder) syntaxError(err error) {
+func (d *decoder) syntaxError(data []byte, err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, m := range te.Errors {
@@ -151,6 +163,16 @@ func (d *decoder) syntaxError(err error) {
 		return
 	}
 	msg := err.Error()
+	if p, ok := locateSyntax(data, msg); ok {
+		if p.msg == "" {
+			p.msg = strings.TrimPrefix(msg, "yaml: ")
+			if m := yamlLine.FindStringSubmatch(msg); m != nil {
+				p.msg = m[2]
+			}
+		}
+		d.errs = append(d.errs, &Error{File: d.file, Pos: p.pos, Msg: "YAML syntax: " + p.msg})
+		return
+	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		d.errs = append(d.errs, &Error{File: d.file, Pos: Pos{line, 1}, Msg: "YAML syntax: " + m[2]})
@@ -167,7 +189,7 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func kindName(n *yaml.Node) string {
+func kindName(n *yaml.Node) shown {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -177,7 +199,7 @@ func kindName(n *yaml.Node) string {
 		if n.Tag == "!!null" {
 			return "nothing (null)"
 		}
-		return fmt.Sprintf("%q", n.Value)
+		return shown(fmt.Sprintf("%q", clip(n.Value)))
 	}
 	return "something else"
 }
@@ -569,6 +591,9 @@ func (d *decoder) portRange(n *yaml.Node) (PortRange, bool) {
 
 // ParsePortRange reads "443", "1024-65535" (or "1024:65535").
 func ParsePortRange(s string) (PortRange, error) {
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "-") {
+		return PortRange{}, fmt.Errorf("bad port %s: expected a port 0-65535 or a range \"lo-hi\"", clip(t))
+	}
 	lo, hi, isRange := strings.Cut(s, "-")
 	if !isRange {
 		lo, hi, isRange = strings.Cut(s, ":")
@@ -585,7 +610,7 @@ func ParsePortRange(s string) (PortRange, error) {
 		return PortRange{}, err
 	}
 	if b < a {
-		return PortRange{}, fmt.Errorf("inverted port range %q: expected the low port first", s)
+		return PortRange{}, fmt.Errorf("inverted port range %q: expected the low port first", clip(s))
 	}
 	return PortRange{a, b}, nil
 }
@@ -593,7 +618,7 @@ func ParsePortRange(s string) (PortRange, error) {
 func parsePort(s string) (uint16, error) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("bad port %q: expected a port 0-65535 or a range \"lo-hi\"", s)
+		return 0, fmt.Errorf("bad port %q: expected a port 0-65535 or a range \"lo-hi\"", clip(s))
 	}
 	if n > 65535 {
 		return 0, fmt.Errorf("port %d out of range: expected 0-65535", n)

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 // promises or fails with positioned errors; it never panics.
 func FuzzParse(f *testing.F) {
 	paths, _ := filepath.Glob("../../rules/*.yaml")
+	broken, _ := filepath.Glob("testdata/syntax/*.yaml")
+	paths = append(paths, broken...)
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
@@ -25,9 +28,13 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &list) || len(list) == 0 {
 				t.Fatalf("error is not a non-empty ErrorList: %v", err)
 			}
+			lines := bytes.Count(data, []byte{'\n'}) + 1
 			for _, e := range list {
 				if e.Pos.Line < 1 || e.Pos.Col < 1 || e.Msg == "" {
 					t.Fatalf("error without a place or a message: %+v", e)
+				}
+				if e.Pos.Line > lines {
+					t.Fatalf("error placed on line %d of a %d-line file: %v", e.Pos.Line, lines, e)
 				}
 			}
 			if file != nil {

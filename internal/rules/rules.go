@@ -138,7 +138,7 @@ func ParseProto(s string) (Proto, error) {
 	}
 	n, err := ipproto.Parse(s)
 	if err != nil {
-		return Proto{}, fmt.Errorf("bad protocol %q: expected tcp, udp, icmp, icmpv6, all (or -1) or a number 0-255", s)
+		return Proto{}, fmt.Errorf("bad protocol %q: expected tcp, udp, icmp, icmpv6, all (or -1) or a number 0-255", clip(s))
 	}
 	return Proto{Num: n}, nil
 }
@@ -207,6 +207,9 @@ type Error struct {
 	File string
 	Pos  Pos
 	Msg  string
+	// more counts the errors this one stands for beyond itself: the last
+	// entry of a capped ErrorList says "and N more errors".
+	more int
 }
 
 func (e *Error) Error() string {
@@ -216,6 +219,20 @@ func (e *Error) Error() string {
 // ErrorList is every error found in one file, in file order. It is the
 // error type that Load and Parse return for a bad file.
 type ErrorList []*Error
+
+// Count is the number of errors found, including those a long list
+// leaves out and only counts in its last entry.
+func (l ErrorList) Count() int {
+	n := 0
+	for _, e := range l {
+		if e.more > 0 {
+			n += e.more
+		} else {
+			n++
+		}
+	}
+	return n
+}
 
 func (l ErrorList) Error() string {
 	switch len(l) {
