@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fwd-project/fwd/internal/control"
+	"github.com/fwd-project/fwd/internal/rules"
 )
 
 // The commands in this file talk to a running fwd over its control
@@ -120,6 +121,14 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 				o.dryRun = true
 			}
 		case "--group":
+			if strings.TrimSpace(val) == "" {
+				fmt.Fprintf(e.stderr, "fwctl %s: bad --group: group name is empty: expected a name\n", cmd)
+				return o, nil, false
+			}
+			if err := rules.CheckText("group name", val); err != nil {
+				fmt.Fprintf(e.stderr, "fwctl %s: bad --group %q: %v\n", cmd, val, err)
+				return o, nil, false
+			}
 			o.group = val
 		}
 	}

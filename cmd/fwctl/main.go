@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // Exit codes. Scripts depend on them; README.md lists them.
@@ -72,6 +73,16 @@ func run(e env, args []string) int {
 		if c.name == args[0] {
 			return c.run(e, args[1:])
 		}
+	}
+	if name, _, _ := strings.Cut(args[0], "="); strings.HasPrefix(name, "-") {
+		// hoistGlobals found no command after the options.
+		if _, ok := globalOpts[name]; ok {
+			fmt.Fprintf(e.stderr, "fwctl: missing command after %s\n", strings.Join(args, " "))
+		} else {
+			fmt.Fprintf(e.stderr, "fwctl: unknown option %s\n", name)
+		}
+		usage(e.stderr)
+		return exitUsage
 	}
 	fmt.Fprintf(e.stderr, "fwctl: unknown command %q\n", args[0])
 	usage(e.stderr)

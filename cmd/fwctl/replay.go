@@ -200,8 +200,12 @@ func writeSummary(w io.Writer, s replay.Summary, diffPath string) {
 			}
 			state += ": " + f.Stop.Error
 		}
+		links := strings.Join(f.LinkTypes, "+")
+		if links == "" {
+			links = "no link type" // a pcapng without interfaces
+		}
 		fmt.Fprintf(w, "  %s: %s, %s, %d packets over %.1fs, %s\n",
-			f.Path, f.Format, strings.Join(f.LinkTypes, "+"), f.Packets, f.Duration, state)
+			f.Path, f.Format, links, f.Packets, f.Duration, state)
 	}
 	if s.Diff == nil {
 		return

@@ -93,7 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.failOpen, "fail-open", false, "accept new connections while fwd is not answering (queue full, or fwd not running) instead of dropping them")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	mark := fs.String("mark", fmt.Sprintf("%#x", kernel.DefaultMark), "packet and connection mark `bits` that record an accepted flow")
-	fs.IntVar(&o.copyRange, "copy-range", nfq.DefaultCopyRange, "bytes of each queued packet copied to fwd (headers only)")
+	fs.IntVar(&o.copyRange, "copy-range", nfq.DefaultCopyRange, "bytes of each queued packet copied to fwd (default the whole packet; a packet cut before its transport header is dropped)")
 	fs.StringVar(&o.queueIO, "queue-io", "batch", "queue I/O: batch (many packets per receive, all verdicts in one send) or simple (go-nfqueue, one packet per call)")
 	fs.IntVar(&o.queueLen, "queue-maxlen", nfq.DefaultMaxQueueLen, "kernel queue length in packets; beyond it new flows are dropped (or accepted with --fail-open)")
 	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket `path` for fwctl")

@@ -310,11 +310,11 @@ func (s RuleSpec) Text() string {
 	return r.Format(dir)
 }
 
-// CheckDescription checks a rule description as the rules file takes it:
-// at most 255 bytes of printable text.
+// CheckDescription checks a rule description as the rules file takes it
+// (rules.CheckText).
 func CheckDescription(d string) error {
-	if len(d) > 255 || strings.ContainsFunc(d, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
-		return fmt.Errorf("bad description: expected at most 255 printable characters")
+	if err := rules.CheckText("description", d); err != nil {
+		return fmt.Errorf("bad description: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -375,26 +376,30 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, errorBody{e})
 }
 
-// decode reads a JSON body strictly, within the size limit.
+// decode reads a JSON body strictly, within the size limit: unknown
+// fields and repeated keys are refused, and a body over the limit names
+// the value that ran past it.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *Error {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: fmt.Sprintf("request body over %d bytes", s.cfg.MaxBody)}
+			return tooLarge(s.cfg.MaxBody, data)
 		}
-		if errors.Is(err, io.EOF) {
-			return badRequest("empty request body: expected a JSON object")
-		}
+		return badRequest("reading the request body: " + err.Error())
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return badRequest("empty request body: expected a JSON object")
+	}
+	if dup, _, err := scanJSON(data); err == nil && dup != "" {
+		return badRequest(fmt.Sprintf("bad JSON: duplicate key %s: give each key once", dup))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return badRequest("bad JSON: " + strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: fmt.Sprintf("request body over %d bytes", s.cfg.MaxBody)}
-		}
 		return badRequest("bad JSON: more than one value in the body")
 	}
 	return nil

@@ -244,6 +244,12 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 	if group == "" {
 		group = s.cfg.Group
 	}
+	if strings.TrimSpace(group) == "" {
+		return EditResult{DryRun: dryRun}, badRequest("bad group: group name is empty: expected a name")
+	}
+	if err := rules.CheckText("group name", group); err != nil {
+		return EditResult{DryRun: dryRun}, badRequest(fmt.Sprintf("bad group: %v", err))
+	}
 	if len(req.Rules) == 0 {
 		return EditResult{DryRun: dryRun}, badRequest("no rules to add")
 	}

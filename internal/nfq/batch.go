@@ -62,8 +62,11 @@ var _ Queue = (*Batch)(nil)
 // Batch defaults.
 const (
 	DefaultBatchSize = 128
-	maxSlotBytes     = 4 << 20 // receive buffers per queue, at most
-	slotOverhead     = 512     // netlink and nfqueue headers and attributes around the payload
+	// maxSlotBytes bounds the receive buffers of one queue: 128 slots of
+	// a whole packet (DefaultCopyRange) fit. Pages a packet never
+	// reached are never touched, so they cost address space, not memory.
+	maxSlotBytes = 9 << 20
+	slotOverhead = 512 // netlink and nfqueue headers and attributes around the payload
 	// closePoll bounds a blocking receive, so that the loop sees Close
 	// within this time when no packet comes.
 	closePoll = 50 * time.Millisecond

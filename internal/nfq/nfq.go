@@ -74,8 +74,8 @@ type Stats struct {
 type Config struct {
 	// Num is the queue number (iptables --queue-num / --queue-balance).
 	Num uint16
-	// CopyRange is how many bytes of each packet are copied to user space;
-	// the headers are enough. Zero means DefaultCopyRange.
+	// CopyRange is how many bytes of each packet are copied to user space
+	// (the kernel caps it at MaxCopyRange). Zero means DefaultCopyRange.
 	CopyRange uint32
 	// MaxQueueLen is the kernel queue's length in packets. Zero means
 	// DefaultMaxQueueLen.
@@ -102,9 +102,29 @@ type Config struct {
 	Log *slog.Logger
 }
 
+// MaxCopyRange is the kernel's largest copy range
+// (NFQNL_MAX_COPY_RANGE, 0xffff less a netlink attribute header): a
+// larger one is taken as this.
+const MaxCopyRange = 0xffff - 4
+
 // Defaults for Config's zero fields.
+//
+// DefaultCopyRange is the whole packet (issue 16, bug 5). The headers fwd
+// reads usually fit in 128 bytes, but an IPv6 packet may put up to 64 KiB
+// of extension headers (any number, each up to 2048 bytes) before its
+// transport header, and a packet cut before its ports cannot be judged: it
+// is dropped as undecodable, which loses an allowed flow. A copy range is
+// per queue, so no smaller fixed size, nor one per family, is safe, and a
+// queued packet cannot be read again. The cost is small because only the
+// first packets of new flows are queued and the kernel copies
+// min(length, range) bytes: a SYN still copies 60-80 bytes; a large first
+// UDP datagram copies all of it rather than 128 bytes (and takes that much
+// more of the socket buffer). Batch's receive slots grow to hold a whole
+// packet: 8.3 MiB of address space per queue for 128 slots, of which only
+// the pages that packets reach become memory. A smaller --copy-range
+// trades that for fail-closed drops of such packets.
 const (
-	DefaultCopyRange   = 128
+	DefaultCopyRange   = MaxCopyRange
 	DefaultMaxQueueLen = 4096
 	DefaultReadBuffer  = 8 << 20
 )

@@ -10,9 +10,14 @@ import (
 	"github.com/google/gopacket/layers"
 )
 
-// maxExtHeaders bounds the IPv6 extension headers (hop-by-hop, routing,
-// destination options) walked in one packet; a longer chain is Unknown.
-// It keeps the work per packet and the decoder's layer list bounded.
+// maxExtHeaders bounds the IPv6 extension headers walked in the packet
+// quoted by an ICMPv6 error; a longer quoted chain has no Inner. The
+// packet's own chain has no such bound (issue 16): conntrack and the
+// receiving stack walk a chain of any length, so an allowed flow must not
+// be dropped for the length of its chain. Each header takes at least 8
+// bytes, so the walk is bounded by the packet's length, and ip6ExtLayer
+// skips a run of headers as one layer, which keeps the decoder's layer
+// list at most 5 long (IPv6, a run, a fragment header, a run, transport).
 const maxExtHeaders = 16
 
 // errMalformed is what the layers below return, instead of reaching
@@ -55,7 +60,7 @@ func (d *Decoder) init() {
 	d.p4 = newParser(layers.LayerTypeIPv4, &d.ip4, &d.tcp, &d.udp, &d.icmp4)
 	d.p6 = newParser(layers.LayerTypeIPv6, &d.ip6, &d.ext, &d.frag, &d.tcp, &d.udp, &d.icmp6)
 	// IPv6, the extension headers, a fragment header and a transport.
-	d.decoded = make([]gopacket.LayerType, 0, maxExtHeaders+4)
+	d.decoded = make([]gopacket.LayerType, 0, 8)
 }
 
 func newParser(first gopacket.LayerType, dls ...gopacket.DecodingLayer) *gopacket.DecodingLayerParser {
@@ -97,7 +102,7 @@ func (d *Decoder) Decode(data []byte, p *Packet) {
 		parser = d.p4
 	case 6:
 		parser = d.p6
-		d.ext.n, d.frag.seen = 0, false
+		d.frag.seen = false
 	default:
 		return
 	}
@@ -342,22 +347,34 @@ func (l *ip6Layer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 
 func (l *ip6Layer) NextLayerType() gopacket.LayerType { return next6(l.NextHeader) }
 
-// ip6ExtLayer skips hop-by-hop, routing and destination options headers
-// with layers.IPv6ExtensionSkipper, at most maxExtHeaders of them. (In
-// gopacket v1.1.19 IPv6Routing has no DecodeFromBytes, and IPv6HopByHop
-// and IPv6Destination allocate per option; IPv6Destination also never
-// truncates its option list, so it grows with every packet.)
+// ip6ExtLayer skips a run of hop-by-hop, routing and destination options
+// headers (as many as follow one another) as one layer; it stops at the
+// first next header that is none of them. (In gopacket v1.1.19
+// IPv6Routing has no DecodeFromBytes, and IPv6HopByHop and
+// IPv6Destination allocate per option; IPv6Destination also never
+// truncates its option list, so it grows with every packet.) A header that
+// does not fit in data is malformed: with a copy range that cut the
+// packet, it is Unknown and dropped (fail-closed; see nfq.DefaultCopyRange).
 type ip6ExtLayer struct {
 	layers.IPv6ExtensionSkipper
-	n int // headers skipped in the current packet; Decode resets it
 }
 
-func (l *ip6ExtLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
-	l.n++
-	if l.n > maxExtHeaders || len(data) < 2 || len(data) < int(data[1])*8+8 {
-		return errMalformed
+func (l *ip6ExtLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	n := 0
+	for {
+		if len(data)-n < 2 || len(data)-n < int(data[n+1])*8+8 {
+			return errMalformed
+		}
+		next := ipproto.Proto(data[n])
+		n += int(data[n+1])*8 + 8
+		switch next {
+		case ipproto.HopByHop, ipproto.Routing, ipproto.DestOpts:
+			continue
+		}
+		l.BaseLayer = layers.BaseLayer{Contents: data[:n], Payload: data[n:]}
+		l.NextHeader = layers.IPProtocol(next)
+		return nil
 	}
-	return l.IPv6ExtensionSkipper.DecodeFromBytes(data, df)
 }
 
 // CanDecode leaves out the fragment header (the skipper's class has it),

@@ -124,6 +124,12 @@ func TestDecode(t *testing.T) {
 			HasTransport: true, SrcPort: 1, DstPort: 22, TCPFlags: SYN}},
 		{"ipv6 16 extension headers", udp6Ext(repeatExt(16)...), Packet{Kind: IP, Version: 6, Proto: 17, Src: a(c6), Dst: a(s6),
 			Length: 40 + 16*8 + 108, HasTransport: true, SrcPort: 5353, DstPort: 53}},
+		// Issue 16: a chain of any length is walked, as conntrack does.
+		{"ipv6 40 extension headers", udp6Ext(repeatExt(40)...), Packet{Kind: IP, Version: 6, Proto: 17, Src: a(c6), Dst: a(s6),
+			Length: 40 + 40*8 + 108, HasTransport: true, SrcPort: 5353, DstPort: 53}},
+		{"ipv6 fragment header between runs", udp6Ext(append(append(repeatExt(20), packettest.Ext{Type: ipproto.Fragment, FragID: 5}), repeatExt(20)...)...),
+			Packet{Kind: IP, Version: 6, Proto: 17, Src: a(c6), Dst: a(s6), Length: 40 + 41*8 + 108, FragID: 5,
+				HasTransport: true, SrcPort: 5353, DstPort: 53}},
 		{"ipv6 first fragment", frags6[0], Packet{Kind: IP, Version: 6, Proto: 17, Src: a(c6), Dst: a(s6), Length: 40 + 8 + 8 + 48,
 			Frag: FirstFragment, FragID: 0xdeadbeef, HasTransport: true, SrcPort: 5353, DstPort: 53}},
 		{"ipv6 later fragment", frags6[1], Packet{Kind: IP, Version: 6, Proto: 60, Src: a(c6), Dst: a(s6), Length: 40 + 8 + 8 + 48,
@@ -229,7 +235,7 @@ func TestDecodeUnknown(t *testing.T) {
 			Ext: []packettest.Ext{{Type: ipproto.HopByHop}}}), func(b []byte) { b[41] = 1 })},
 		{"ipv6 routing, nothing after", mod(packettest.MustBuild(packettest.Spec{Src: a(c6), Dst: a(s6), Proto: 59, Ext: []packettest.Ext{{Type: ipproto.Routing}}}),
 			func(b []byte) { b[40] = 6 })},
-		{"ipv6 17 extension headers", udp6Ext(repeatExt(17)...)},
+		{"ipv6 long chain cut", udp6Ext(repeatExt(40)...)[:40+39*8]},
 		{"ipv6 two fragment headers", udp6Ext(packettest.Ext{Type: ipproto.Fragment, MoreFragments: true}, packettest.Ext{Type: ipproto.Fragment, MoreFragments: true})},
 		{"ipv6 fragment header cut", packettest.MustBuild(packettest.Spec{Src: a(c6), Dst: a(s6), Proto: 59, Ext: []packettest.Ext{{Type: ipproto.DestOpts}, {Type: ipproto.Fragment}}})[:52]},
 		{"ipv6 icmpv6 4 bytes", packettest.MustBuild(packettest.Spec{Src: a(c6), Dst: a(s6), Proto: ipproto.ICMPv6, ICMPType: 128})[:44]},
@@ -351,7 +357,7 @@ func TestDecodeNoAllocs(t *testing.T) {
 			b[41] = 1
 			return b
 		}()},
-		{"too many extension headers", udp6Ext(repeatExt(17)...)},
+		{"long extension header chain", udp6Ext(repeatExt(1000)...)},
 	}
 	var d Decoder
 	var p Packet

@@ -63,13 +63,12 @@ func refFill(b []byte, p *Packet) bool {
 		p.Src = netip.AddrFrom16([16]byte(b[8:24]))
 		p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
 		next, rest := b[6], b[40:min(len(b), 40+plen)]
-		exts, frags := 0, 0
+		frags := 0
 	chain:
 		for {
 			switch next {
 			case 0, 43, 60:
-				exts++
-				if exts > 16 || len(rest) < 2 {
+				if len(rest) < 2 {
 					return false
 				}
 				n := (int(rest[1]) + 1) * 8

@@ -214,6 +214,12 @@ func (r *Replayer) run(name string, start time.Time, src *source, err error) err
 	for _, h := range r.frag.expire(0, true) {
 		r.resolveHeld(h, ReasonMalformed, ReasonMalformed)
 	}
+	if len(fs.LinkTypes) == 0 {
+		// No packet told it: the file's header or interfaces do.
+		for _, lt := range src.declaredLinks() {
+			fs.addLink(lt)
+		}
+	}
 	r.total += n
 	fs.Packets = n
 	if stop != nil {

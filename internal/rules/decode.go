@@ -280,20 +280,16 @@ func (d *decoder) scalar(n *yaml.Node, what, expected string) (string, bool) {
 	return n.Value, true
 }
 
-func (d *decoder) str(n *yaml.Node, what string, maxLen int) (string, bool) {
+// str returns the text of a group name or description, checked with
+// CheckText.
+func (d *decoder) str(n *yaml.Node, what string) (string, bool) {
 	s, ok := d.scalar(n, what, "a string")
 	if !ok {
 		return "", false
 	}
-	if len(s) > maxLen {
-		d.errorf(n, "%s is %d bytes long: expected at most %d", what, len(s), maxLen)
+	if err := CheckText(what, s); err != nil {
+		d.errorf(n, "%v", err)
 		return "", false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			d.errorf(n, "%s holds a control character: expected printable text", what)
-			return "", false
-		}
 	}
 	return s, true
 }
@@ -445,14 +441,14 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 			switch key {
 			case "name":
 				nameNode = v
-				if s, ok := d.str(v, "group name", 255); ok {
+				if s, ok := d.str(v, "group name"); ok {
 					if strings.TrimSpace(s) == "" {
 						d.errorf(v, "group name is empty: expected a name")
 					}
 					g.Name = s
 				}
 			case "description":
-				g.Description, _ = d.str(v, "group description", 255)
+				g.Description, _ = d.str(v, "group description")
 			case "ingress":
 				if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 					return // "ingress:" with nothing: no ingress, as when omitted
@@ -525,7 +521,7 @@ func (d *decoder) rule(n *yaml.Node, dir direction.Dir) (Rule, bool) {
 			icmpNode = k
 			r.ICMP = d.icmp(v)
 		case "description":
-			r.Description, _ = d.str(v, "rule description", 255)
+			r.Description, _ = d.str(v, "rule description")
 		default: // from or to
 			peersNode = v
 		}
