@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzParse: any input either decodes into a File that keeps the format's
-// promises or fails with positioned errors; it never panics.
+// promises or fails with positioned errors; it never panics. An accepted
+// File, written back (encodeFile) and parsed again, means the same.
 func FuzzParse(f *testing.F) {
 	paths, _ := filepath.Glob("../../rules/*.yaml")
 	for _, p := range paths {
@@ -63,5 +64,6 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
+		checkRoundTrip(t, file)
 	})
 }
