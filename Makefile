@@ -4,6 +4,7 @@ BIN       := bin
 PKGS      := ./...
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 20s
+FUZZPARALLEL ?= 2
 
 .DEFAULT_GOAL := help
 
@@ -36,14 +37,8 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target for FUZZTIME (default 20s)
-	$(GO) test ./internal/packet -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/rules -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/replay -run '^$$' -fuzz FuzzPacket -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/replay -run '^$$' -fuzz FuzzCapture -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/replay -run '^$$' -fuzz FuzzReplayBytes -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/rules -run '^$$' -fuzz FuzzEdit -fuzztime $(FUZZTIME)
-	$(GO) test ./cmd/fwctl -run '^$$' -fuzz FuzzRuleWords -fuzztime $(FUZZTIME)
+fuzz: ## run every fuzz target (found, not listed) for FUZZTIME each (default 20s)
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) sh testdata/fuzz.sh
 
 SHARED_DATA ?= ../shared/data
 

@@ -382,7 +382,7 @@ func addrFamily(s string) (string, error) {
 			return "", rejectErr("bad address %q: expected an IPv4 or IPv6 address or CIDR", s)
 		}
 		n, err := strconv.Atoi(bits)
-		if err != nil || n < 0 || n > ad.BitLen() || bits == "" || bits[0] == '+' {
+		if err != nil || n < 0 || n > ad.BitLen() || bits == "" || bits[0] == '+' || len(bits) > 1 && bits[0] == '0' {
 			return "", rejectErr("bad mask %q in %q: expected /0 to /%d", "/"+bits, s, ad.BitLen())
 		}
 		a = ad

@@ -3,10 +3,13 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/fwd-project/fwd/internal/rules"
 )
 
 // FuzzRuleWords: the ufw grammar never panics, and every rule it accepts
-// is one the API accepts too.
+// is one the API accepts too: RuleSpec.Rule takes it and its peers
+// resolve (prefix-list names aside, which only the daemon's file knows).
 func FuzzRuleWords(f *testing.F) {
 	for _, sc := range goldenScenarios {
 		for _, st := range sc.steps {
@@ -29,6 +32,14 @@ func FuzzRuleWords(f *testing.F) {
 		for _, s := range specs {
 			if _, _, err := s.Rule(); err != nil {
 				t.Fatalf("%q: parsed to %+v, which the API rejects: %v", line, s, err)
+			}
+			for _, p := range s.Peers {
+				if !strings.ContainsAny(p, "./:") && p != "any" && p != "any4" && p != "any6" {
+					continue // a prefix-list name
+				}
+				if _, err := (&rules.File{}).ResolvePeers([]string{p}); err != nil {
+					t.Fatalf("%q: peer %q, which the API rejects: %v", line, p, err)
+				}
 			}
 		}
 	})

@@ -7,8 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,38 +229,98 @@ func TestSwap(t *testing.T) {
 	}
 }
 
-// TestSwapWhileDeciding runs readers against a swapping writer; -race
-// checks the swap.
+// TestSwapWhileDeciding runs readers against a swapping writer (-race
+// checks the swap) and checks every verdict: table A allows port 80 and
+// not 22, table B the reverse, and each swap publishes a table of its
+// own, so that a table names its generation. Around each Decide a worker
+// reads the live table before and after; the verdict must be what one of
+// the tables live in between says (the one table, when no swap happened
+// meanwhile). The writer moves on only once some worker has decided with
+// a generation live throughout, so every generation is checked that way.
 func TestSwapWhileDeciding(t *testing.T) {
-	e, path := mustEngine(t, webRules, nil)
-	tables := [2]*filter.Table{e.Table()}
-	writeRules(t, filepath.Dir(path), strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1))
-	var err error
-	if tables[1], err = Load(path, rules.Options{}); err != nil {
-		t.Fatal(err)
+	webB := strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1)
+	const generations = 50
+	tables := make([]*filter.Table, generations)
+	gen := map[*filter.Table]int{}
+	for i := range tables {
+		body := webRules
+		if i%2 == 1 {
+			body = webB
+		}
+		tbl, err := Load(writeRules(t, t.TempDir(), body), rules.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables[i], gen[tbl] = tbl, i
 	}
+	msgs := []*nfq.Msg{
+		{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80)},
+		{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 22)},
+	}
+	// want[m][g] is table g's verdict on message m, by filter.Table.Match.
+	want := make([][]verdict.Verdict, len(msgs))
+	for i, m := range msgs {
+		var d packet.Decoder
+		var p packet.Packet
+		d.Decode(m.Payload, &p)
+		for _, tbl := range tables {
+			v := verdict.Drop
+			if tbl.Match(filter.KeyOf(&p, direction.Ingress)).Accepted() {
+				v = verdict.Accept
+			}
+			want[i] = append(want[i], v)
+		}
+		if want[i][0] == want[i][1] {
+			t.Fatalf("message %d: tables A and B agree (%v): the test cannot tell them apart", i, want[i][0])
+		}
+	}
+
+	e := New(tables[0], Config{})
+	var stable [generations]atomic.Uint64 // decides with generation g live throughout
+	var bad atomic.Uint64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for i := range 4 {
 		w := e.NewWorker(i)
-		m := &nfq.Msg{Hook: nfq.HookLocalIn, Payload: pkt(t, "tcp", "198.19.7.7", "198.18.0.1", 80)}
 		wg.Go(func() {
-			for {
+			for n := 0; ; n++ {
 				select {
 				case <-stop:
 					return
 				default:
-					w.Decide(m)
+				}
+				mi := (n + i) % len(msgs)
+				before := gen[e.Table()]
+				got := w.Decide(msgs[mi])
+				after := gen[e.Table()]
+				if after < before {
+					t.Errorf("generation went back from %d to %d", before, after)
+					bad.Add(1)
+					return
+				}
+				if !slices.Contains(want[mi][before:after+1], got) {
+					t.Errorf("message %d decided %v while generations %d to %d were live, which say %v",
+						mi, got, before, after, want[mi][before:after+1])
+					bad.Add(1)
+					return
+				}
+				if before == after {
+					stable[before].Add(1)
 				}
 			}
 		})
 	}
-	for i := range 50 {
-		e.Swap(tables[i%2])
+	for g := range tables {
+		if g > 0 {
+			e.Swap(tables[g])
+		}
+		for stable[g].Load() == 0 && bad.Load() == 0 {
+			runtime.Gosched()
+		}
 	}
 	close(stop)
 	wg.Wait()
-	if e.Table() != tables[1] {
+	if e.Table() != tables[generations-1] {
 		t.Error("the last swap is not live")
 	}
 }

@@ -42,7 +42,8 @@ func seedPackets() map[string][]byte {
 }
 
 // FuzzDecode: Decode never panics, agrees with the reference decoder on
-// every field, and what it calls IP is consistent: version 4 or 6 with
+// every field and with gopacket's full decoder where both are defined
+// (checkGopacket), and what it calls IP is consistent: version 4 or 6 with
 // addresses of that family, transport fields only where they belong.
 func FuzzDecode(f *testing.F) {
 	for _, b := range seedPackets() {
@@ -57,6 +58,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode and the reference disagree\n got %+v\n ref %+v", p, ref)
 		}
 		checkInvariants(t, p)
+		checkGopacket(t, data, p)
 	})
 }
 

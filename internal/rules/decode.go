@@ -713,6 +713,10 @@ func (d *decoder) peers(n *yaml.Node, key string) ([]string, []netip.Prefix) {
 			continue
 		}
 		if pl := d.lists[s]; pl != nil {
+			if len(pl.Prefixes) == 0 {
+				d.errorf(it, "prefix list %q is empty: a rule from it would match nothing; add a CIDR to the list or remove it from the rule", s)
+				continue
+			}
 			for _, p := range pl.Prefixes {
 				add(p)
 			}

@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzParse: any input either decodes into a File that keeps the format's
-// promises or fails with positioned errors; it never panics.
+// promises or fails with positioned errors; it never panics. An accepted
+// File, written back (encodeFile) and parsed again, means the same.
 func FuzzParse(f *testing.F) {
 	paths, _ := filepath.Glob("../../rules/*.yaml")
 	broken, _ := filepath.Glob("testdata/syntax/*.yaml")
@@ -70,5 +71,6 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
+		checkRoundTrip(t, file)
 	})
 }

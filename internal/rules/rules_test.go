@@ -140,6 +140,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad cidr", rulesOf("      - {proto: tcp, ports: 22, from: [198.51.100.0/33]}"), "e.yaml:5:40: bad CIDR \"198.51.100.0/33\": expected an address/length such as 198.51.100.0/24 or 2001:db8::/32"},
 		{"bad address", rulesOf("      - {proto: tcp, ports: 22, from: [1.2.3]}"), "e.yaml:5:40: bad address \"1.2.3\": expected a CIDR, an address, a prefix list name or any"},
 		{"undefined prefix list", rulesOf("      - {proto: tcp, ports: 22, from: [ofice]}"), "e.yaml:5:40: undefined prefix list \"ofice\": define it under prefix_lists, or write a CIDR or any"},
+		{"empty prefix list", "version: 1\nprefix_lists:\n  office: []\ngroups:\n  - name: a\n    ingress: [{proto: tcp, from: [office]}]\n", "e.yaml:6:35: prefix list \"office\" is empty: a rule from it would match nothing; add a CIDR to the list or remove it from the rule"},
 		{"empty from", rulesOf("      - {proto: tcp, ports: 22, from: []}"), "e.yaml:5:39: from is an empty list: expected at least one CIDR, address, prefix list name or any"},
 		{"from is a map", rulesOf("      - {proto: tcp, ports: 22, from: {a: b}}"), "e.yaml:5:39: from: expected a list of CIDRs, addresses, prefix list names or any, got a mapping"},
 		{"prefix list bad entry", "version: 1\nprefix_lists:\n  office: [203.0.113.0/24, nope]\ngroups: [{name: a}]\n", "e.yaml:3:28: bad address \"nope\": expected a CIDR, an address, a prefix list name or any"},
