@@ -1,0 +1,210 @@
+// Package filter compiles a validated rules file into an immutable lookup
+// table and answers, for the first packet of a connection, whether the
+// security groups allow it and which rule did.
+//
+// A Table is built once by Compile and never changes: it is safe for any
+// number of concurrent readers without locks, and Match allocates nothing.
+// A reload builds a new Table and swaps a pointer.
+//
+// The table is indexed by direction and protocol. For each (direction,
+// protocol) it holds a longest-prefix-match index over every distinct peer
+// prefix of the rules (an array indexed by the first 16 bits for IPv4,
+// sorted address ranges for IPv6); the value stored at a prefix is a
+// piecewise-constant map from destination port (or ICMP type<<8|code) to
+// the first rule allowing it, already merged with everything the prefix's
+// supernets allow. A lookup is therefore one prefix lookup and one binary
+// search, whatever the number of rules.
+package filter
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
+	"github.com/fwd-project/fwd/internal/types/verdict"
+)
+
+// Table is a compiled, immutable rule table. The zero value drops
+// everything.
+type Table struct {
+	dirs [2]dirTable
+	// ranges holds, for the /16s of IPv4 space that prefixes longer than
+	// /16 divide, which port map holds from which address on: start<<48 |
+	// map reference, sorted.
+	ranges []uint64
+	// pieces holds every distinct port map: a sorted run of start<<48 |
+	// (group+1)<<32 | rule (0 below the start bits: no rule), the first
+	// start 0. The run of map reference r is
+	// pieces[r>>16 : r>>16 + r&0xffff + 1]; reference 0 is a map that
+	// answers "no rule" everywhere.
+	pieces []uint64
+	file   *rules.File
+	stats  Stats
+	// slots numbers every rule, and every implicit egress default, so that
+	// callers can count per rule in a flat array (see Slot).
+	slots    []groupSlots
+	numSlots int
+}
+
+type groupSlots struct {
+	in, out, def int32 // first ingress slot, first egress slot, implicit egress slot (-1: none)
+}
+
+type dirTable struct {
+	byProto [256]*protoTable
+}
+
+// protoTable answers for one direction and protocol which port map holds
+// for a peer address.
+type protoTable struct {
+	// l1 is indexed by an IPv4 address's first 16 bits. An entry is a map
+	// reference, or with rangeFlag set the run of t.ranges that splits the
+	// /16 (same encoding as a map reference). nil when no IPv4 prefix.
+	l1 []uint64
+	v6 v6Index
+}
+
+const (
+	rangeFlag = 1 << 63
+	refMask   = 1<<48 - 1
+)
+
+// search returns the last element of run whose top 16 bits are <= x; the
+// first element's are 0.
+func search(run []uint64, x uint16) uint64 {
+	key := uint64(x)<<48 | refMask
+	base, n := 0, len(run)
+	for n > 1 {
+		// Branch-free, as in v6Index.lookup: run[i] <= key when
+		// key - run[i] does not borrow.
+		half := n >> 1
+		_, borrow := bits.Sub64(key, run[base+half], 0)
+		base += half &^ -int(borrow)
+		n -= half
+	}
+	return run[base]
+}
+
+func run(arena []uint64, ref uint64) []uint64 {
+	off := ref >> 16 & (1<<32 - 1)
+	return arena[off : off+ref&0xffff+1]
+}
+
+// Stats describes a compiled table.
+type Stats struct {
+	Rules     int // rules in the file, plus one per implicit egress default
+	Prefixes  int // distinct (direction, protocol, prefix) entries
+	Intervals int // port intervals over all distinct port maps
+	PortMaps  int // distinct port maps (identical ones are shared)
+	V4Ranges  int // address ranges inside IPv4 /16s split by longer prefixes
+}
+
+// Stats returns figures about the table's size.
+func (t *Table) Stats() Stats { return t.stats }
+
+// File returns the rules file the table was compiled from.
+func (t *Table) File() *rules.File { return t.file }
+
+// Match answers whether the security groups allow a new connection. It
+// allocates nothing and takes no lock.
+func (t *Table) Match(k Key) Result {
+	pt := t.dirs[k.Dir&1].byProto[k.Proto]
+	if pt == nil {
+		return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
+	}
+	var ref uint64
+	if k.Peer.Is4() {
+		if pt.l1 == nil {
+			return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
+		}
+		a := k.Peer.As4()
+		ref = pt.l1[uint32(a[0])<<8|uint32(a[1])]
+		if ref&rangeFlag != 0 {
+			ref = search(run(t.ranges, ref), uint16(a[2])<<8|uint16(a[3])) & refMask
+		}
+	} else if k.Peer.Is6() {
+		ref = pt.v6.lookup(k.Peer.As16())
+	}
+	x := k.Port
+	if k.Proto == ipproto.ICMP || k.Proto == ipproto.ICMPv6 {
+		x = uint16(k.Type)<<8 | uint16(k.Code)
+	}
+	v := search(run(t.pieces, ref), x)
+	g := int32(v>>32&0xffff) - 1
+	if g < 0 {
+		return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
+	}
+	return Result{Verdict: verdict.Accept, Dir: k.Dir, Group: g, Rule: int32(uint32(v))}
+}
+
+// NumSlots is the number of rule slots: one per rule of the file, plus
+// one per implicit egress default.
+func (t *Table) NumSlots() int { return t.numSlots }
+
+// Slot returns the slot in [0, NumSlots) of the rule an accept verdict
+// names, or -1 for a drop. It allocates nothing, so the hot path can count
+// per rule.
+func (t *Table) Slot(v Result) int {
+	if !v.Accepted() || v.Group < 0 || int(v.Group) >= len(t.slots) {
+		return -1
+	}
+	g := t.slots[v.Group]
+	switch {
+	case v.Rule == NoRule:
+		return int(g.def)
+	case v.Dir == direction.Egress:
+		return int(g.out + v.Rule)
+	}
+	return int(g.in + v.Rule)
+}
+
+// GroupName returns the name of group i, or "" when out of range.
+func (t *Table) GroupName(i int32) string {
+	if t.file == nil || i < 0 || int(i) >= len(t.file.Groups) {
+		return ""
+	}
+	return t.file.Groups[i].Name
+}
+
+// Rule returns the rule a verdict names, or nil for a drop or an implicit
+// egress default.
+func (t *Table) Rule(v Result) *rules.Rule {
+	if !v.Accepted() || v.Rule < 0 || t.file == nil || v.Group < 0 || int(v.Group) >= len(t.file.Groups) {
+		return nil
+	}
+	g := &t.file.Groups[v.Group]
+	list := g.Ingress
+	if v.Dir == direction.Egress {
+		list = g.Egress
+	}
+	if int(v.Rule) >= len(list) {
+		return nil
+	}
+	return &list[v.Rule]
+}
+
+// Describe puts a verdict in words, e.g. "accepted by group web, ingress
+// rule 0 (tcp 80,443 from any)".
+func (t *Table) Describe(v Result) string {
+	if !v.Accepted() {
+		if v.Dir == direction.Egress {
+			return "dropped: no egress rule allows it"
+		}
+		return "dropped: no ingress rule allows it"
+	}
+	name := t.GroupName(v.Group)
+	if v.Rule == NoRule {
+		return fmt.Sprintf("accepted by group %s, its default egress rule (egress omitted: all outbound allowed)", name)
+	}
+	r := t.Rule(v)
+	if r == nil {
+		return fmt.Sprintf("accepted by group %s, rule %d", name, v.Rule)
+	}
+	s := fmt.Sprintf("accepted by group %s, %s rule %d (%s)", name, v.Dir.Key(), v.Rule, r.Format(v.Dir))
+	if r.Description != "" {
+		s += ": " + r.Description
+	}
+	return s
+}
