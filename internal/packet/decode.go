@@ -121,20 +121,7 @@ func (d *Decoder) fill(p *Packet) bool {
 	for _, t := range d.decoded {
 		switch t {
 		case layers.LayerTypeIPv4:
-			ip := &d.ip4
-			p.Version = 4
-			p.Src = netip.AddrFrom4([4]byte(ip.SrcIP))
-			p.Dst = netip.AddrFrom4([4]byte(ip.DstIP))
-			p.Length = int(ip.Length)
-			switch {
-			case ip.FragOffset != 0:
-				p.Frag = LaterFragment
-			case ip.Flags&layers.IPv4MoreFragments != 0:
-				p.Frag = FirstFragment
-			}
-			if p.Frag != NotFragment {
-				p.FragID = uint32(ip.Id)
-			}
+			d.fillIPv4(p)
 		case layers.LayerTypeIPv6:
 			ip := &d.ip6
 			p.Version = 6
@@ -160,61 +147,96 @@ func (d *Decoder) fill(p *Packet) bool {
 			p.SrcPort = uint16(d.udp.SrcPort)
 			p.DstPort = uint16(d.udp.DstPort)
 		case layers.LayerTypeICMPv4:
-			p.HasTransport = true
-			p.ICMPType = d.icmp4.TypeCode.Type()
-			p.ICMPCode = d.icmp4.TypeCode.Code()
-			switch {
-			case icmpQuery(4, p.ICMPType):
-				p.ICMPID = d.icmp4.Id
-			case icmpError(4, p.ICMPType):
-				p.Inner, p.HasInner = inner4(d.icmp4.Payload)
-			}
+			d.fillICMPv4(p)
 		case layers.LayerTypeICMPv6:
-			p.HasTransport = true
-			p.ICMPType = d.icmp6.TypeCode.Type()
-			p.ICMPCode = d.icmp6.TypeCode.Code()
-			// icmp6Layer made sure of the 4 bytes after type, code and
-			// checksum: an echo's identifier, an error's MTU or pointer.
-			rest := d.icmp6.Payload
-			switch {
-			case icmpQuery(6, p.ICMPType):
-				p.ICMPID = binary.BigEndian.Uint16(rest)
-			case icmpError(6, p.ICMPType):
-				p.Inner, p.HasInner = inner6(rest[4:])
-			}
+			d.fillICMPv6(p)
 		}
 	}
-	// The protocol is the next header named by the last layer decoded.
-	switch d.decoded[len(d.decoded)-1] {
-	case layers.LayerTypeIPv4:
-		p.Proto = ipproto.Proto(d.ip4.Protocol)
-	case layers.LayerTypeIPv6:
-		p.Proto = ipproto.Proto(d.ip6.NextHeader)
-	case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
-		p.Proto = ipproto.Proto(d.ext.NextHeader)
-	case layers.LayerTypeIPv6Fragment:
-		p.Proto = ipproto.Proto(d.frag.NextHeader)
-	case layers.LayerTypeTCP:
-		p.Proto = ipproto.TCP
-	case layers.LayerTypeUDP:
-		p.Proto = ipproto.UDP
-	case layers.LayerTypeICMPv4:
-		p.Proto = ipproto.ICMP
-	case layers.LayerTypeICMPv6:
-		p.Proto = ipproto.ICMPv6
-	}
-	if p.Frag != LaterFragment && !p.HasTransport {
+	p.Proto = d.lastProto()
+	if p.Frag != LaterFragment && !p.HasTransport && !p.transportOptional() {
 		// The parser stops early on an empty payload: the header that the
 		// last one announced is missing.
-		if p.Version == 4 && next4(layers.IPProtocol(p.Proto)) != gopacket.LayerTypePayload {
-			return false
-		}
-		if p.Version == 6 && next6(layers.IPProtocol(p.Proto)) != gopacket.LayerTypePayload {
-			return false
-		}
+		return false
 	}
 	p.Kind = IP
 	return true
+}
+
+func (d *Decoder) fillIPv4(p *Packet) {
+	ip := &d.ip4
+	p.Version = 4
+	p.Src = netip.AddrFrom4([4]byte(ip.SrcIP))
+	p.Dst = netip.AddrFrom4([4]byte(ip.DstIP))
+	p.Length = int(ip.Length)
+	switch {
+	case ip.FragOffset != 0:
+		p.Frag = LaterFragment
+	case ip.Flags&layers.IPv4MoreFragments != 0:
+		p.Frag = FirstFragment
+	}
+	if p.Frag != NotFragment {
+		p.FragID = uint32(ip.Id)
+	}
+}
+
+func (d *Decoder) fillICMPv4(p *Packet) {
+	p.HasTransport = true
+	p.ICMPType = d.icmp4.TypeCode.Type()
+	p.ICMPCode = d.icmp4.TypeCode.Code()
+	switch {
+	case icmpQuery(4, p.ICMPType):
+		p.ICMPID = d.icmp4.Id
+	case icmpError(4, p.ICMPType):
+		p.Inner, p.HasInner = inner4(d.icmp4.Payload)
+	}
+}
+
+func (d *Decoder) fillICMPv6(p *Packet) {
+	p.HasTransport = true
+	p.ICMPType = d.icmp6.TypeCode.Type()
+	p.ICMPCode = d.icmp6.TypeCode.Code()
+	// icmp6Layer made sure of the 4 bytes after type, code and checksum:
+	// an echo's identifier, an error's MTU or pointer.
+	rest := d.icmp6.Payload
+	switch {
+	case icmpQuery(6, p.ICMPType):
+		p.ICMPID = binary.BigEndian.Uint16(rest)
+	case icmpError(6, p.ICMPType):
+		p.Inner, p.HasInner = inner6(rest[4:])
+	}
+}
+
+// lastProto is the upper-layer protocol: the next header named by the
+// last layer decoded.
+func (d *Decoder) lastProto() ipproto.Proto {
+	switch d.decoded[len(d.decoded)-1] {
+	case layers.LayerTypeIPv4:
+		return ipproto.Proto(d.ip4.Protocol)
+	case layers.LayerTypeIPv6:
+		return ipproto.Proto(d.ip6.NextHeader)
+	case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
+		return ipproto.Proto(d.ext.NextHeader)
+	case layers.LayerTypeIPv6Fragment:
+		return ipproto.Proto(d.frag.NextHeader)
+	case layers.LayerTypeTCP:
+		return ipproto.TCP
+	case layers.LayerTypeUDP:
+		return ipproto.UDP
+	case layers.LayerTypeICMPv4:
+		return ipproto.ICMP
+	case layers.LayerTypeICMPv6:
+		return ipproto.ICMPv6
+	}
+	return 0
+}
+
+// transportOptional reports whether the packet's protocol is one whose
+// header the Decoder does not decode, so that its absence is no error.
+func (p *Packet) transportOptional() bool {
+	if p.Version == 4 {
+		return next4(layers.IPProtocol(p.Proto)) == gopacket.LayerTypePayload
+	}
+	return next6(layers.IPProtocol(p.Proto)) == gopacket.LayerTypePayload
 }
 
 // next4 is the layer that follows an IPv4 header (or that the first
