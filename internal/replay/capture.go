@@ -324,100 +324,127 @@ const maxNgSnaplen = 1 << 24
 // of 4, at least 12 and within the file; packet blocks whose captured
 // length fits the block; interfaces with a plausible snap length.
 func pcapngCheck(ra io.ReaderAt, size int64) (int64, error) {
-	br := bufio.NewReaderSize(io.NewSectionReader(ra, 0, size), 64<<10)
-	var (
-		h     [28]byte
-		pos   int64
-		order binary.ByteOrder = binary.LittleEndian
-		snaps []uint32         // per interface of the current section
-	)
+	w := ngWalker{br: bufio.NewReaderSize(io.NewSectionReader(ra, 0, size), 64<<10), order: binary.LittleEndian}
+	var pos int64
 	for pos < size {
 		if size-pos < 12 {
 			return pos, errTruncated
 		}
-		if _, err := io.ReadFull(br, h[:12]); err != nil {
-			return pos, fmt.Errorf("read block header: %w", err)
+		l, err := w.header(size - pos)
+		if err != nil {
+			return pos, err
 		}
-		typ := order.Uint32(h[0:4])
-		if binary.LittleEndian.Uint32(h[0:4]) == pcapngMagic {
-			typ = pcapngMagic
-			switch ngByteOrderBOM {
-			case binary.LittleEndian.Uint32(h[8:12]):
-				order = binary.LittleEndian
-			case binary.BigEndian.Uint32(h[8:12]):
-				order = binary.BigEndian
-			default:
-				return pos, errors.New("corrupt section header")
-			}
-			snaps = snaps[:0]
+		extra, err := w.body(l)
+		if err != nil {
+			return pos, err
 		}
-		l := int64(order.Uint32(h[4:8]))
-		if l < 12 || l%4 != 0 {
-			return pos, errors.New("corrupt block length")
-		}
-		if l > size-pos {
-			return pos, errTruncated
-		}
-		body := h[8:12] // first 4 bytes after type and length
-		var extra int64
-		switch typ {
-		case 1: // interface description: link type(2) reserved(2) snaplen(4)
-			if l < 20 {
-				return pos, errors.New("corrupt interface block")
-			}
-			if _, err := io.ReadFull(br, h[12:16]); err != nil {
-				return pos, errTruncated
-			}
-			extra = 4
-			snap := order.Uint32(h[12:16])
-			if snap > maxNgSnaplen {
-				return pos, fmt.Errorf("implausible snap length %d", snap)
-			}
-			if len(snaps) >= maxNgInterfaces {
-				return pos, fmt.Errorf("more than %d interface blocks in a section", maxNgInterfaces)
-			}
-			snaps = append(snaps, snap)
-		case 6: // enhanced packet: iface(4) ts(8) caplen(4) origlen(4)
-			if l < 32 {
-				return pos, errors.New("corrupt packet block")
-			}
-			if _, err := io.ReadFull(br, h[12:28]); err != nil {
-				return pos, errTruncated
-			}
-			extra = 16
-			iface := order.Uint32(body)
-			if caplen := int64(order.Uint32(h[20:24])); caplen > l-32 || iface >= uint32(len(snaps)) {
-				return pos, errors.New("corrupt packet block")
-			}
-		case 3: // simple packet: origlen(4)
-			if l < 16 || len(snaps) == 0 {
-				return pos, errors.New("corrupt simple packet block")
-			}
-			caplen := int64(order.Uint32(body))
-			if snaps[0] != 0 {
-				caplen = min(caplen, int64(snaps[0]))
-			}
-			if caplen > l-16 {
-				return pos, errors.New("corrupt simple packet block")
-			}
-		case 2: // obsolete packet block: iface(2) drops(2) ts(8) caplen(4) len(4)
-			if l < 32 {
-				return pos, errors.New("corrupt packet block")
-			}
-			if _, err := io.ReadFull(br, h[12:28]); err != nil {
-				return pos, errTruncated
-			}
-			extra = 16
-			if caplen := int64(order.Uint32(h[20:24])); caplen > l-32 || uint32(order.Uint16(body[0:2])) >= uint32(len(snaps)) {
-				return pos, errors.New("corrupt packet block")
-			}
-		}
-		if _, err := br.Discard(int(l - 12 - extra)); err != nil {
+		if _, err := w.br.Discard(int(l - 12 - extra)); err != nil {
 			return pos, errTruncated
 		}
 		pos += l
 	}
 	return pos, nil
+}
+
+// ngWalker reads pcapng blocks for pcapngCheck: the byte order and the
+// interfaces' snap lengths of the current section, and the block being
+// read (h holds its first 28 bytes, as far as they were read).
+type ngWalker struct {
+	br    *bufio.Reader
+	h     [28]byte
+	typ   uint32
+	order binary.ByteOrder
+	snaps []uint32
+}
+
+// header reads a block's type and length (at most left), and takes a
+// section header's byte order.
+func (w *ngWalker) header(left int64) (int64, error) {
+	h := w.h[:12]
+	if _, err := io.ReadFull(w.br, h); err != nil {
+		return 0, fmt.Errorf("read block header: %w", err)
+	}
+	w.typ = w.order.Uint32(h[0:4])
+	if binary.LittleEndian.Uint32(h[0:4]) == pcapngMagic {
+		w.typ = pcapngMagic
+		switch ngByteOrderBOM {
+		case binary.LittleEndian.Uint32(h[8:12]):
+			w.order = binary.LittleEndian
+		case binary.BigEndian.Uint32(h[8:12]):
+			w.order = binary.BigEndian
+		default:
+			return 0, errors.New("corrupt section header")
+		}
+		w.snaps = w.snaps[:0]
+	}
+	l := int64(w.order.Uint32(h[4:8]))
+	if l < 12 || l%4 != 0 {
+		return 0, errors.New("corrupt block length")
+	}
+	if l > left {
+		return 0, errTruncated
+	}
+	return l, nil
+}
+
+// body checks the block of length l whose header was just read, and
+// returns how many bytes past the first 12 it read.
+func (w *ngWalker) body(l int64) (int64, error) {
+	body := w.h[8:12] // first 4 bytes after type and length
+	switch w.typ {
+	case 1: // interface description: link type(2) reserved(2) snaplen(4)
+		return w.iface(l)
+	case 6: // enhanced packet: iface(4) ts(8) caplen(4) origlen(4)
+		return w.packet(l, "corrupt packet block", w.order.Uint32(body))
+	case 3: // simple packet: origlen(4)
+		if l < 16 || len(w.snaps) == 0 {
+			return 0, errors.New("corrupt simple packet block")
+		}
+		caplen := int64(w.order.Uint32(body))
+		if w.snaps[0] != 0 {
+			caplen = min(caplen, int64(w.snaps[0]))
+		}
+		if caplen > l-16 {
+			return 0, errors.New("corrupt simple packet block")
+		}
+	case 2: // obsolete packet block: iface(2) drops(2) ts(8) caplen(4) len(4)
+		return w.packet(l, "corrupt packet block", uint32(w.order.Uint16(body[0:2])))
+	}
+	return 0, nil
+}
+
+func (w *ngWalker) iface(l int64) (int64, error) {
+	if l < 20 {
+		return 0, errors.New("corrupt interface block")
+	}
+	if _, err := io.ReadFull(w.br, w.h[12:16]); err != nil {
+		return 0, errTruncated
+	}
+	snap := w.order.Uint32(w.h[12:16])
+	if snap > maxNgSnaplen {
+		return 0, fmt.Errorf("implausible snap length %d", snap)
+	}
+	if len(w.snaps) >= maxNgInterfaces {
+		return 0, fmt.Errorf("more than %d interface blocks in a section", maxNgInterfaces)
+	}
+	w.snaps = append(w.snaps, snap)
+	return 4, nil
+}
+
+// packet checks an enhanced or obsolete packet block of interface iface:
+// its captured length (bytes 20-24) fits the block and the interface was
+// described.
+func (w *ngWalker) packet(l int64, corrupt string, iface uint32) (int64, error) {
+	if l < 32 {
+		return 0, errors.New(corrupt)
+	}
+	if _, err := io.ReadFull(w.br, w.h[12:28]); err != nil {
+		return 0, errTruncated
+	}
+	if caplen := int64(w.order.Uint32(w.h[20:24])); caplen > l-32 || iface >= uint32(len(w.snaps)) {
+		return 0, errors.New(corrupt)
+	}
+	return 16, nil
 }
 
 // errReaderPanic is the cause of a StopError when gopacket's pcapng reader
