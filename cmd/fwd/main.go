@@ -6,7 +6,7 @@
 // Usage:
 //
 //	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--queue-io batch|simple] [--queue-maxlen N]
-//	    [--fail-open] [--log-level LEVEL]
+//	    [--fail-open] [--log-level LEVEL] [--max-rules N] [--max-file-bytes N]
 //	    [--socket PATH] [--socket-group GROUP]
 //
 // The control socket (default /run/fwd/fwd.sock) serves fwctl: status,
@@ -67,6 +67,9 @@ type options struct {
 	queueLen   int
 	socket     string
 	sockGroup  string
+	// maxRules and maxFileBytes bound the rules file fwd accepts.
+	maxRules     int
+	maxFileBytes int64
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -84,6 +87,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.queueLen, "queue-maxlen", nfq.DefaultMaxQueueLen, "kernel queue length in packets; beyond it new flows are dropped (or accepted with --fail-open)")
 	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket `path` for fwctl")
 	fs.StringVar(&o.sockGroup, "socket-group", "", "`group` whose members may use the control socket besides root")
+	fs.IntVar(&o.maxRules, "max-rules", rules.DefaultMaxRules, "largest number of rules the rules file may hold")
+	fs.Int64Var(&o.maxFileBytes, "max-file-bytes", rules.DefaultMaxFileBytes, "largest rules file, in `bytes`, fwd reads")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -118,6 +123,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.queueLen < 1 {
 		return o, fmt.Errorf("--queue-maxlen %d: want at least 1", o.queueLen)
+	}
+	if o.maxRules < 1 {
+		return o, fmt.Errorf("--max-rules %d: want at least 1", o.maxRules)
+	}
+	if o.maxFileBytes < 1 {
+		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
 	}
 	return o, nil
 }
@@ -172,7 +183,7 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitBadRules
 	}
-	ropts := rules.Options{}
+	ropts := rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}
 	table, err := engine.Load(path, ropts)
 	if err != nil {
 		printRulesError(stderr, path, err)
