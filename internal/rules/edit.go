@@ -456,14 +456,15 @@ type tree struct {
 
 func parseTree(data []byte) (*tree, error) {
 	t := &tree{data: data}
-	if err := yaml.Unmarshal(data, &t.doc); err != nil {
+	text := withLF(data) // edits work on "\n" lines; finish puts "\r\n" back
+	if err := yaml.Unmarshal(text, &t.doc); err != nil {
 		return nil, fmt.Errorf("rules file: %w", err)
 	}
 	if t.doc.Kind != yaml.DocumentNode || len(t.doc.Content) == 0 || t.doc.Content[0].Kind != yaml.MappingNode {
 		return nil, errors.New("rules file is not a mapping")
 	}
 	t.root = t.doc.Content[0]
-	t.lines = strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	t.lines = strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
 	return t, nil
 }
 
@@ -477,12 +478,13 @@ func (t *tree) finish(name string, splice func() ([]byte, bool), opts Options) (
 		return nil, fmt.Errorf("encode rules: %w", err)
 	}
 	enc.Close()
-	encoded := buf.Bytes()
+	encoded := t.lineEndings(buf.Bytes())
 	want, err := Parse(name, encoded, opts)
 	if err != nil {
 		return nil, err
 	}
 	if text, ok := splice(); ok {
+		text = t.lineEndings(text)
 		if got, err := Parse(name, text, opts); err == nil && sameRules(got, want) {
 			return text, nil
 		}
