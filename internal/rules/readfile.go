@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -34,10 +35,11 @@ func (o Options) maxFileBytes() int64 {
 //     a byte, and it opens with O_NONBLOCK, so a FIFO cannot block it;
 //   - it refuses a file over maxBytes (zero or less: DefaultMaxFileBytes)
 //     and never reads more than maxBytes+1 bytes;
-//   - it compares the file's size, modification and change times and inode
-//     before and after the read, and reads again when they differ (a
-//     writer rewrote the file in place meanwhile); after a few tries it
-//     refuses with "changed while being read".
+//   - it reads the file twice and compares its size, modification and
+//     change times and inode before and after; when the two reads or the
+//     two stats differ (a writer rewrote the file in place meanwhile) it
+//     tries again, and after a few tries refuses with "changed while being
+//     read".
 //
 // A read of a regular file of bounded size does not block for long, so a
 // reload or an edit that reads with ReadFile is bounded in time. What
@@ -104,12 +106,36 @@ func readOnce(f *os.File, path string, maxBytes int64, during func()) (data []by
 	if int64(len(data)) > maxBytes {
 		return nil, false, tooBig(path, int64(len(data)), maxBytes)
 	}
+	again, err := sameContent(f, data)
+	if err != nil {
+		return nil, false, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
 	during()
 	after, err := f.Stat()
 	if err != nil {
 		return nil, false, err
 	}
-	return data, int64(len(data)) == after.Size() && sameVersion(before, after), nil
+	return data, again && int64(len(data)) == after.Size() && sameVersion(before, after), nil
+}
+
+// sameContent reads f a second time and reports whether it holds data.
+// A write in place that was under way at the first stat changes neither
+// the size nor the times again, but does change what a second read sees.
+func sameContent(f *os.File, data []byte) (bool, error) {
+	buf := make([]byte, min(len(data)+1, 64<<10))
+	for off := 0; ; {
+		n, err := f.ReadAt(buf, int64(off))
+		if !bytes.Equal(buf[:n], data[off:min(off+n, len(data))]) {
+			return false, nil
+		}
+		off += n
+		if errors.Is(err, io.EOF) {
+			return off == len(data), nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 // readAllLimited is io.ReadAll into buf.
