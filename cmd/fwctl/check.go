@@ -36,7 +36,7 @@ func runCheck(e env, args []string) int {
 	fl := newFlags("check", e)
 	file := fl.String("f", "", "rules file to check against (default: ask the running fwd)")
 	batch := fl.Bool("batch", false, "read JSON queries on stdin, one per line")
-	maxRules := fl.Int("max-rules", rules.DefaultMaxRules, "largest number of rules a file may hold")
+	limits := addLimitFlags(fl)
 	socket := fl.String("socket", control.DefaultSocket, "control socket of the running fwd, asked when there is no -f")
 	output := fl.String("o", "text", "output: text or json (one query)")
 	fl.Usage = func() {
@@ -51,10 +51,15 @@ func runCheck(e env, args []string) int {
 		fmt.Fprintf(e.stderr, "fwctl check: bad output %q: expected text or json\n", *output)
 		return exitUsage
 	}
+	opts, err := limits.options()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fwctl check: %v\n", err)
+		return exitUsage
+	}
 	if *file == "" {
 		return runCheckLive(e, *socket, *output, *batch, words)
 	}
-	tab, err := loadRules(*file, rules.Options{MaxRules: *maxRules}, e.stderr)
+	tab, err := loadRules(*file, opts, e.stderr)
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return loadExit(err)

@@ -63,9 +63,9 @@ func newFlags(name string, e env) *flag.FlagSet {
 
 func runValidate(e env, args []string) int {
 	fl := newFlags("validate", e)
-	maxRules := fl.Int("max-rules", rules.DefaultMaxRules, "largest number of rules a file may hold")
+	limits := addLimitFlags(fl)
 	fl.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: fwctl validate [--max-rules N] FILE...")
+		fmt.Fprintln(e.stderr, "usage: fwctl validate [--max-rules N] [--max-file-bytes N] FILE...")
 		fl.PrintDefaults()
 	}
 	paths, code, ok := parseInterleaved(fl, args)
@@ -76,8 +76,13 @@ func runValidate(e env, args []string) int {
 		fl.Usage()
 		return exitUsage
 	}
+	opts, err := limits.options()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fwctl validate: %v\n", err)
+		return exitUsage
+	}
 	for _, path := range paths {
-		tab, err := loadRules(path, rules.Options{MaxRules: *maxRules}, e.stderr)
+		tab, err := loadRules(path, opts, e.stderr)
 		if err != nil {
 			fmt.Fprintln(e.stderr, err)
 			var list rules.ErrorList

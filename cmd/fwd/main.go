@@ -7,6 +7,7 @@
 //
 //	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--queue-io batch|simple] [--queue-maxlen N]
 //	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D]
+//	    [--max-rules N] [--max-file-bytes N]
 //	    [--socket PATH] [--socket-group GROUP]
 //
 // One fwd owns a network namespace's firewall: a second one started in the
@@ -81,6 +82,9 @@ type options struct {
 	// ownerLock names the abstract socket that makes this fwd the one
 	// owner of its network namespace.
 	ownerLock string
+	// maxRules and maxFileBytes bound the rules file fwd accepts.
+	maxRules     int
+	maxFileBytes int64
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -100,6 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.sockGroup, "socket-group", "", "`group` whose members may use the control socket besides root")
 	fs.DurationVar(&o.reconcile, "reconcile-interval", DefaultReconcileInterval, "how often to check that fwd's kernel rules are in place and restore them when someone changed them; 0 never checks")
 	o.ownerLock = netnslock.DefaultName
+	fs.IntVar(&o.maxRules, "max-rules", rules.DefaultMaxRules, "largest number of rules the rules file may hold")
+	fs.Int64Var(&o.maxFileBytes, "max-file-bytes", rules.DefaultMaxFileBytes, "largest rules file, in `bytes`, fwd reads")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -137,6 +143,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.reconcile < 0 {
 		return o, fmt.Errorf("--reconcile-interval %v: want 0 (never) or more", o.reconcile)
+	}
+	if o.maxRules < 1 {
+		return o, fmt.Errorf("--max-rules %d: want at least 1", o.maxRules)
+	}
+	if o.maxFileBytes < 1 {
+		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
 	}
 	return o, nil
 }
@@ -191,7 +203,7 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitBadRules
 	}
-	ropts := rules.Options{}
+	ropts := rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}
 	table, err := engine.Load(path, ropts)
 	if err != nil {
 		printRulesError(stderr, path, err)

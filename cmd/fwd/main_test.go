@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -38,6 +40,13 @@ func TestParseFlags(t *testing.T) {
 		{name: "reconcile off", args: []string{"--reconcile-interval", "0"}, check: func(t *testing.T, o options) {
 			if o.reconcile != 0 || o.ownerLock != "fwd-owner" {
 				t.Errorf("parsed: %+v", o)
+			}
+		}},
+		{name: "negative max-rules", args: []string{"--max-rules", "-1"}, wantErr: "--max-rules -1: want at least 1"},
+		{name: "zero max-file-bytes", args: []string{"--max-file-bytes", "0"}, wantErr: "--max-file-bytes 0: want at least 1"},
+		{name: "limits", args: []string{"--max-rules", "10", "--max-file-bytes", "4096"}, check: func(t *testing.T, o options) {
+			if o.maxRules != 10 || o.maxFileBytes != 4096 {
+				t.Errorf("limits: %d rules, %d bytes", o.maxRules, o.maxFileBytes)
 			}
 		}},
 	}
@@ -74,6 +83,44 @@ func TestBadRulesFileRefusesToStart(t *testing.T) {
 	}
 	if code := run([]string{"--rules", filepath.Join(t.TempDir(), "missing.yaml")}, &stderr); code != exitBadRules {
 		t.Errorf("missing file: exit code %d, want %d", code, exitBadRules)
+	}
+}
+
+// TestRulesFileNotRegularRefusesToStart: a FIFO at the rules path makes
+// fwd refuse to start at once (it blocked for good), and --max-file-bytes
+// bounds what it reads. The timeout only detects a hang.
+func TestRulesFileNotRegularRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("version: 1\ngroups: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"fifo", []string{"--rules", fifo}, "is a named pipe (FIFO), not a regular file"},
+		{"over the limit", []string{"--rules", good, "--max-file-bytes", "8"}, "over the limit of 8 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			done := make(chan int, 1)
+			go func() { done <- run(tt.args, &stderr) }()
+			select {
+			case code := <-done:
+				if code != exitBadRules || !strings.Contains(stderr.String(), tt.want) {
+					t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr.String(), exitBadRules, tt.want)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("fwd hangs on start")
+			}
+		})
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,7 +124,7 @@ func (s *Service) fail(err *Error) *Error {
 func (s *Service) Reload(ctx context.Context) (ReloadResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	data, err := os.ReadFile(s.cfg.Path)
+	data, err := rules.ReadFile(s.cfg.Path, s.cfg.Rules.MaxFileBytes)
 	if err != nil {
 		e := s.fail(readError(s.cfg.Path, err))
 		s.log.Error("reload failed, keeping the running rules", "rules", s.cfg.Path, "err", e.Message)
@@ -194,7 +193,7 @@ func (s *Service) edit(ctx context.Context, dryRun bool, change func(cur *rules.
 	if s.cfg.ReadOnly != "" {
 		return res, s.fail(&Error{Status: http.StatusConflict, Code: CodeReadOnly, Message: s.cfg.ReadOnly})
 	}
-	data, err := os.ReadFile(s.cfg.Path)
+	data, err := rules.ReadFile(s.cfg.Path, s.cfg.Rules.MaxFileBytes)
 	if err != nil {
 		return res, s.fail(readError(s.cfg.Path, err))
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -20,9 +19,9 @@ import (
 
 // Load reads and decodes the rules file at path. On any problem it returns
 // a nil File and an ErrorList naming every error found (or, when the file
-// cannot be read, the read error).
+// cannot be read, the read error). It reads with ReadFile.
 func Load(path string, opts Options) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, opts.maxFileBytes())
 	if err != nil {
 		return nil, fmt.Errorf("read rules: %w", err)
 	}

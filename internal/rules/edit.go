@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -321,74 +319,6 @@ func DeleteRules(name string, data []byte, refs []RuleRef, opts Options) ([]byte
 	return doc.finish(name, splice, opts)
 }
 
-// WriteFileAtomic replaces the file at path with data so that a crash at
-// any moment leaves either the old or the new file: data goes to a
-// temporary file in the same directory, which is synced, given the old
-// file's mode (0600 when there was none) and renamed over path; then the
-// directory is synced. On error the old file is untouched and the
-// temporary file removed.
-// RemoveStaleTemps removes the temporary files WriteFileAtomic leaves
-// next to path when the process dies between creating and renaming one
-// (kill -9 in the middle of an edit), and says how many it removed. Call it
-// only while nothing writes path.
-func RemoveStaleTemps(path string) (int, error) {
-	pattern := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	stale, err := filepath.Glob(pattern)
-	if err != nil {
-		return 0, fmt.Errorf("stale temporary files of %s: %w", path, err)
-	}
-	n := 0
-	for _, f := range stale {
-		if err := os.Remove(f); err != nil {
-			return n, fmt.Errorf("stale temporary files of %s: %w", path, err)
-		}
-		n++
-	}
-	return n, nil
-}
-
-func WriteFileAtomic(path string, data []byte) (err error) {
-	mode := os.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	return nil
-}
-
 // FormatRule renders a rule as the one-line YAML flow mapping an edit
 // writes, e.g. {proto: tcp, ports: 443, from: [any]}.
 func FormatRule(r *Rule, dir direction.Dir) string {
@@ -502,14 +432,15 @@ type tree struct {
 
 func parseTree(data []byte) (*tree, error) {
 	t := &tree{data: data}
-	if err := yaml.Unmarshal(data, &t.doc); err != nil {
+	text := withLF(data) // edits work on "\n" lines; finish puts "\r\n" back
+	if err := yaml.Unmarshal(text, &t.doc); err != nil {
 		return nil, fmt.Errorf("rules file: %w", err)
 	}
 	if t.doc.Kind != yaml.DocumentNode || len(t.doc.Content) == 0 || t.doc.Content[0].Kind != yaml.MappingNode {
 		return nil, errors.New("rules file is not a mapping")
 	}
 	t.root = t.doc.Content[0]
-	t.lines = strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	t.lines = strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
 	return t, nil
 }
 
@@ -523,12 +454,13 @@ func (t *tree) finish(name string, splice func() ([]byte, bool), opts Options) (
 		return nil, fmt.Errorf("encode rules: %w", err)
 	}
 	enc.Close()
-	encoded := buf.Bytes()
+	encoded := t.lineEndings(buf.Bytes())
 	want, err := Parse(name, encoded, opts)
 	if err != nil {
 		return nil, err
 	}
 	if text, ok := splice(); ok {
+		text = t.lineEndings(text)
 		if got, err := Parse(name, text, opts); err == nil && sameRules(got, want) {
 			return text, nil
 		}

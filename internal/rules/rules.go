@@ -27,6 +27,9 @@ type Options struct {
 	// MaxRules is the largest number of rules a file may hold; zero means
 	// DefaultMaxRules.
 	MaxRules int
+	// MaxFileBytes is the largest rules file Load and ReadFile read;
+	// zero means DefaultMaxFileBytes.
+	MaxFileBytes int64
 }
 
 func (o Options) maxRules() int {
