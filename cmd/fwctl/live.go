@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -397,33 +398,7 @@ func runStatus(e env, args []string) int {
 func printStatus(w io.Writer, st control.Status, mode string) {
 	fmt.Fprintf(w, "Status: %s\n", st.Status)
 	if mode == "verbose" {
-		fmt.Fprintf(w, "Rules: %s\n", st.RulesPath)
-		fmt.Fprintf(w, "Hash: sha256 %s\n", st.Hash)
-		out := st.DefaultOutgoing + " (outgoing)"
-		if len(st.OpenEgress) > 0 {
-			out = fmt.Sprintf("allow (outgoing: group %s omits egress)", st.OpenEgress[0])
-			if len(st.OpenEgress) > 1 {
-				out = fmt.Sprintf("allow (outgoing: groups %s omit egress)", strings.Join(st.OpenEgress, ", "))
-			}
-		}
-		fmt.Fprintf(w, "Default: %s (incoming), %s\n", st.DefaultIncoming, out)
-		r := st.Reloads
-		fmt.Fprintf(w, "Reloads: %d ok, %d failed, %d unchanged\n", r.OK, r.Failed, r.Unchanged)
-		if r.LastError != nil {
-			fmt.Fprintf(w, "Last failure: %s\n", r.LastError.Message)
-		}
-		if len(st.Counters) > 0 {
-			keys := make([]string, 0, len(st.Counters))
-			for k := range st.Counters {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			parts := make([]string, len(keys))
-			for i, k := range keys {
-				parts[i] = fmt.Sprintf("%s %d", k, st.Counters[k])
-			}
-			fmt.Fprintf(w, "Counters: %s\n", strings.Join(parts, ", "))
-		}
+		printStatusDetails(w, st)
 	} else if st.Hash != "" {
 		fmt.Fprintf(w, "Rules: %s (sha256 %.12s)\n", st.RulesPath, st.Hash)
 	}
@@ -431,6 +406,40 @@ func printStatus(w io.Writer, st control.Status, mode string) {
 		fmt.Fprintln(w, "\nNo rules: every new incoming connection is dropped.")
 		return
 	}
+	printRuleTable(w, st.Rules, mode)
+}
+
+// printStatusDetails prints what status verbose adds above the rules: the
+// file, the defaults, the reloads and the counters.
+func printStatusDetails(w io.Writer, st control.Status) {
+	fmt.Fprintf(w, "Rules: %s\n", st.RulesPath)
+	fmt.Fprintf(w, "Hash: sha256 %s\n", st.Hash)
+	out := st.DefaultOutgoing + " (outgoing)"
+	if len(st.OpenEgress) > 0 {
+		out = fmt.Sprintf("allow (outgoing: group %s omits egress)", st.OpenEgress[0])
+		if len(st.OpenEgress) > 1 {
+			out = fmt.Sprintf("allow (outgoing: groups %s omit egress)", strings.Join(st.OpenEgress, ", "))
+		}
+	}
+	fmt.Fprintf(w, "Default: %s (incoming), %s\n", st.DefaultIncoming, out)
+	r := st.Reloads
+	fmt.Fprintf(w, "Reloads: %d ok, %d failed, %d unchanged\n", r.OK, r.Failed, r.Unchanged)
+	if r.LastError != nil {
+		fmt.Fprintf(w, "Last failure: %s\n", r.LastError.Message)
+	}
+	if len(st.Counters) > 0 {
+		keys := slices.Sorted(maps.Keys(st.Counters))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s %d", k, st.Counters[k])
+		}
+		fmt.Fprintf(w, "Counters: %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// printRuleTable prints the rules as ufw's status does: To, Action, From,
+// with the number in front (numbered) or the hits after (verbose).
+func printRuleTable(w io.Writer, rs []control.RuleInfo, mode string) {
 	pre, preHead := "", ""
 	if mode == "numbered" {
 		pre, preHead = "[%2d] ", "     "
@@ -444,7 +453,7 @@ func printStatus(w io.Writer, st control.Status, mode string) {
 	}
 	fmt.Fprintln(w, strings.TrimRight(head, " "))
 	fmt.Fprintln(w, strings.TrimRight(line, " "))
-	for _, r := range st.Rules {
+	for _, r := range rs {
 		to, action, from := ruleColumns(r, mode)
 		row := ""
 		if pre != "" {
