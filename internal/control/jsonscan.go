@@ -21,98 +21,128 @@ import (
 // walk stopped early (nil when data is one complete JSON value, maybe
 // followed by more).
 func scanJSON(data []byte) (dup, where string, err error) {
-	type frame struct {
-		path    string
-		object  bool
-		key     string          // objects: the key whose value comes next, "" when a key comes next
-		keys    map[string]bool // objects: the keys seen
-		index   int             // arrays: the next element's index
-		started bool            // the value at key or index has begun
-	}
-	var stack []*frame
-	child := func(f *frame) string {
-		if f.object {
-			if f.path == "" {
-				return f.key
-			}
-			return f.path + "." + f.key
-		}
-		return f.path + "[" + strconv.Itoa(f.index) + "]"
-	}
-	// valueDone moves the innermost frame past the value just read.
-	valueDone := func() {
-		if len(stack) == 0 {
-			return
-		}
-		f := stack[len(stack)-1]
-		if f.object {
-			f.key = ""
-		} else {
-			f.index++
-		}
-		f.started = false
-	}
+	var sc jsonScan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			where := ""
-			if n := len(stack); n > 0 {
-				f := stack[n-1]
-				where = f.path
-				if f.key != "" || !f.object {
-					where = child(f)
-				}
-			}
-			if errors.Is(err, io.EOF) && len(stack) == 0 {
+			if errors.Is(err, io.EOF) && len(sc.stack) == 0 {
 				err = nil
 			}
-			return dup, where, err
+			return sc.dup, sc.where(), err
 		}
-		var top *frame
-		if n := len(stack); n > 0 {
-			top = stack[n-1]
+		if sc.next(tok) {
+			return sc.dup, "", nil
 		}
-		if top != nil && top.object && top.key == "" {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:len(stack)-1]
-				valueDone()
-				if len(stack) == 0 {
-					return dup, "", nil
-				}
-				continue
-			}
-			key, _ := tok.(string)
-			if top.keys[key] && dup == "" {
-				top.key = key
-				dup = child(top)
-			}
-			if top.keys == nil {
-				top.keys = map[string]bool{}
-			}
-			top.keys[key] = true
-			top.key = key
-			continue
+	}
+}
+
+// jsonScan is scanJSON's state: the objects and arrays open around the
+// token being read, and the first repeated key.
+type jsonScan struct {
+	stack []*jsonFrame
+	dup   string
+}
+
+// jsonFrame is one open object or array.
+type jsonFrame struct {
+	path   string
+	object bool
+	key    string          // objects: the key whose value comes next, "" when a key comes next
+	keys   map[string]bool // objects: the keys seen
+	index  int             // arrays: the next element's index
+}
+
+// child is the path of the value that comes next in f.
+func (f *jsonFrame) child() string {
+	if !f.object {
+		return f.path + "[" + strconv.Itoa(f.index) + "]"
+	}
+	if f.path == "" {
+		return f.key
+	}
+	return f.path + "." + f.key
+}
+
+func (sc *jsonScan) top() *jsonFrame {
+	if n := len(sc.stack); n > 0 {
+		return sc.stack[n-1]
+	}
+	return nil
+}
+
+// where is the path of the value being read ("" at the top level).
+func (sc *jsonScan) where() string {
+	f := sc.top()
+	switch {
+	case f == nil:
+		return ""
+	case f.key != "" || !f.object:
+		return f.child()
+	}
+	return f.path
+}
+
+// next takes one token and reports whether the top-level value is
+// complete.
+func (sc *jsonScan) next(tok json.Token) bool {
+	top := sc.top()
+	if top != nil && top.object && top.key == "" {
+		if tok == json.Delim('}') {
+			return sc.close()
 		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			p := ""
-			if top != nil {
-				p = child(top)
-			}
-			stack = append(stack, &frame{path: p, object: tok == json.Delim('{')})
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			valueDone()
-			if len(stack) == 0 {
-				return dup, "", nil
-			}
-		default:
-			if top == nil {
-				return dup, "", nil
-			}
-			valueDone()
+		key, _ := tok.(string) // the decoder gives only strings here
+		sc.key(top, key)
+		return false
+	}
+	switch tok {
+	case json.Delim('{'), json.Delim('['):
+		p := ""
+		if top != nil {
+			p = top.child()
 		}
+		sc.stack = append(sc.stack, &jsonFrame{path: p, object: tok == json.Delim('{')})
+		return false
+	case json.Delim(']'):
+		return sc.close()
+	}
+	if top == nil {
+		return true
+	}
+	sc.valueDone()
+	return false
+}
+
+// key takes an object's key, noting the first one repeated.
+func (sc *jsonScan) key(f *jsonFrame, key string) {
+	f.key = key
+	if f.keys[key] && sc.dup == "" {
+		sc.dup = f.child()
+	}
+	if f.keys == nil {
+		f.keys = map[string]bool{}
+	}
+	f.keys[key] = true
+}
+
+// close ends the innermost object or array and reports whether it was
+// the top-level value.
+func (sc *jsonScan) close() bool {
+	sc.stack = sc.stack[:len(sc.stack)-1]
+	sc.valueDone()
+	return len(sc.stack) == 0
+}
+
+// valueDone moves the innermost frame past the value just read.
+func (sc *jsonScan) valueDone() {
+	f := sc.top()
+	if f == nil {
+		return
+	}
+	if f.object {
+		f.key = ""
+	} else {
+		f.index++
 	}
 }
 
