@@ -207,96 +207,127 @@ func closer(c byte) byte {
 // quoted string), whether it found a problem, and whether a block scalar
 // starts after this line.
 func (s *scanner) line(i, end, indent int) (next int, bad, block bool, p syntaxProblem) {
-	d := s.data
-	start := true // at the start of a node: quotes, brackets, aliases count
-	for i < end {
-		c := d[i]
-		switch {
-		case isBlank(c) || c == '\r':
-			i++
-			continue
-		case c == '#' && (i == 0 || isBlank(d[i-1]) || d[i-1] == '\n'):
-			return end, false, false, p
-		case c == '[' || c == '{':
-			if start || len(s.flow) > 0 {
-				s.flow = append(s.flow, opener{c: c, at: i, indent: indent})
-				start = true
-				i++
-				continue
-			}
-		case c == ']' || c == '}':
-			if start || len(s.flow) > 0 {
-				if p, bad = s.close(i); bad {
-					return end, bad, false, p
-				}
-				start = false
-				i++
-				continue
-			}
-		case c == ',' && len(s.flow) > 0:
-			start = true
-			i++
-			continue
-		case c == ':' && (s.ends(i+1) || len(s.flow) > 0 && s.endsFlow(i+1)):
-			start = true
-			i++
+	st := step{i: i, end: end, start: true} // at the start of a node: quotes, brackets, aliases count
+	for st.i < st.end && !st.stop {
+		if s.punct(&st, indent) {
 			continue
 		}
-		if !start {
-			i++
+		if !st.start {
+			st.i++
 			continue
 		}
-		switch {
-		case c == '\'' || c == '"':
-			close, ok := s.quoted(i)
-			if !ok {
-				p, bad = s.problem(i, "unterminated string: the %c here has no closing %c", c, c)
-				return end, bad, false, p
-			}
-			i = close + 1
-			if close >= end { // the string went on over line ends
-				end = bytes.IndexByte(d[i:], '\n')
-				if end < 0 {
-					end = len(d)
-				} else {
-					end += i
-				}
-			}
-			start = false
-			continue
-		case c == '*':
-			name, n := s.name(i + 1)
-			if !s.anchors[name] {
-				p, bad = s.problem(i, "unknown alias *%s: no anchor &%s is defined before it", clip(name), clip(name))
-				return end, bad, false, p
-			}
-			i += 1 + n
-			start = false
-			continue
-		case c == '&':
-			name, n := s.name(i + 1)
-			s.anchors[name] = true
-			i += 1 + n
-			continue
-		case c == '!':
-			for i < end && !s.endsFlow(i) {
-				i++
-			}
-			continue
-		case (c == '-' || c == '?') && s.ends(i+1) && len(s.flow) == 0:
-			i++
-			continue
-		case (c == '|' || c == '>') && len(s.flow) == 0:
-			return end, false, true, p
+		s.node(&st)
+	}
+	if st.stop {
+		return st.end, st.bad, st.block, st.p
+	}
+	return st.end, false, false, p
+}
+
+// step is where line is: the position, the end of the line (which a
+// quoted string can push on), whether a node starts here, and, once it
+// stops early, why.
+type step struct {
+	i, end    int
+	start     bool
+	stop, bad bool
+	block     bool
+	p         syntaxProblem
+}
+
+// punct takes blanks, comments and the flow and mapping indicators at
+// st.i, and reports whether it did.
+func (s *scanner) punct(st *step, indent int) bool {
+	d, i := s.data, st.i
+	c := d[i]
+	switch {
+	case isBlank(c) || c == '\r':
+	case c == '#' && (i == 0 || isBlank(d[i-1]) || d[i-1] == '\n'):
+		st.stop = true
+		return true
+	case (c == '[' || c == '{') && (st.start || len(s.flow) > 0):
+		s.flow = append(s.flow, opener{c: c, at: i, indent: indent})
+		st.start = true
+	case (c == ']' || c == '}') && (st.start || len(s.flow) > 0):
+		if st.p, st.bad = s.close(i); st.bad {
+			st.stop = true
+			return true
 		}
-		// A plain scalar: on to a ": ", a " #", or (in flow) an indicator.
-		start = false
-		for i < end && !(d[i] == ':' && s.endsFlow(i+1)) && !(d[i] == '#' && isBlank(d[i-1])) &&
-			!(len(s.flow) > 0 && strings.IndexByte(",[]{}", d[i]) >= 0) {
-			i++
+		st.start = false
+	case c == ',' && len(s.flow) > 0:
+		st.start = true
+	case c == ':' && (s.ends(i+1) || len(s.flow) > 0 && s.endsFlow(i+1)):
+		st.start = true
+	default:
+		return false
+	}
+	st.i++
+	return true
+}
+
+// node takes what starts a node at st.i: a quoted string, an alias, an
+// anchor, a tag, a block indicator, or a plain scalar.
+func (s *scanner) node(st *step) {
+	d, i := s.data, st.i
+	c := d[i]
+	switch {
+	case c == '\'' || c == '"':
+		s.quotedNode(st, c)
+		return
+	case c == '*':
+		name, n := s.name(i + 1)
+		if !s.anchors[name] {
+			st.p, st.bad = s.problem(i, "unknown alias *%s: no anchor &%s is defined before it", clip(name), clip(name))
+			st.stop = true
+			return
+		}
+		st.i += 1 + n
+		st.start = false
+		return
+	case c == '&':
+		name, n := s.name(i + 1)
+		s.anchors[name] = true
+		st.i += 1 + n
+		return
+	case c == '!':
+		for st.i < st.end && !s.endsFlow(st.i) {
+			st.i++
+		}
+		return
+	case (c == '-' || c == '?') && s.ends(i+1) && len(s.flow) == 0:
+		st.i++
+		return
+	case (c == '|' || c == '>') && len(s.flow) == 0:
+		st.stop, st.block = true, true
+		return
+	}
+	// A plain scalar: on to a ": ", a " #", or (in flow) an indicator.
+	st.start = false
+	for st.i < st.end && !(d[st.i] == ':' && s.endsFlow(st.i+1)) && !(d[st.i] == '#' && isBlank(d[st.i-1])) &&
+		!(len(s.flow) > 0 && strings.IndexByte(",[]{}", d[st.i]) >= 0) {
+		st.i++
+	}
+}
+
+// quotedNode steps over the string quoted with q at st.i, which may go on
+// over line ends.
+func (s *scanner) quotedNode(st *step, q byte) {
+	close, ok := s.quoted(st.i)
+	if !ok {
+		st.p, st.bad = s.problem(st.i, "unterminated string: the %c here has no closing %c", q, q)
+		st.stop = true
+		return
+	}
+	st.i = close + 1
+	if close >= st.end { // the string went on over line ends
+		st.end = bytes.IndexByte(s.data[st.i:], '\n')
+		if st.end < 0 {
+			st.end = len(s.data)
+		} else {
+			st.end += st.i
 		}
 	}
-	return end, false, false, p
+	st.start = false
 }
 
 // close takes the ']' or '}' at i off the open flow collections, or says
