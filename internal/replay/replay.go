@@ -181,36 +181,7 @@ func (r *Replayer) run(name string, start time.Time, src *source, err error) err
 		r.vlog.label = `,"file":` + jsonString(name)
 	}
 	fs := FileStats{Path: name, Format: src.format.String(), Complete: true}
-	var (
-		n      uint64
-		lastLT LinkType = 1<<32 - 1
-		stop   *StopError
-	)
-	for {
-		data, lt, ts, err := src.next()
-		if err != nil {
-			if !errors.As(err, &stop) {
-				stop = &StopError{Packet: n + 1, Offset: -1, Err: err}
-			}
-			if err == io.EOF {
-				stop = nil
-			}
-			break
-		}
-		n++
-		if lt != lastLT {
-			fs.addLink(lt)
-			lastLT = lt
-		}
-		if fs.First == 0 {
-			fs.First = ts
-		}
-		fs.Last = ts
-		r.packet(n, data, lt, ts)
-		if n%ProgressEvery == 0 && r.opts.Progress != nil {
-			r.opts.Progress(Progress{File: name, Packets: n, Total: r.total + n})
-		}
-	}
+	stop := r.packets(name, src, &fs)
 	for _, h := range r.frag.expire(0, true) {
 		r.resolveHeld(h, ReasonMalformed, ReasonMalformed)
 	}
@@ -220,8 +191,7 @@ func (r *Replayer) run(name string, start time.Time, src *source, err error) err
 			fs.addLink(lt)
 		}
 	}
-	r.total += n
-	fs.Packets = n
+	r.total += fs.Packets
 	if stop != nil {
 		stop.File = name
 		fs.Complete = false
@@ -237,6 +207,39 @@ func (r *Replayer) run(name string, start time.Time, src *source, err error) err
 		return stop
 	}
 	return nil
+}
+
+// packets replays every packet of src, counting them and their link
+// types and times in fs, and returns why it stopped before the end (nil
+// at the end).
+func (r *Replayer) packets(name string, src *source, fs *FileStats) *StopError {
+	var lastLT LinkType = 1<<32 - 1
+	for {
+		data, lt, ts, err := src.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var stop *StopError
+			if !errors.As(err, &stop) {
+				stop = &StopError{Packet: fs.Packets + 1, Offset: -1, Err: err}
+			}
+			return stop
+		}
+		fs.Packets++
+		if lt != lastLT {
+			fs.addLink(lt)
+			lastLT = lt
+		}
+		if fs.First == 0 {
+			fs.First = ts
+		}
+		fs.Last = ts
+		r.packet(fs.Packets, data, lt, ts)
+		if fs.Packets%ProgressEvery == 0 && r.opts.Progress != nil {
+			r.opts.Progress(Progress{File: name, Packets: fs.Packets, Total: r.total + fs.Packets})
+		}
+	}
 }
 
 // packet replays one captured frame.
