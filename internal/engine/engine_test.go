@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/nfq"
 	"github.com/fwd-project/fwd/internal/packet"
 	"github.com/fwd-project/fwd/internal/packet/packettest"
@@ -46,7 +47,7 @@ func writeRules(t testing.TB, dir, body string) string {
 func mustEngine(t testing.TB, body string, log *slog.Logger) (*Engine, string) {
 	t.Helper()
 	p := writeRules(t, t.TempDir(), body)
-	tbl, err := Load(p, rules.Options{})
+	tbl, err := lifecycle.Compile(p, rules.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestSwap(t *testing.T) {
 
 	bad := strings.Replace(webRules, "ports: [80, 443]", "ports: [80, 70000]", 1) + "  - name: web\n"
 	writeRules(t, filepath.Dir(path), bad)
-	_, err := Load(path, rules.Options{})
+	_, err := lifecycle.Compile(path, rules.Options{})
 	var el rules.ErrorList
 	if !errors.As(err, &el) || len(el) < 2 {
 		t.Fatalf("bad file: err %v, want a rules.ErrorList with every error", err)
@@ -213,7 +214,7 @@ func TestSwap(t *testing.T) {
 	}
 
 	writeRules(t, filepath.Dir(path), strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1))
-	next, err := Load(path, rules.Options{})
+	next, err := lifecycle.Compile(path, rules.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestSwap(t *testing.T) {
 	if e.Table() != next || w.Decide(http) != verdict.Drop || w.Decide(ssh) != verdict.Accept {
 		t.Error("new table not in use")
 	}
-	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), rules.Options{}); err == nil {
+	if _, err := lifecycle.Compile(filepath.Join(t.TempDir(), "missing.yaml"), rules.Options{}); err == nil {
 		t.Error("loading a missing file succeeded")
 	}
 }
@@ -233,7 +234,7 @@ func TestSwapWhileDeciding(t *testing.T) {
 	tables := [2]*filter.Table{e.Table()}
 	writeRules(t, filepath.Dir(path), strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1))
 	var err error
-	if tables[1], err = Load(path, rules.Options{}); err != nil {
+	if tables[1], err = lifecycle.Compile(path, rules.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -365,7 +366,8 @@ func TestRuleHits(t *testing.T) {
 	if hits[rule(0)] != 3 || hits[rule(1)] != 1 || hits[rule(2)] != 0 || len(hits) != 5 {
 		t.Errorf("hits = %v, want 3 on rule 0, 1 on rule 1, five rules listed", hits)
 	}
-	// Counts belong to the table that made them: a swap starts afresh.
+	// Counts are read with the table they belong to; a swap to the same
+	// rules carries them.
 	other, err := filter.Compile(live.File())
 	if err != nil {
 		t.Fatal(err)
@@ -374,8 +376,8 @@ func TestRuleHits(t *testing.T) {
 		t.Error("RuleHits answered for a table that is not live")
 	}
 	e.Swap(other)
-	if got := e.RuleHits(other)[rule(0)]; got != 0 {
-		t.Errorf("after a swap rule 0 has %d hits, want 0", got)
+	if got := e.RuleHits(other)[rule(0)]; got != 3 {
+		t.Errorf("after a swap to the same rules rule 0 has %d hits, want 3", got)
 	}
 	if e.RuleHits(live) != nil {
 		t.Error("RuleHits still answers for the old table")
