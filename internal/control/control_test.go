@@ -286,3 +286,22 @@ func TestDialErrors(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestDeleteStaleNumbers: a delete by number after a hand edit that was
+// not reloaded is a 409 stale_numbers reply that tells to reload.
+func TestDeleteStaleNumbers(t *testing.T) {
+	fx := newFixture(t, baseRules)
+	_, c := fx.serve(t, ServerConfig{})
+	edited := baseRules + "      - {proto: tcp, ports: 22, from: [any]}\n"
+	if err := os.WriteFile(fx.path, []byte(edited), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Delete(context.Background(), DeleteRequest{Numbers: []int{1}}, false)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeStaleNumbers || e.Status != http.StatusConflict || !strings.Contains(e.Message, "fwctl reload") {
+		t.Fatalf("delete 1 after a hand edit: %#v, want 409 stale_numbers", err)
+	}
+	if got, _ := os.ReadFile(fx.path); string(got) != edited {
+		t.Errorf("refused delete changed the file:\n%s", got)
+	}
+}
