@@ -354,7 +354,7 @@ func (d *daemon) start() error {
 	return nil
 }
 
-// serveControl starts the reload service and the control socket. Every
+// serveControl serves the lifecycle service on the control socket. Every
 // change of the live rules (SIGHUP, fwctl reload, runtime edits) goes
 // through the one service, one at a time.
 func (d *daemon) serveControl() error {
