@@ -26,6 +26,7 @@ import (
 
 	"github.com/fwd-project/fwd/internal/classbench"
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/replay"
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
@@ -208,14 +209,6 @@ func loadRuleSets(data, extra string) ([]ruleSet, error) {
 		files = append(files, f)
 		names = append(names, cb.name)
 	}
-	if extra != "" {
-		f, err := rules.Load(extra, rules.Options{})
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, f)
-		names = append(names, filepath.Base(extra))
-	}
 	var sets []ruleSet
 	for i, f := range files {
 		t, err := filter.Compile(f)
@@ -223,6 +216,15 @@ func loadRuleSets(data, extra string) ([]ruleSet, error) {
 			return nil, fmt.Errorf("compile %s: %w", names[i], err)
 		}
 		sets = append(sets, ruleSet{name: fmt.Sprintf("%s (%d)", names[i], f.NumRules()), file: f, table: t, bpf: bpfExpr(f)})
+	}
+	if extra != "" {
+		// A user's rules file: read and compiled as fwd and fwctl do.
+		t, err := lifecycle.Compile(extra, rules.Options{})
+		if err != nil {
+			return nil, err
+		}
+		f := t.File()
+		sets = append(sets, ruleSet{name: fmt.Sprintf("%s (%d)", filepath.Base(extra), f.NumRules()), file: f, table: t, bpf: bpfExpr(f)})
 	}
 	return sets, nil
 }

@@ -46,7 +46,7 @@ func TestValidate(t *testing.T) {
 		{"error count", []string{"validate", bad}, exitRejected, "", "bad.yaml: 3 errors", true, false},
 		{"many errors capped", []string{"validate", many}, exitRejected, "", many + ":105:29: and 150 more errors\n" + many + ": 250 errors\n", true, false},
 		{"syntax error place", []string{"validate", syntax}, exitRejected, "", syntax + ":5:45: YAML syntax: found '}' where ']' was expected to close the '[' at 5:29\n", true, false},
-		{"host bits warn", []string{"validate", hostBits}, exitOK, "1 rule", "hb.yaml:5:40: warning: CIDR 198.51.100.7/24 has host bits set: using 198.51.100.0/24", false, false},
+		{"host bits warn", []string{"validate", hostBits}, exitOK, "1 rule", "warning: " + hostBits + ":5:40: CIDR 198.51.100.7/24 has host bits set: using 198.51.100.0/24", false, false},
 		{"missing file", []string{"validate", "/nonexistent/rules.yaml"}, exitRejected, "", "no such file or directory", true, false},
 		{"no file", []string{"validate"}, exitUsage, "", "usage: fwctl validate", true, false},
 		{"rule limit", []string{"validate", "--max-rules", "5", defaultRules}, exitRejected, "", "too many rules: this is rule 6, the limit is 5", true, false},

@@ -14,7 +14,7 @@ import (
 
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/filter"
-	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/types/direction"
 	"github.com/fwd-project/fwd/internal/types/verdict"
 )
@@ -47,20 +47,12 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 	if o.noServer {
 		return dir, rulesPath, sock
 	}
-	f, err := rules.Load(rulesPath, rules.Options{})
-	if err != nil {
+	// As fwd starts: no table, then the first load through the service.
+	svc := lifecycle.NewService(lifecycle.ServiceConfig{Path: rulesPath, Target: &liveTable{}})
+	if _, err := svc.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	tab, err := filter.Compile(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lt := &liveTable{}
-	lt.p.Store(tab)
-	cfg := control.ServerConfig{
-		Socket:  sock,
-		Service: control.NewService(control.ServiceConfig{Path: rulesPath, Target: lt}),
-	}
+	cfg := control.ServerConfig{Socket: sock, Service: svc}
 	if o.hits {
 		cfg.Counters = func() map[string]uint64 { return map[string]uint64{"accepted": 42, "dropped_no_match": 7} }
 		cfg.RuleHits = func(t *filter.Table) map[filter.Result]uint64 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
@@ -176,17 +177,10 @@ func TestPermission(t *testing.T) {
 // serveRules serves the control API for a rules file with cfg.
 func serveRules(t *testing.T, rulesPath string, cfg control.ServerConfig) {
 	t.Helper()
-	f, err := rules.Load(rulesPath, rules.Options{})
-	if err != nil {
+	cfg.Service = lifecycle.NewService(lifecycle.ServiceConfig{Path: rulesPath, Target: &liveTable{}})
+	if _, err := cfg.Service.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	tab, err := filter.Compile(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lt := &liveTable{}
-	lt.p.Store(tab)
-	cfg.Service = control.NewService(control.ServiceConfig{Path: rulesPath, Target: lt})
 	srv, err := control.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)

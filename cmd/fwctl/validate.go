@@ -9,22 +9,20 @@ import (
 	"strings"
 
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/rules"
 )
 
-// loadRules reads, validates and compiles a rules file, printing warnings
-// to w. Every error of the file is in the returned error.
+// loadRules reads, validates and compiles a rules file as fwd does
+// (lifecycle.Compile), printing its warnings to w in the format fwctl
+// reload prints them. Every error of the file is in the returned error.
 func loadRules(path string, opts rules.Options, w io.Writer) (*filter.Table, error) {
-	f, err := rules.Load(path, opts)
+	t, err := lifecycle.Compile(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	for _, warn := range f.Warnings {
-		fmt.Fprintf(w, "%s:%d:%d: warning: %s\n", warn.File, warn.Pos.Line, warn.Pos.Col, warn.Msg)
-	}
-	t, err := filter.Compile(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	for _, warn := range lifecycle.Warnings(t.File()) {
+		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	return t, nil
 }

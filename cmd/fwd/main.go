@@ -44,6 +44,7 @@ import (
 	"github.com/fwd-project/fwd/internal/engine"
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/kernel"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/netnslock"
 	"github.com/fwd-project/fwd/internal/nfq"
 	"github.com/fwd-project/fwd/internal/rules"
@@ -203,13 +204,13 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitBadRules
 	}
-	ropts := rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}
-	table, err := engine.Load(path, ropts)
-	if err != nil {
+	// The first load is a reload like any other, into an engine that
+	// has no table (and would drop everything: fail closed).
+	d := &daemon{o: o, path: path, ropts: rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}, log: log, shipped: path != o.rules}
+	if err := d.load(); err != nil {
 		printRulesError(stderr, path, err)
 		return exitBadRules
 	}
-	logWarnings(log, table)
 
 	// Signals first: a SIGTERM during startup is handled once installed.
 	sigs := make(chan os.Signal, 4)
@@ -226,8 +227,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	defer lock.Close()
 
-	d := &daemon{o: o, path: path, ropts: ropts, log: log, shipped: path != o.rules}
-	if err := d.start(table); err != nil {
+	if err := d.start(); err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure
 	}
@@ -257,6 +257,8 @@ func run(args []string, stderr io.Writer) int {
 	return exitOK
 }
 
+// printRulesError says why the rules file kept fwd from starting: every
+// error of an invalid file, one per line.
 func printRulesError(w io.Writer, path string, err error) {
 	var el rules.ErrorList
 	if errors.As(err, &el) {
@@ -266,16 +268,10 @@ func printRulesError(w io.Writer, path string, err error) {
 		}
 		return
 	}
+	if e := (*lifecycle.Error)(nil); errors.As(err, &e) {
+		err = errors.New(e.Message)
+	}
 	fmt.Fprintf(w, "fwd: cannot load %s, not starting: %v\n", path, err)
-}
-
-func logWarnings(log *slog.Logger, t *filter.Table) {
-	if t == nil || t.File() == nil {
-		return
-	}
-	for _, w := range t.File().Warnings {
-		log.Warn("rules file", "warning", w.Error())
-	}
 }
 
 type daemon struct {
@@ -287,7 +283,7 @@ type daemon struct {
 	inst   *kernel.Installer
 	kcfg   kernel.Config
 	queues []nfq.Queue
-	svc    *control.Service
+	svc    *lifecycle.Service
 	// shipped is true when fwd fell back to the rules shipped with it.
 	shipped bool
 	srv     *control.Server
@@ -297,8 +293,28 @@ type daemon struct {
 	rec reconciler
 }
 
-func (d *daemon) start(table *filter.Table) error {
-	d.eng = engine.New(table, engine.Config{Log: d.log})
+// load makes the engine, with no table, and the lifecycle service, and
+// loads the rules through it: the path of every later reload and edit.
+func (d *daemon) load() error {
+	d.eng = engine.New(nil, engine.Config{Log: d.log})
+	cfg := lifecycle.ServiceConfig{
+		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
+		Prepare: d.prepareKernel, Settle: d.settleKernel,
+	}
+	if d.shipped {
+		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
+	}
+	d.svc = lifecycle.NewService(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := d.svc.Reload(ctx)
+	return err
+}
+
+// start opens the queues and installs the kernel rules for the table
+// load put live.
+func (d *daemon) start() error {
+	table := d.eng.Table()
 	loop := nfq.NewLoop() // one thread serves the queues, a busy queue gets its own (nfq.Loop)
 	for i := range d.o.queues {
 		cfg := nfq.Config{
@@ -350,7 +366,7 @@ func (d *daemon) start(table *filter.Table) error {
 	return nil
 }
 
-// serveControl starts the reload service and the control socket. Every
+// serveControl serves the lifecycle service on the control socket. Every
 // change of the live rules (SIGHUP, fwctl reload, runtime edits) goes
 // through the one service, one at a time.
 func (d *daemon) serveControl() error {
@@ -361,14 +377,6 @@ func (d *daemon) serveControl() error {
 	} else if n > 0 {
 		d.log.Info("removed temporary files left by an interrupted edit", "rules", d.path, "count", n)
 	}
-	cfg := control.ServiceConfig{
-		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
-		Prepare: d.prepareKernel, Settle: d.settleKernel,
-	}
-	if d.shipped {
-		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
-	}
-	d.svc = control.NewService(cfg)
 	srv, err := control.Listen(control.ServerConfig{
 		Socket: d.o.socket, SocketGroup: d.o.sockGroup, Service: d.svc, Log: d.log,
 		Counters: d.counters,
@@ -413,13 +421,12 @@ func (d *daemon) counters() map[string]uint64 {
 	return c
 }
 
-// reload is SIGHUP: the service logs what it did.
+// reload is SIGHUP: the service logs what it did, warnings and
+// failures included.
 func (d *daemon) reload() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if res, err := d.svc.Reload(ctx); err == nil && res.Changed {
-		logWarnings(d.log, d.eng.Table())
-	}
+	_, _ = d.svc.Reload(ctx)
 }
 
 // prepareKernel runs before a new table goes live: it only ever adds the
@@ -427,6 +434,9 @@ func (d *daemon) reload() {
 func (d *daemon) prepareKernel(ctx context.Context, t *filter.Table) error {
 	d.kmu.Lock()
 	defer d.kmu.Unlock()
+	if d.inst == nil { // the first load: start installs what the table needs
+		return nil
+	}
 	if !engine.RestrictsEgress(t.File()) || d.kcfg.Egress {
 		return nil
 	}
@@ -438,6 +448,9 @@ func (d *daemon) prepareKernel(ctx context.Context, t *filter.Table) error {
 func (d *daemon) settleKernel(ctx context.Context, t *filter.Table) error {
 	d.kmu.Lock()
 	defer d.kmu.Unlock()
+	if d.inst == nil {
+		return nil
+	}
 	if engine.RestrictsEgress(t.File()) || !d.kcfg.Egress {
 		return nil
 	}

@@ -1,30 +1,27 @@
-// Package control is fwd's control plane: an HTTP+JSON API on a Unix
-// socket (so that curl --unix-socket works), the all-or-nothing reload
-// service behind it, and the Go client fwctl speaks it with.
+// Package control is the transport of fwd's control plane: an HTTP+JSON
+// API on a Unix socket (so that curl --unix-socket works) over the rules
+// lifecycle (package lifecycle), and the Go client fwctl speaks it with.
 //
 // Every connection's peer is checked with SO_PEERCRED before a byte of
 // its request is read: root (and, when configured, members of one group)
 // only. Request bodies are size-limited. Paths are versioned (/v1/...).
 // Errors are JSON objects {"error":{"code":"...","message":"..."}} with a
-// stable code (the Code constants) that scripts may test.
+// stable code (the Code constants) that scripts may test; the lifecycle's
+// codes are mapped to reply statuses in one place (httpStatus).
 //
-// The Service is the one path by which a rules table goes live: SIGHUP,
-// POST /v1/reload and runtime edits all go through it, one at a time.
-// It reads the rules file, decodes it strictly, compiles it and only then
-// swaps it in; on any error the live table stays and the error lists every
-// file:line:column problem. Edits change the file's text (comments and
-// order kept), validate and compile the result, replace the file
-// atomically and swap the table in the same step.
+// Reloads and edits are the lifecycle's: the server decodes a request,
+// calls the lifecycle.Service and encodes its result or error.
 package control
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/fwd-project/fwd/internal/rules"
-	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 )
 
 // DefaultSocket is where fwd listens and fwctl connects by default.
@@ -33,28 +30,51 @@ const DefaultSocket = "/run/fwd/fwd.sock"
 // DefaultMaxBody is the largest request body the server reads.
 const DefaultMaxBody = 64 << 10
 
-// DefaultGroup is the group runtime edits go to.
-const DefaultGroup = "local"
-
-// Code is a stable error code of the API.
-type Code string
+// Code is a stable error code of the API: the lifecycle's codes and the
+// transport's own.
+type Code = lifecycle.Code
 
 // Error codes. They are part of the API: scripts may depend on them.
 const (
-	CodeBadRequest    Code = "bad_request" // malformed JSON, unknown field, bad value
-	CodeNotFound      Code = "not_found"   // no such path, or no rule to delete
+	CodeBadRequest         = lifecycle.CodeBadRequest // malformed JSON, unknown field, bad value
+	CodeNotFound           = lifecycle.CodeNotFound   // no such path, or no rule to delete
 	CodeMethod        Code = "method_not_allowed"
-	CodeTooLarge      Code = "too_large"      // request body over the limit
-	CodeForbidden     Code = "forbidden"      // the peer is not root or in the socket group
-	CodeInvalidRules  Code = "invalid_rules"  // the rules file (or the edit's result) has errors: details lists them
-	CodeEgressOmitted Code = "egress_omitted" // egress rule for a group that allows all outbound
-	CodeReadOnly      Code = "read_only"      // edits are refused: fwd runs on its shipped default rules
-	CodeUnavailable   Code = "unavailable"    // the daemon has no table yet
-	CodeReadFailed    Code = "read_failed"    // the rules file cannot be read
-	CodeWriteFailed   Code = "write_failed"   // the rules file cannot be replaced: nothing changed
-	CodeApplyFailed   Code = "apply_failed"   // compiling or preparing the kernel failed: nothing changed
+	CodeTooLarge      Code = "too_large"                 // request body over the limit
+	CodeForbidden     Code = "forbidden"                 // the peer is not root or in the socket group
+	CodeInvalidRules       = lifecycle.CodeInvalidRules  // the rules file (or the edit's result) has errors: details lists them
+	CodeEgressOmitted      = lifecycle.CodeEgressOmitted // egress rule for a group that allows all outbound
+	CodeReadOnly           = lifecycle.CodeReadOnly      // edits are refused: fwd runs on its shipped default rules
+	CodeStaleNumbers       = lifecycle.CodeStaleNumbers  // rule numbers given, but the rules file changed since it was loaded: reload first
+	CodeUnavailable   Code = "unavailable"               // the daemon has no table yet
+	CodeReadFailed         = lifecycle.CodeReadFailed    // the rules file cannot be read
+	CodeWriteFailed        = lifecycle.CodeWriteFailed   // the rules file cannot be replaced: nothing changed
+	CodeApplyFailed        = lifecycle.CodeApplyFailed   // compiling or preparing the kernel failed: nothing changed
 	CodeInternal      Code = "internal"
 )
+
+// httpStatus is the reply status of each code: the one table that maps
+// the lifecycle's errors (and the transport's) to HTTP.
+func httpStatus(c Code) int {
+	switch c {
+	case CodeBadRequest:
+		return http.StatusBadRequest
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeMethod:
+		return http.StatusMethodNotAllowed
+	case CodeEgressOmitted, CodeReadOnly, CodeStaleNumbers:
+		return http.StatusConflict
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeInvalidRules:
+		return http.StatusUnprocessableEntity
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError // read_failed, write_failed, apply_failed, internal
+}
 
 // Error is an API error: what the server replies and what the client
 // returns for a non-2xx reply.
@@ -72,29 +92,44 @@ func (e *Error) Error() string {
 	return e.Message + ":\n  " + strings.Join(e.Details, "\n  ")
 }
 
+// apiError is the reply for err: a lifecycle error keeps its code and
+// words; anything else is internal.
+func apiError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var le *lifecycle.Error
+	if errors.As(err, &le) {
+		return &Error{Status: httpStatus(le.Code), Code: le.Code, Message: le.Message, Details: le.Details}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
+}
+
 // errorBody is the JSON envelope of an error reply.
 type errorBody struct {
 	Error *Error `json:"error"`
 }
 
-// ReloadResult is the reply of a successful reload.
-type ReloadResult struct {
-	Changed  bool     `json:"changed"` // false: the file's bytes were those of the live rules, nothing done
-	Hash     string   `json:"hash"`    // sha256 of the live rules file
-	Groups   int      `json:"groups"`
-	Rules    int      `json:"rules"`
-	Message  string   `json:"message"`
-	Warnings []string `json:"warnings,omitempty"`
-}
+// The request and reply types of reloads and edits are the lifecycle's
+// inputs and outputs; their JSON is the API's.
+type (
+	ReloadResult  = lifecycle.ReloadResult
+	ReloadStats   = lifecycle.ReloadStats
+	RuleSpec      = lifecycle.RuleSpec
+	ICMPSpec      = lifecycle.ICMPSpec
+	RuleInfo      = lifecycle.RuleInfo
+	AddRequest    = lifecycle.AddRequest    // the body of POST /v1/rules
+	DeleteRequest = lifecycle.DeleteRequest // the body of DELETE /v1/rules
+	EditResult    = lifecycle.EditResult
+	Skipped       = lifecycle.Skipped
+)
 
-// ReloadStats counts reload attempts of every origin (SIGHUP, the API,
-// edits).
-type ReloadStats struct {
-	OK        uint64 `json:"ok"`
-	Failed    uint64 `json:"failed"`
-	Unchanged uint64 `json:"unchanged"`
-	LastError *Error `json:"last_error,omitempty"`
-}
+// DefaultGroup is the group runtime edits go to.
+const DefaultGroup = lifecycle.DefaultGroup
+
+// CheckDescription checks a rule description as the rules file takes it.
+func CheckDescription(d string) error { return lifecycle.CheckDescription(d) }
 
 // Status is the reply of GET /v1/status.
 type Status struct {
@@ -108,65 +143,6 @@ type Status struct {
 	Reloads         ReloadStats       `json:"reloads"`
 	Counters        map[string]uint64 `json:"counters,omitempty"`
 	Rules           []RuleInfo        `json:"rules"`
-}
-
-// RuleSpec is one rule as the API takes it.
-type RuleSpec struct {
-	Dir         string    `json:"dir"`             // "in" (the default) or "out"
-	Proto       string    `json:"proto"`           // tcp, udp, icmp, icmpv6, all or a number
-	Ports       []string  `json:"ports,omitempty"` // "443", "6000-6007"; none: all ports
-	ICMP        *ICMPSpec `json:"icmp,omitempty"`
-	Peers       []string  `json:"peers,omitempty"` // CIDRs, addresses, prefix lists, any; none: any
-	Description string    `json:"description,omitempty"`
-}
-
-// ICMPSpec is an ICMP type and, optionally, code.
-type ICMPSpec struct {
-	Type int  `json:"type"`
-	Code *int `json:"code,omitempty"`
-}
-
-// RuleInfo is one rule of the live table, numbered as `fwctl delete N`
-// takes it.
-type RuleInfo struct {
-	Number int    `json:"number"`
-	Group  string `json:"group"`
-	Index  int    `json:"index"` // in the group's ingress or egress list
-	RuleSpec
-	Text string  `json:"text"` // e.g. "tcp 80,443 from any"
-	Hits *uint64 `json:"hits"` // connections accepted by it; null when not counted
-}
-
-// AddRequest is the body of POST /v1/rules.
-type AddRequest struct {
-	Group string     `json:"group,omitempty"` // default "local"
-	Rules []RuleSpec `json:"rules"`
-}
-
-// DeleteRequest is the body of DELETE /v1/rules: rules by number, or
-// every rule that allows exactly the traffic of a spec.
-type DeleteRequest struct {
-	Numbers []int      `json:"numbers,omitempty"`
-	Rules   []RuleSpec `json:"rules,omitempty"`
-}
-
-// EditResult is the reply of an edit.
-type EditResult struct {
-	DryRun  bool       `json:"dry_run"`
-	Changed bool       `json:"changed"`
-	Added   []RuleInfo `json:"added,omitempty"`
-	Deleted []RuleInfo `json:"deleted,omitempty"`
-	Skipped []Skipped  `json:"skipped,omitempty"`
-	Notes   []string   `json:"notes,omitempty"`
-	Diff    string     `json:"diff,omitempty"` // of the rules file, unified
-	Hash    string     `json:"hash"`           // of the rules file after the edit
-}
-
-// Skipped is a rule an add left out because one allowing the same traffic
-// is there already.
-type Skipped struct {
-	Rule     RuleSpec `json:"rule"`
-	Existing RuleInfo `json:"existing"`
 }
 
 // Query is the body of POST /v1/check: one new connection, in the
@@ -217,104 +193,4 @@ type CheckResult struct {
 	Number      int    `json:"number,omitempty"` // the rule's number in status numbered
 	Description string `json:"description"`      // the verdict in words
 	Hash        string `json:"hash"`             // of the rules that answered
-}
-
-// specOf renders a decoded rule as a spec.
-func specOf(r *rules.Rule, dir direction.Dir) RuleSpec {
-	s := RuleSpec{Dir: "in", Proto: r.Proto.String(), Peers: r.Peers, Description: r.Description}
-	if dir == direction.Egress {
-		s.Dir = "out"
-	}
-	for _, p := range r.Ports {
-		s.Ports = append(s.Ports, p.String())
-	}
-	if r.ICMP != nil {
-		s.ICMP = &ICMPSpec{Type: int(r.ICMP.Type)}
-		if !r.ICMP.AnyCode {
-			c := int(r.ICMP.Code)
-			s.ICMP.Code = &c
-		}
-	}
-	return s
-}
-
-// Rule turns a spec into a rule and its direction, checking every field
-// that can be checked without the rules file (prefix-list names are
-// checked when the edit is decoded).
-func (s RuleSpec) Rule() (rules.Rule, direction.Dir, error) {
-	var r rules.Rule
-	dir := direction.Ingress
-	if s.Dir != "" {
-		d, err := direction.Parse(s.Dir)
-		if err != nil {
-			return r, dir, err
-		}
-		dir = d
-	}
-	if s.Proto == "" {
-		return r, dir, fmt.Errorf("missing proto: expected tcp, udp, icmp, icmpv6, all or a number")
-	}
-	p, err := rules.ParseProto(s.Proto)
-	if err != nil {
-		return r, dir, err
-	}
-	r.Proto = p
-	if len(s.Ports) > 0 && !p.HasPorts() {
-		return r, dir, fmt.Errorf("ports on proto %s: only tcp and udp rules take ports", p)
-	}
-	for _, ps := range s.Ports {
-		pr, err := rules.ParsePortRange(ps)
-		if err != nil {
-			return r, dir, err
-		}
-		r.Ports = append(r.Ports, pr)
-	}
-	if s.ICMP != nil {
-		if !p.IsICMP() {
-			return r, dir, fmt.Errorf("icmp type on proto %s: only icmp and icmpv6 rules take one", p)
-		}
-		if s.ICMP.Type < 0 || s.ICMP.Type > 255 {
-			return r, dir, fmt.Errorf("icmp type %d out of range: expected 0-255", s.ICMP.Type)
-		}
-		r.ICMP = &rules.ICMP{Type: uint8(s.ICMP.Type), AnyCode: true}
-		if s.ICMP.Code != nil {
-			if *s.ICMP.Code < 0 || *s.ICMP.Code > 255 {
-				return r, dir, fmt.Errorf("icmp code %d out of range: expected 0-255", *s.ICMP.Code)
-			}
-			r.ICMP.Code, r.ICMP.AnyCode = uint8(*s.ICMP.Code), false
-		}
-	}
-	r.Peers = s.Peers
-	if len(r.Peers) == 0 {
-		r.Peers = []string{"any"}
-	}
-	for _, peer := range r.Peers {
-		if strings.TrimSpace(peer) == "" {
-			return r, dir, fmt.Errorf("empty peer: expected a CIDR, an address, a prefix list name or any")
-		}
-	}
-	if err := CheckDescription(s.Description); err != nil {
-		return r, dir, err
-	}
-	r.Description = s.Description
-	return r, dir, nil
-}
-
-// Text renders the spec in the words of the rules package, e.g.
-// "tcp 443 from any".
-func (s RuleSpec) Text() string {
-	r, dir, err := s.Rule()
-	if err != nil {
-		return fmt.Sprintf("%s %s", s.Proto, strings.Join(s.Ports, ","))
-	}
-	return r.Format(dir)
-}
-
-// CheckDescription checks a rule description as the rules file takes it
-// (rules.CheckText).
-func CheckDescription(d string) error {
-	if err := rules.CheckText("description", d); err != nil {
-		return fmt.Errorf("bad description: %w", err)
-	}
-	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
@@ -43,7 +44,7 @@ groups:
 type fixture struct {
 	path string
 	h    *holder
-	svc  *Service
+	svc  *lifecycle.Service
 }
 
 func newFixture(t *testing.T, content string) *fixture {
@@ -63,7 +64,7 @@ func newFixture(t *testing.T, content string) *fixture {
 	}
 	h := &holder{}
 	h.p.Store(tab)
-	return &fixture{path: path, h: h, svc: NewService(ServiceConfig{Path: path, Target: h})}
+	return &fixture{path: path, h: h, svc: lifecycle.NewService(lifecycle.ServiceConfig{Path: path, Target: h})}
 }
 
 func (fx *fixture) serve(t *testing.T, cfg ServerConfig) (*Server, *Client) {
@@ -98,99 +99,6 @@ func (fx *fixture) serve(t *testing.T, cfg ServerConfig) (*Server, *Client) {
 
 func accepts(tab *filter.Table, proto ipproto.Proto, port uint16) bool {
 	return tab.Match(filter.Key{Proto: proto, Peer: mustAddr("198.18.0.7"), Port: port}).Accepted()
-}
-
-func TestReload(t *testing.T) {
-	fx := newFixture(t, baseRules)
-	ctx := context.Background()
-	old := fx.h.Table()
-
-	res, err := fx.svc.Reload(ctx)
-	if err != nil || res.Changed || !strings.Contains(res.Message, "unchanged") {
-		t.Fatalf("reload of the live file: %+v, %v; want unchanged", res, err)
-	}
-	if fx.h.Table() != old {
-		t.Fatal("unchanged reload swapped the table")
-	}
-
-	bad := baseRules + "      - {proto: tcp, ports: 70000, from: [any]}\n      - {proto: udp, from: [1.2.3]}\n"
-	if err := os.WriteFile(fx.path, []byte(bad), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	_, err = fx.svc.Reload(ctx)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeInvalidRules || len(e.Details) != 2 {
-		t.Fatalf("bad file: err = %#v, want invalid_rules with 2 details", err)
-	}
-	for i, want := range []string{":7:", ":8:"} {
-		if !strings.Contains(e.Details[i], fx.path+want) {
-			t.Errorf("detail %d = %q, want %s%s", i, e.Details[i], fx.path, want)
-		}
-	}
-	if fx.h.Table() != old {
-		t.Fatal("failed reload changed the table")
-	}
-
-	good := baseRules + "      - {proto: udp, ports: 53, from: [any]}\n"
-	if err := os.WriteFile(fx.path, []byte(good), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	res, err = fx.svc.Reload(ctx)
-	if err != nil || !res.Changed || res.Rules != 2 {
-		t.Fatalf("good file: %+v, %v", res, err)
-	}
-	if !accepts(fx.h.Table(), ipproto.UDP, 53) || fx.h.Table().File().Hash != res.Hash {
-		t.Fatal("new table not live")
-	}
-	st := fx.svc.Stats()
-	if st.OK != 1 || st.Failed != 1 || st.Unchanged != 1 || st.LastError == nil || st.LastError.Code != CodeInvalidRules {
-		t.Errorf("stats = %+v", st)
-	}
-}
-
-func TestPrepareFailureChangesNothing(t *testing.T) {
-	fx := newFixture(t, baseRules)
-	fx.svc.cfg.Prepare = func(context.Context, *filter.Table) error { return errors.New("iptables-restore: boom") }
-	old := fx.h.Table()
-	_, err := fx.svc.Add(context.Background(), AddRequest{Rules: []RuleSpec{{Proto: "tcp", Ports: []string{"22"}}}}, false)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeApplyFailed {
-		t.Fatalf("err = %v, want apply_failed", err)
-	}
-	if got, _ := os.ReadFile(fx.path); string(got) != baseRules || fx.h.Table() != old {
-		t.Errorf("a failed prepare changed the file or the table:\n%s", got)
-	}
-}
-
-// TestWriteFailureChangesNothing: when the rules file cannot be replaced
-// (here its directory is swapped for a file just before the write), the
-// table is not swapped.
-func TestWriteFailureChangesNothing(t *testing.T) {
-	fx := newFixture(t, baseRules)
-	dir := filepath.Dir(fx.path)
-	moved := dir + ".moved"
-	t.Cleanup(func() { os.Remove(dir); os.RemoveAll(moved) })
-	fx.svc.cfg.Prepare = func(context.Context, *filter.Table) error {
-		if err := os.Rename(dir, moved); err != nil {
-			return err
-		}
-		return os.WriteFile(dir, nil, 0o600)
-	}
-	old := fx.h.Table()
-	_, err := fx.svc.Add(context.Background(), AddRequest{Rules: []RuleSpec{{Proto: "tcp", Ports: []string{"22"}}}}, false)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeWriteFailed {
-		t.Fatalf("err = %v, want write_failed", err)
-	}
-	if fx.h.Table() != old || fx.h.swaps.Load() != 0 {
-		t.Error("table swapped after a failed write")
-	}
-	if got, _ := os.ReadFile(filepath.Join(moved, "rules.yaml")); string(got) != baseRules {
-		t.Errorf("rules file changed:\n%s", got)
-	}
-	if fx.svc.Stats().Failed != 1 {
-		t.Errorf("failed count = %d, want 1", fx.svc.Stats().Failed)
-	}
 }
 
 func TestEditsThroughTheSocket(t *testing.T) {
@@ -377,37 +285,23 @@ func TestDialErrors(t *testing.T) {
 	}
 }
 
-func TestUnifiedDiff(t *testing.T) {
-	got := unifiedDiff("f", []byte("a\nb\nc\nd\ne\nf\ng\nh\n"), []byte("a\nb\nc\nd\nX\nY\nf\ng\nh\n"))
-	want := "--- f\n+++ f\n@@ -2,7 +2,8 @@\n b\n c\n d\n-e\n+X\n+Y\n f\n g\n h\n"
-	if got != want {
-		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
-	}
-	if unifiedDiff("f", []byte("a\n"), []byte("a\n")) != "" {
-		t.Error("diff of equal texts is not empty")
-	}
-}
-
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// TestReadOnlyRefusesEdits: a daemon on its shipped default rules refuses
-// edits (they would rewrite the shipped file) but still reloads.
-func TestReadOnlyRefusesEdits(t *testing.T) {
+// TestDeleteStaleNumbers: a delete by number after a hand edit that was
+// not reloaded is a 409 stale_numbers reply that tells to reload.
+func TestDeleteStaleNumbers(t *testing.T) {
 	fx := newFixture(t, baseRules)
-	fx.svc.cfg.ReadOnly = "fwd runs on the shipped default rules"
-	old := fx.h.Table()
-	_, err := fx.svc.Add(context.Background(), AddRequest{Rules: []RuleSpec{{Proto: "tcp", Ports: []string{"22"}}}}, false)
+	_, c := fx.serve(t, ServerConfig{})
+	edited := baseRules + "      - {proto: tcp, ports: 22, from: [any]}\n"
+	if err := os.WriteFile(fx.path, []byte(edited), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Delete(context.Background(), DeleteRequest{Numbers: []int{1}}, false)
 	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeReadOnly || e.Message != "fwd runs on the shipped default rules" {
-		t.Fatalf("add: err = %v, want read_only", err)
+	if !errors.As(err, &e) || e.Code != CodeStaleNumbers || e.Status != http.StatusConflict || !strings.Contains(e.Message, "fwctl reload") {
+		t.Fatalf("delete 1 after a hand edit: %#v, want 409 stale_numbers", err)
 	}
-	if _, err := fx.svc.Delete(context.Background(), DeleteRequest{Numbers: []int{1}}, false); !errors.As(err, &e) || e.Code != CodeReadOnly {
-		t.Fatalf("delete: err = %v, want read_only", err)
-	}
-	if got, _ := os.ReadFile(fx.path); string(got) != baseRules || fx.h.Table() != old {
-		t.Errorf("a refused edit changed the file or the table:\n%s", got)
-	}
-	if _, err := fx.svc.Reload(context.Background()); err != nil {
-		t.Errorf("reload on read-only rules: %v", err)
+	if got, _ := os.ReadFile(fx.path); string(got) != edited {
+		t.Errorf("refused delete changed the file:\n%s", got)
 	}
 }

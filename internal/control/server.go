@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
@@ -42,7 +43,7 @@ type ServerConfig struct {
 	// SocketGroup). The peer check applies whatever the mode.
 	SocketMode os.FileMode
 	// Service does the reloads and edits.
-	Service *Service
+	Service *lifecycle.Service
 	// Counters, when set, returns the daemon's counters for status.
 	Counters func() map[string]uint64
 	// RuleHits, when set, returns how many connections each rule of t
@@ -232,12 +233,7 @@ func (l *credListener) Accept() (net.Conn, error) {
 		if err == nil {
 			return c, nil
 		}
-		uid, pid := -1, -1
-		if cred != nil {
-			uid, pid = int(cred.Uid), int(cred.Pid)
-		}
-		l.s.log.Warn("control socket: connection refused", "uid", uid, "pid", pid, "reason", err)
-		go l.s.refuse(c, err)
+		go l.s.refuse(c, cred, err)
 	}
 }
 
@@ -297,13 +293,28 @@ func procGroups(pid int) []int {
 	return nil
 }
 
-// refuse answers a refused connection's request with 403 and closes it.
-func (s *Server) refuse(c net.Conn, why error) {
+// refuse answers a refused connection's request with 403, logs it once
+// and closes it. A connection closed before it sent anything (the probe
+// of fwctl's Dial, made before each call) asked for nothing: it is
+// logged at debug level only, so that one refused call is one line.
+func (s *Server) refuse(c net.Conn, cred *unix.Ucred, why error) {
 	defer c.Close()
+	uid, pid := -1, -1
+	if cred != nil {
+		uid, pid = int(cred.Uid), int(cred.Pid)
+	}
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	br := bufio.NewReader(io.LimitReader(c, 32<<10))
-	if req, err := http.ReadRequest(br); err == nil {
+	req, err := http.ReadRequest(br)
+	switch {
+	case err == nil:
 		io.Copy(io.Discard, io.LimitReader(req.Body, s.cfg.MaxBody))
+		s.log.Warn("control socket: connection refused", "uid", uid, "pid", pid, "request", req.Method+" "+req.URL.Path, "reason", why)
+	case errors.Is(err, io.EOF):
+		s.log.Debug("control socket: connection refused", "uid", uid, "pid", pid, "reason", why)
+		return
+	default:
+		s.log.Warn("control socket: connection refused", "uid", uid, "pid", pid, "reason", why)
 	}
 	body, _ := json.Marshal(errorBody{&Error{Code: CodeForbidden, Message: "permission denied: " + why.Error() + " (the control socket is for root" + s.groupWords() + ")"}})
 	fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n", len(body)+1, body)
@@ -335,7 +346,7 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		if !ok {
-			writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules and /v1/check", path)})
+			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules and /v1/check", path)})
 			return
 		}
 		h, ok := rt[r.Method]
@@ -346,7 +357,7 @@ func (s *Server) routes() http.Handler {
 			}
 			slices.Sort(allowed)
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethod, Message: fmt.Sprintf("%s %s: expected %s", r.Method, path, strings.Join(allowed, " or "))})
+			writeError(w, &Error{Code: CodeMethod, Message: fmt.Sprintf("%s %s: expected %s", r.Method, path, strings.Join(allowed, " or "))})
 			return
 		}
 		h(w, r)
@@ -364,16 +375,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// writeError replies with err, its status given by its code.
 func writeError(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
-	}
-	status := e.Status
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	writeJSON(w, status, errorBody{e})
+	e := apiError(err)
+	writeJSON(w, httpStatus(e.Code), errorBody{e})
+}
+
+func badRequest(msg string) *Error {
+	return &Error{Code: CodeBadRequest, Message: msg}
 }
 
 // decode reads a JSON body strictly, within the size limit: unknown
@@ -427,7 +436,7 @@ func (s *Server) status() Status {
 	if t := svc.Table(); t != nil && t.File() != nil {
 		f := t.File()
 		st.Status, st.Hash, st.Groups = "active", f.Hash, len(f.Groups)
-		st.OpenEgress = openEgress(f)
+		st.OpenEgress = lifecycle.OpenEgress(f)
 		if len(st.OpenEgress) > 0 {
 			st.DefaultOutgoing = "allow"
 		}
@@ -521,7 +530,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	t := s.cfg.Service.Table()
 	if t == nil {
-		writeError(w, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "no rules loaded yet: every new connection is dropped"})
+		writeError(w, &Error{Code: CodeUnavailable, Message: "no rules loaded yet: every new connection is dropped"})
 		return
 	}
 	writeJSON(w, http.StatusOK, Check(t, k))
@@ -540,7 +549,7 @@ func Check(t *filter.Table, k filter.Key) CheckResult {
 			rule := v.Rule
 			res.Rule = &rule
 			if f := t.File(); f != nil {
-				res.Number = numberOf(f, rules.RuleRef{Group: int(v.Group), Dir: v.Dir, Index: int(v.Rule)})
+				res.Number = lifecycle.NumberOf(f, rules.RuleRef{Group: int(v.Group), Dir: v.Dir, Index: int(v.Rule)})
 			}
 		}
 	}

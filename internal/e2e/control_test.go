@@ -70,6 +70,7 @@ func TestFwctlAllowOpensPort(t *testing.T) {
 	parallel(
 		func() { e.mustDrop(url("http", server4, 8080), "") },
 		func() { e.mustDrop(url("http", server6, 8080), "") },
+		func() { e.mustPass(url("http", server4, 80), "") },
 	)
 
 	r := e.mustFwctl("allow", "8080/tcp")
@@ -103,6 +104,12 @@ func TestFwctlAllowOpensPort(t *testing.T) {
 	}
 	if hits == nil || *hits < 2 {
 		t.Errorf("status -o json: 8080 rule hits %v, want at least 2 (one per family):\n%+v", hits, st.Rules)
+	}
+	// The edit kept the 80,443 rule, and its count (issue 9).
+	for _, ri := range st.Rules {
+		if slices.Equal(ri.Ports, []string{"80", "443"}) && (ri.Hits == nil || *ri.Hits < 1) {
+			t.Errorf("status -o json: 80,443 rule hits %v after the edit, want the connection made before it counted", ri.Hits)
+		}
 	}
 	v := e.mustFwctl("status", "verbose")
 	row := ""
@@ -183,6 +190,10 @@ func TestFwctlUnprivilegedRefused(t *testing.T) {
 	}
 	if !strings.Contains(f.log(), "connection refused") || !strings.Contains(f.log(), "uid=65534") {
 		t.Errorf("fwd did not log the refused peer:\n%s", f.log())
+	}
+	// Two refused calls, two lines: fwctl's probe connection is not one.
+	if n := strings.Count(f.log(), "connection refused"); n != 2 {
+		t.Errorf("fwd logged %d refused connections for 2 refused calls:\n%s", n, f.log())
 	}
 	after := e.status()
 	if after.Hash != before.Hash || len(after.Rules) != len(before.Rules) {

@@ -3,8 +3,9 @@
 //
 // The live table is an atomic.Pointer to an immutable filter.Table (with
 // its per-rule hit counters). Workers read it without locks; Swap
-// publishes a new table with one store. Building that table, all or
-// nothing, is the reload service's job (package control), which SIGHUP,
+// publishes a new table with one store, carrying the hit counts of the
+// rules it keeps. Building that table, all or nothing, is the rules
+// lifecycle's job (package lifecycle), which the first load, SIGHUP,
 // fwctl reload and runtime edits share.
 //
 // One Worker serves one queue. Its Decide is the hot path: decode the
@@ -52,7 +53,8 @@ type Engine struct {
 }
 
 // liveTable is a table with its per-rule accept counters; a swap replaces
-// both at once, so counts always belong to the table that made them.
+// both at once, so counts always belong to the table they are read with.
+// A swap carries the count of every rule the new table keeps unchanged.
 type liveTable struct {
 	t    *filter.Table
 	hits []atomic.Uint64 // by filter.Table.Slot
@@ -60,21 +62,6 @@ type liveTable struct {
 
 func newLive(t *filter.Table) *liveTable {
 	return &liveTable{t: t, hits: make([]atomic.Uint64, t.NumSlots())}
-}
-
-// Load reads, validates and compiles a rules file: the whole of what a
-// reload does before the swap. A bad file's error is a rules.ErrorList
-// naming every problem.
-func Load(path string, opts rules.Options) (*filter.Table, error) {
-	f, err := rules.Load(path, opts)
-	if err != nil {
-		return nil, err
-	}
-	t, err := filter.Compile(f)
-	if err != nil {
-		return nil, fmt.Errorf("compile %s: %w", path, err)
-	}
-	return t, nil
 }
 
 // New returns an Engine answering from t (a nil t drops everything until
@@ -104,8 +91,9 @@ func (e *Engine) Table() *filter.Table {
 	return nil
 }
 
-// RuleHits returns how many new connections each rule of t accepted since
-// t went live, keyed by the accepting verdict; nil when t is not the live
+// RuleHits returns how many new connections each rule of t accepted
+// since the rule went live (a swap carries the counts of unchanged
+// rules), keyed by the accepting verdict; nil when t is not the live
 // table.
 func (e *Engine) RuleHits(t *filter.Table) map[filter.Result]uint64 {
 	l := e.live.Load()
@@ -134,7 +122,10 @@ func (e *Engine) RuleHits(t *filter.Table) map[filter.Result]uint64 {
 	return hits
 }
 
-// Swap publishes t as the live table.
+// Swap publishes t as the live table. The hit counts of the rules t
+// keeps unchanged (same group, same direction, same text and traffic)
+// carry over from the table it replaces, so that a reload or an edit
+// does not zero the counts of the rules it did not touch.
 func (e *Engine) Swap(t *filter.Table) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -142,7 +133,15 @@ func (e *Engine) Swap(t *filter.Table) {
 		e.live.Store(nil)
 		return
 	}
-	e.live.Store(newLive(t))
+	old := e.live.Load()
+	next := newLive(t)
+	e.live.Store(next)
+	// After the store, so that a count a worker adds to the old table
+	// while the swap is under way is carried too (all but those added
+	// between these loads and the worker's next Load of the pointer).
+	if old != nil {
+		carryHits(old, next)
+	}
 }
 
 // RestrictsEgress reports whether the rules limit outbound traffic: some

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/nfq"
 	"github.com/fwd-project/fwd/internal/packet"
 	"github.com/fwd-project/fwd/internal/packet/packettest"
@@ -49,7 +50,7 @@ func writeRules(t testing.TB, dir, body string) string {
 func mustEngine(t testing.TB, body string, log *slog.Logger) (*Engine, string) {
 	t.Helper()
 	p := writeRules(t, t.TempDir(), body)
-	tbl, err := Load(p, rules.Options{})
+	tbl, err := lifecycle.Compile(p, rules.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestSwap(t *testing.T) {
 
 	bad := strings.Replace(webRules, "ports: [80, 443]", "ports: [80, 70000]", 1) + "  - name: web\n"
 	writeRules(t, filepath.Dir(path), bad)
-	_, err := Load(path, rules.Options{})
+	_, err := lifecycle.Compile(path, rules.Options{})
 	var el rules.ErrorList
 	if !errors.As(err, &el) || len(el) < 2 {
 		t.Fatalf("bad file: err %v, want a rules.ErrorList with every error", err)
@@ -216,7 +217,7 @@ func TestSwap(t *testing.T) {
 	}
 
 	writeRules(t, filepath.Dir(path), strings.Replace(webRules, "ports: [80, 443]", "ports: [22]", 1))
-	next, err := Load(path, rules.Options{})
+	next, err := lifecycle.Compile(path, rules.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func TestSwap(t *testing.T) {
 	if e.Table() != next || w.Decide(http) != verdict.Drop || w.Decide(ssh) != verdict.Accept {
 		t.Error("new table not in use")
 	}
-	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), rules.Options{}); err == nil {
+	if _, err := lifecycle.Compile(filepath.Join(t.TempDir(), "missing.yaml"), rules.Options{}); err == nil {
 		t.Error("loading a missing file succeeded")
 	}
 }
@@ -247,7 +248,7 @@ func TestSwapWhileDeciding(t *testing.T) {
 		if i%2 == 1 {
 			body = webB
 		}
-		tbl, err := Load(writeRules(t, t.TempDir(), body), rules.Options{})
+		tbl, err := lifecycle.Compile(writeRules(t, t.TempDir(), body), rules.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +429,8 @@ func TestRuleHits(t *testing.T) {
 	if hits[rule(0)] != 3 || hits[rule(1)] != 1 || hits[rule(2)] != 0 || len(hits) != 5 {
 		t.Errorf("hits = %v, want 3 on rule 0, 1 on rule 1, five rules listed", hits)
 	}
-	// Counts belong to the table that made them: a swap starts afresh.
+	// Counts are read with the table they belong to; a swap to the same
+	// rules carries them.
 	other, err := filter.Compile(live.File())
 	if err != nil {
 		t.Fatal(err)
@@ -437,8 +439,8 @@ func TestRuleHits(t *testing.T) {
 		t.Error("RuleHits answered for a table that is not live")
 	}
 	e.Swap(other)
-	if got := e.RuleHits(other)[rule(0)]; got != 0 {
-		t.Errorf("after a swap rule 0 has %d hits, want 0", got)
+	if got := e.RuleHits(other)[rule(0)]; got != 3 {
+		t.Errorf("after a swap to the same rules rule 0 has %d hits, want 3", got)
 	}
 	if e.RuleHits(live) != nil {
 		t.Error("RuleHits still answers for the old table")

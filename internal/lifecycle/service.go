@@ -1,0 +1,157 @@
+// Package lifecycle is the one path by which fwd's rules change: the
+// first load at start, reloads (SIGHUP, fwctl reload) and runtime edits
+// (fwctl allow, delete) all go through a Service, one at a time. It
+// reads the rules file, decodes it strictly, compiles it and only then
+// swaps the table in; on any error the live table stays and the error
+// (an *Error with a stable Code) lists every file:line:column problem.
+// Edits change the file's text (comments and order kept), validate and
+// compile the result, replace the file atomically and swap the table in
+// the same step.
+//
+// Compile is the same read-validate-compile for the offline commands
+// and benchmarks, which need a table but no daemon.
+//
+// The package knows nothing of HTTP: internal/control serves a Service
+// on the control socket and maps its error codes to reply statuses.
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/rules"
+)
+
+// Target is where the Service publishes tables: the daemon's engine,
+// which holds the live table in an atomic pointer.
+type Target interface {
+	// Table returns the live table, nil before the first.
+	Table() *filter.Table
+	// Swap publishes t as the live table in one store.
+	Swap(t *filter.Table)
+}
+
+// ServiceConfig configures a Service.
+type ServiceConfig struct {
+	// Path is the rules file.
+	Path string
+	// Rules are the decoding options.
+	Rules rules.Options
+	// Target receives the tables.
+	Target Target
+	// ReadOnly, when set, refuses runtime edits with this reason (the
+	// daemon sets it when it runs on the rules shipped with fwd, which an
+	// edit must not rewrite). Reloads still work.
+	ReadOnly string
+	// Group is where edits go; "" means DefaultGroup.
+	Group string
+	// Prepare, when set, is called with a new table before anything is
+	// committed (before the file is written and the table swapped); an
+	// error aborts the change. The daemon uses it to add the kernel hooks
+	// the new table needs (egress queueing); it must leave the host fit
+	// for both tables, since the old one stays live when a later step
+	// fails.
+	Prepare func(ctx context.Context, next *filter.Table) error
+	// Settle, when set, is called after a swap with the new live table,
+	// to remove what only the old table needed. Its error is logged.
+	Settle func(ctx context.Context, live *filter.Table) error
+	// Log receives one line per change, per warning of a reloaded file
+	// and per failed reload while a table is live.
+	Log *slog.Logger
+}
+
+// Service serializes every change of the live rules: reloads of the
+// rules file and runtime edits. Its methods are safe for concurrent use;
+// changes happen one at a time, each on the file as the one before left
+// it, so concurrent edits never lose one another.
+type Service struct {
+	cfg ServiceConfig
+	log *slog.Logger
+
+	mu sync.Mutex // serializes changes
+
+	statsMu sync.Mutex // guards stats, so that status never waits for a change
+	stats   ReloadStats
+}
+
+// NewService returns a Service for cfg.
+func NewService(cfg ServiceConfig) *Service {
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, log: cfg.Log}
+}
+
+// Path is the rules file the Service reloads and edits.
+func (s *Service) Path() string { return s.cfg.Path }
+
+// Stats returns the reload counters.
+func (s *Service) Stats() ReloadStats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return s.stats
+}
+
+func (s *Service) count(c *uint64) {
+	s.statsMu.Lock()
+	*c++
+	s.statsMu.Unlock()
+}
+
+// Table returns the live table.
+func (s *Service) Table() *filter.Table { return s.cfg.Target.Table() }
+
+func liveHash(t *filter.Table) string {
+	if t == nil || t.File() == nil {
+		return ""
+	}
+	return t.File().Hash
+}
+
+func (s *Service) fail(err *Error) *Error {
+	s.statsMu.Lock()
+	s.stats.Failed++
+	s.stats.LastError = err
+	s.statsMu.Unlock()
+	return err
+}
+
+// apply compiles f, prepares the host for it, runs commit (the file
+// write of an edit; nil for a reload) and swaps the table in. The caller
+// holds s.mu.
+func (s *Service) apply(ctx context.Context, f *rules.File, commit func() error) (*filter.Table, *Error) {
+	t, err := compile(s.cfg.Path, f)
+	if err != nil {
+		return nil, s.fail(&Error{Code: CodeApplyFailed, Message: fmt.Sprintf("%v: nothing changed", err)})
+	}
+	if s.cfg.Prepare != nil {
+		if err := s.cfg.Prepare(ctx, t); err != nil {
+			return nil, s.fail(&Error{Code: CodeApplyFailed, Message: fmt.Sprintf("prepare the kernel for the new rules: %v: nothing changed", err)})
+		}
+	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			return nil, s.fail(&Error{Code: CodeWriteFailed, Message: fmt.Sprintf("%v: nothing changed", err)})
+		}
+	}
+	s.cfg.Target.Swap(t)
+	if s.cfg.Settle != nil {
+		if err := s.cfg.Settle(ctx, t); err != nil {
+			s.log.Warn("after swapping the rules in", "err", err)
+		}
+	}
+	return t, nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
