@@ -45,16 +45,16 @@ func ARP() []byte {
 	return append(b, make([]byte, 28)...)
 }
 
-// SLL wraps payload in a Linux cooked capture (v1) header, as sent by the
-// host, whose protocol field is proto (an EtherType).
+// SLL wraps payload in a Linux cooked capture (v1) header, as received by
+// the host, whose protocol field is proto (an EtherType).
 func SLL(proto uint16, payload []byte) []byte {
 	b := []byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 2, 0, 0}
 	b = binary.BigEndian.AppendUint16(b, proto)
 	return append(b, payload...)
 }
 
-// SLL2 wraps payload in a Linux cooked capture v2 header, interface 1, as
-// sent by the host, whose protocol field is proto (an EtherType).
+// SLL2 wraps payload in a Linux cooked capture v2 header, interface index
+// 2, as received by the host, whose protocol field is proto (an EtherType).
 func SLL2(proto uint16, payload []byte) []byte {
 	b := binary.BigEndian.AppendUint16(nil, proto)
 	b = append(b, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 2, 0, 0)

@@ -102,7 +102,8 @@ func PcapOffsets(frames []Frame) []int {
 }
 
 // PcapNG returns a pcapng file written by gopacket's pcapgo: one section,
-// one interface of link type lt, frames as enhanced packet blocks. pcapgo
+// one interface of link type lt, frames as enhanced packet blocks with
+// nanosecond timestamps. pcapgo
 // (gopacket 1.1.19) holds link types in 8 bits: lt is written as lt&0xff,
 // so SLL2 (276) becomes 20, as gopacket would read it back.
 func PcapNG(lt uint32, frames []Frame) []byte {
