@@ -40,12 +40,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	if [ -n "$nginx_pid" ]; then kill -TERM "$nginx_pid" 2>/dev/null || true; fi
 	if [ -n "$fwd_pid" ]; then kill -TERM "$fwd_pid" 2>/dev/null || true; wait "$fwd_pid" 2>/dev/null || true; fi
-	for ns in "$C" "$S"; do
-		if ip netns list | grep -qw "$ns"; then
-			ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
-			ip netns del "$ns" 2>/dev/null || true
-		fi
-	done
+	if [ -x "$tmp/loadgen" ]; then "$tmp/loadgen" teardown -client "$C" -server "$S" || true; fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -54,18 +49,10 @@ trap 'exit 130' INT TERM
 echo "building fwd and loadgen" >&2
 (cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd && "$go" build -o "$tmp/loadgen" ./bench/live/loadgen)
 
-for ns in "$C" "$S"; do
-	ip netns del "$ns" 2>/dev/null || true
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-done
-ip -n "$C" link add eth0 type veth peer name eth0 netns "$S"
-# /15 on both ends: the flood's sources (198.19.0.0/16) are on-link.
-ip -n "$C" addr add 198.18.0.2/15 dev eth0
-ip -n "$S" addr add 198.18.0.1/15 dev eth0
-ip -n "$C" link set eth0 up
-ip -n "$S" link set eth0 up
-for i in $(seq 16); do ip -n "$C" addr add "198.18.1.$i/15" dev eth0; done
+# The namespaces, joined by a veth pair: the server 198.18.0.1/15, the
+# client 198.18.0.2/15 and 198.18.1.1-16/15 (/15 on both ends: the
+# flood's sources, 198.19.0.0/16, are on-link).
+"$tmp/loadgen" setup -client "$C" -server "$S" -dst 198.18.0.1 -sources 198.18.1.1-198.18.1.16
 ip netns exec "$S" sh -c 'echo 0 >/proc/sys/net/ipv4/conf/all/rp_filter; echo 0 >/proc/sys/net/ipv4/conf/eth0/rp_filter'
 # Connection storms: a deep accept queue, TIME_WAIT reuse on the client.
 ip netns exec "$S" sh -c 'echo 4096 >/proc/sys/net/core/somaxconn; echo 8192 >/proc/sys/net/ipv4/tcp_max_syn_backlog'

@@ -3,16 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/packet/packettest"
 )
 
 const replayRules = `version: 1
@@ -22,22 +20,6 @@ groups:
       - {proto: tcp, ports: [80, 443], from: [any]}
     egress: []
 `
-
-// replayFrame is an Ethernet frame carrying one TCP segment.
-func replayFrame(t *testing.T, src string, sport uint16, dst string, dport uint16, synFlag, ackFlag bool) []byte {
-	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
-	seg := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: synFlag, ACK: ackFlag, Window: 1024}
-	if err := seg.SetNetworkLayerForChecksum(ip); err != nil {
-		t.Fatal(err)
-	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, seg); err != nil {
-		t.Fatal(err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
-}
 
 // replayFixture writes the rules and a capture: a connection to 443
 // (SYN, SYN-ACK, ACK), a SYN to 22 and a SYN to 80. It returns the rules
@@ -49,28 +31,18 @@ func replayFixture(t *testing.T) (rulesPath, capPath string, offsets []int) {
 	if err := os.WriteFile(rulesPath, []byte(replayRules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	frames := [][]byte{
-		replayFrame(t, "198.18.1.7", 40000, "198.18.0.1", 443, true, false),
-		replayFrame(t, "198.18.0.1", 443, "198.18.1.7", 40000, true, true),
-		replayFrame(t, "198.18.1.7", 40000, "198.18.0.1", 443, false, true),
-		replayFrame(t, "198.18.1.7", 40001, "198.18.0.1", 22, true, false),
-		replayFrame(t, "198.18.1.7", 40002, "198.18.0.1", 80, true, false),
-	}
-	var b bytes.Buffer
-	w := pcapgo.NewWriter(&b)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-	for i, f := range frames {
-		offsets = append(offsets, b.Len())
-		ci := gopacket.CaptureInfo{Timestamp: start.Add(time.Duration(i) * time.Second), CaptureLength: len(f), Length: len(f)}
-		if err := w.WritePacket(ci, f); err != nil {
-			t.Fatal(err)
-		}
-	}
+	syn, synack, ack := packet.SYN, packet.SYN|packet.ACK, packet.ACK
+	frames := packettest.EthernetFrames(
+		packettest.TCP("198.18.1.7", "198.18.0.1", 40000, 443, syn),
+		packettest.TCP("198.18.0.1", "198.18.1.7", 443, 40000, synack),
+		packettest.TCP("198.18.1.7", "198.18.0.1", 40000, 443, ack),
+		packettest.TCP("198.18.1.7", "198.18.0.1", 40001, 22, syn),
+		packettest.TCP("198.18.1.7", "198.18.0.1", 40002, 80, syn),
+	)
+	capture := packettest.Pcap(1, frames) // LINKTYPE_ETHERNET
+	offsets = packettest.PcapOffsets(frames)
 	capPath = filepath.Join(dir, "cap.pcap")
-	if err := os.WriteFile(capPath, b.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(capPath, capture, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return rulesPath, capPath, offsets

@@ -22,9 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fwd-project/fwd/internal/kernel"
+	"github.com/fwd-project/fwd/internal/netns"
 	"github.com/fwd-project/fwd/internal/nfq"
 )
 
@@ -128,39 +127,24 @@ func newEnv(t *testing.T) *env {
 	id := hex.EncodeToString(b)
 	e := &env{t: t, client: "fwdc-" + id, server: "fwds-" + id, dir: t.TempDir()}
 	for _, ns := range []string{e.client, e.server} {
-		mustRun(t, "ip", "netns", "add", ns)
+		if err := netns.Add(ns); err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { deleteNetns(ns) })
 	}
-	mustRun(t, "ip", "-n", e.client, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", e.server)
-	for _, c := range [][]string{
-		{e.client, "addr", "add", client4 + "/24", "dev", "eth0"},
-		{e.client, "addr", "add", client4b + "/24", "dev", "eth0"},
-		{e.client, "addr", "add", client6 + "/64", "dev", "eth0", "nodad"},
-		{e.client, "addr", "add", client6b + "/64", "dev", "eth0", "nodad"},
-		{e.server, "addr", "add", server4 + "/24", "dev", "eth0"},
-		{e.server, "addr", "add", server6 + "/64", "dev", "eth0", "nodad"},
-		{e.client, "link", "set", "lo", "up"},
-		{e.server, "link", "set", "lo", "up"},
-		{e.client, "link", "set", "eth0", "up"},
-		{e.server, "link", "set", "eth0", "up"},
-	} {
-		mustRun(t, "ip", append([]string{"-n", c[0]}, c[1:]...)...)
+	p := netip.MustParsePrefix
+	if err := netns.AddVeth(
+		netns.End{NS: e.client, Name: "eth0", Addrs: []netip.Prefix{p(client4 + "/24"), p(client4b + "/24"), p(client6 + "/64"), p(client6b + "/64")}},
+		netns.End{NS: e.server, Name: "eth0", Addrs: []netip.Prefix{p(server4 + "/24"), p(server6 + "/64")}},
+	); err != nil {
+		t.Fatal(err)
 	}
 	return e
 }
 
 // deleteNetns kills whatever still runs in ns, then deletes it.
 func deleteNetns(ns string) {
-	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-	for _, f := range strings.Fields(string(out)) {
-		var pid int
-		// Not ourselves: a thread of ours that entered ns (see do) may
-		// be the main thread, which makes ip count the whole process.
-		if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 && pid != os.Getpid() {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	exec.Command("ip", "netns", "del", ns).Run()
+	netns.Delete(ns)
 }
 
 func mustRun(t *testing.T, name string, args ...string) string {
@@ -174,31 +158,14 @@ func mustRun(t *testing.T, name string, args ...string) string {
 
 // inNS runs name in namespace ns and returns its combined output.
 func inNS(ns, name string, args ...string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...).CombinedOutput()
+	out, err := netns.Command(ns, name, args...).CombinedOutput()
 	return string(out), err
 }
 
 // do runs fn on an OS thread inside namespace ns: sockets it opens belong
 // to ns and keep working from any thread afterwards.
 func do(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		// The thread is never unlocked: it leaves with the goroutine
-		// rather than go back to the pool in another namespace.
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
+	return netns.Do(ns, fn)
 }
 
 func dialIn(ns, network, laddr, raddr string, timeout time.Duration) (net.Conn, error) {

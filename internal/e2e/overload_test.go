@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -14,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/fwd-project/fwd/internal/netns"
 	"github.com/fwd-project/fwd/internal/nfq"
 )
 
@@ -42,47 +39,11 @@ import (
 // how many it sent. The UDP checksum is 0 (none), which conntrack takes
 // as valid, so every packet is a NEW flow that reaches the queue.
 func ovlFlood(ns string, dst netip.Addr, port uint16, stop <-chan struct{}, max time.Duration) (uint64, error) {
-	var sent uint64
-	err := do(ns, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
-		if err != nil {
-			return fmt.Errorf("raw socket: %w", err)
-		}
-		defer unix.Close(fd)
-		to := &unix.SockaddrInet4{Addr: dst.As4()}
-		pkt := make([]byte, 20+8+8)
-		pkt[0] = 0x45
-		binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
-		pkt[8] = 64
-		pkt[9] = unix.IPPROTO_UDP
-		d := dst.As4()
-		copy(pkt[16:20], d[:])
-		binary.BigEndian.PutUint16(pkt[22:], port)
-		binary.BigEndian.PutUint16(pkt[24:], 8+8)
-		deadline := time.Now().Add(max)
-		for i := uint32(0); ; i++ {
-			if i&255 == 0 {
-				select {
-				case <-stop:
-					return nil
-				default:
-				}
-				if time.Now().After(deadline) {
-					return nil
-				}
-			}
-			pkt[12], pkt[13], pkt[14], pkt[15] = 198, 18, 0, byte(100+i%128)
-			binary.BigEndian.PutUint16(pkt[20:], uint16(1024+(i/128)%60000))
-			if err := unix.Sendto(fd, pkt, 0, to); err != nil {
-				if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
-					continue
-				}
-				return fmt.Errorf("send: %w", err)
-			}
-			sent++
-		}
-	})
-	return sent, err
+	return netns.Flood{
+		Dst: dst, Port: port,
+		Src: netip.MustParseAddr("198.18.0.100"), Sources: 128,
+		Payload: 8, Duration: max, Stop: stop,
+	}.Run(ns)
 }
 
 // ovlCounters reads the daemon's counters from its control socket.

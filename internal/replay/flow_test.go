@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/packet/packettest"
 )
 
 // TestPacketKey: packetKey is makeKey(p.Tuple()), both directions of a
@@ -16,16 +17,16 @@ func TestPacketKey(t *testing.T) {
 		name     string
 		pkt, rev []byte
 	}{
-		{"tcp", tcp(t, peer, 40000, hostS, 443, syn), tcp(t, hostS, 443, peer, 40000, synack)},
-		{"udp", udp(t, dns, 5353, hostS, 53, []byte("q")), udp(t, hostS, 53, dns, 5353, nil)},
-		{"same address", udp(t, hostS, 5353, hostS, 53, nil), udp(t, hostS, 53, hostS, 5353, nil)},
-		{"same address and port", udp(t, hostS, 53, hostS, 53, nil), udp(t, hostS, 53, hostS, 53, nil)},
-		{"icmp echo", icmp4(t, peer, hostS, 8, 0, 7, nil), icmp4(t, hostS, peer, 0, 0, 7, nil)},
-		{"icmp error", icmp4(t, router, hostS, 3, 3, 0, tcp(t, hostS, 443, peer, 40000, synack)), nil},
-		{"icmpv6 echo", icmp6echo(t, peer6, host6S, 128, 9), icmp6echo(t, host6S, peer6, 129, 9)},
-		{"tcp ipv6", tcp(t, peer6, 40000, host6S, 443, syn), tcp(t, host6S, 443, peer6, 40000, synack)},
-		{"tcp mapped", tcp(t, "::ffff:198.18.1.7", 40000, host6S, 443, syn), nil},
-		{"later fragment", fragment4(t, udp(t, dns, 5353, hostS, 53, make([]byte, 64)), 24)[1], nil},
+		{"tcp", packettest.TCP(peer, hostS, 40000, 443, syn), packettest.TCP(hostS, peer, 443, 40000, synack)},
+		{"udp", packettest.UDP(dns, hostS, 5353, 53, []byte("q")), packettest.UDP(hostS, dns, 53, 5353, nil)},
+		{"same address", packettest.UDP(hostS, hostS, 5353, 53, nil), packettest.UDP(hostS, hostS, 53, 5353, nil)},
+		{"same address and port", packettest.UDP(hostS, hostS, 53, 53, nil), packettest.UDP(hostS, hostS, 53, 53, nil)},
+		{"icmp echo", packettest.Echo(peer, hostS, 7, 1), packettest.EchoReply(hostS, peer, 7, 1)},
+		{"icmp error", packettest.ICMPError(router, hostS, 3, 3, packettest.TCP(hostS, peer, 443, 40000, synack)), nil},
+		{"icmpv6 echo", packettest.Echo(peer6, host6S, 9, 1), packettest.EchoReply(host6S, peer6, 9, 1)},
+		{"tcp ipv6", packettest.TCP(peer6, host6S, 40000, 443, syn), packettest.TCP(host6S, peer6, 443, 40000, synack)},
+		{"tcp mapped", packettest.TCP("::ffff:198.18.1.7", host6S, 40000, 443, syn), nil},
+		{"later fragment", packettest.Fragments(packettest.UDP(dns, hostS, 5353, 53, make([]byte, 64)), 24, 0)[1], nil},
 	}
 	var d packet.Decoder
 	for _, tt := range pkts {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/packet/packettest"
 )
 
 // FuzzPacket feeds one frame of any supported link type through link
@@ -15,24 +16,24 @@ import (
 // ends.
 func FuzzPacket(f *testing.F) {
 	for _, seed := range [][]byte{
-		ether(tcp(f, peer, 40000, hostS, 443, syn)),
-		ether(udp(f, dns, 5353, hostS, 53, []byte("q")), ether8021Q),
-		ether(icmp4(f, router, hostS, 3, 3, 0, tcp(f, hostS, 443, peer, 40000, synack))),
-		ether(ip6ext(f, tcp(f, peer6, 40000, host6S, 443, syn), nil, nil)),
-		arpFrame(),
-		sll2(etherIPv4, tcp(f, peer, 1, hostS, 80, syn)),
+		packettest.Ethernet(packettest.TCP(peer, hostS, 40000, 443, syn)),
+		packettest.Ethernet(packettest.UDP(dns, hostS, 5353, 53, []byte("q")), ether8021Q),
+		packettest.Ethernet(packettest.ICMPError(router, hostS, 3, 3, packettest.TCP(hostS, peer, 443, 40000, synack))),
+		packettest.Ethernet(ip6ext(f, peer6, 40000, host6S, 443, syn)),
+		packettest.ARP(),
+		packettest.SLL2(etherIPv4, packettest.TCP(peer, hostS, 1, 80, syn)),
 	} {
 		f.Add(uint16(LinkEthernet), seed)
 	}
-	frags := fragment4(f, udp(f, dns, 5353, hostS, 53, bytes.Repeat([]byte{'x'}, 64)), 24)
+	frags := packettest.Fragments(packettest.UDP(dns, hostS, 5353, 53, bytes.Repeat([]byte{'x'}, 64)), 24, 0)
 	f.Add(uint16(LinkRaw), frags[0])
-	f.Add(uint16(LinkNull), null(2, binary.BigEndian, frags[1]))
-	f.Add(uint16(LinkSLL2), sll2(etherIPv6, icmp6echo(f, peer6, host6S, 128, 1)))
+	f.Add(uint16(LinkNull), packettest.Null(2, binary.BigEndian, frags[1]))
+	f.Add(uint16(LinkSLL2), packettest.SLL2(etherIPv6, packettest.Echo(peer6, host6S, 1, 1)))
 	tb := table(f, webRules)
 	f.Fuzz(func(t *testing.T, lt uint16, data []byte) {
 		var out bytes.Buffer
 		r := New(tb, Options{Hosts: []netip.Addr{host4, host6}, Diff: &filter.Table{}, Verdicts: &out, MaxFlows: 4})
-		ts := epoch.UnixNano()
+		ts := packettest.Epoch().UnixNano()
 		// The frame twice, then a fragment-completing mix, as one capture.
 		r.packet(1, data, LinkType(lt), ts)
 		r.packet(2, data, LinkType(lt), ts+1)
@@ -54,11 +55,11 @@ func FuzzPacket(f *testing.F) {
 
 // FuzzCapture reads arbitrary bytes as a capture file.
 func FuzzCapture(f *testing.F) {
-	good := writePcap(f, LinkEthernet, ethFrames(tcp(f, peer, 40000, hostS, 443, syn), tcp(f, hostS, 443, peer, 40000, synack)))
+	good := packettest.Pcap(uint32(LinkEthernet), packettest.EthernetFrames(packettest.TCP(peer, hostS, 40000, 443, syn), packettest.TCP(hostS, peer, 443, 40000, synack)))
 	f.Add(good)
 	f.Add(good[:len(good)-7])
-	f.Add(writePcapNG(f, LinkEthernet, ethFrames(tcp(f, peer, 40000, hostS, 443, syn))))
-	f.Add(writePcap(f, LinkSLL2, []frame{{data: sll2(etherIPv4, tcp(f, peer, 1, hostS, 80, syn))}}))
+	f.Add(packettest.PcapNG(uint32(LinkEthernet), packettest.EthernetFrames(packettest.TCP(peer, hostS, 40000, 443, syn))))
+	f.Add(packettest.Pcap(uint32(LinkSLL2), []packettest.Frame{{Data: packettest.SLL2(etherIPv4, packettest.TCP(peer, hostS, 1, 80, syn))}}))
 	tb := table(f, webRules)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := New(tb, Options{MaxFlows: 8})

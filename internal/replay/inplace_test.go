@@ -14,37 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// writePcapAs writes a pcap file in the given byte order, with
-// microsecond or nanosecond timestamps, by hand.
-func writePcapAs(t testing.TB, order binary.AppendByteOrder, nano bool, lt LinkType, frames []frame) []byte {
-	t.Helper()
-	magic := uint32(0xA1B2C3D4)
-	if nano {
-		magic = 0xA1B23C4D
-	}
-	b := order.AppendUint32(nil, magic)
-	b = order.AppendUint16(b, 2)
-	b = order.AppendUint16(b, 4)
-	b = order.AppendUint32(b, 0)
-	b = order.AppendUint32(b, 0)
-	b = order.AppendUint32(b, 65535)
-	b = order.AppendUint32(b, uint32(lt))
-	for _, f := range frames {
-		ts := epoch.Add(f.at)
-		frac := uint32(ts.Nanosecond() / 1000)
-		if nano {
-			frac = uint32(ts.Nanosecond())
-		}
-		b = order.AppendUint32(b, uint32(ts.Unix()))
-		b = order.AppendUint32(b, frac)
-		b = order.AppendUint32(b, uint32(len(f.data)))
-		b = order.AppendUint32(b, uint32(len(f.data)))
-		b = append(b, f.data...)
-	}
-	return b
-}
+	"github.com/fwd-project/fwd/internal/packet/packettest"
+)
 
 func gzipped(t testing.TB, b []byte) []byte {
 	t.Helper()
@@ -64,16 +36,16 @@ func gzipped(t testing.TB, b []byte) []byte {
 // cut at every byte and for corrupt records.
 func TestReplayBytesMatchesReader(t *testing.T) {
 	tb := table(t, webRules)
-	frames := []frame{
-		at(0, tcp(t, peer, 40000, hostS, 443, syn)),
-		{data: ether(tcp(t, hostS, 443, peer, 40000, synack)), at: 1500 * time.Millisecond},
-		{data: arpFrame(), at: 2 * time.Second},
-		{data: ether(udp(t, dns, 5353, hostS, 53, []byte("q"))), at: 2*time.Second + 123456789},
-		at(3, udp(t, hostS, 53, dns, 5353, nil)),
+	frames := []packettest.Frame{
+		at(0, packettest.TCP(peer, hostS, 40000, 443, syn)),
+		{Data: packettest.Ethernet(packettest.TCP(hostS, peer, 443, 40000, synack)), At: 1500 * time.Millisecond},
+		{Data: packettest.ARP(), At: 2 * time.Second},
+		{Data: packettest.Ethernet(packettest.UDP(dns, hostS, 5353, 53, []byte("q"))), At: 2*time.Second + 123456789},
+		at(3, packettest.UDP(hostS, dns, 53, 5353, nil)),
 	}
-	le := writePcapAs(t, binary.LittleEndian, false, LinkEthernet, frames)
+	le := packettest.PcapFormat{Order: binary.LittleEndian, Nano: false}.File(uint32(LinkEthernet), frames)
 	corrupt := func(caplen, origlen uint32) []byte {
-		b := append([]byte(nil), le[:24+16+len(frames[0].data)]...)
+		b := append([]byte(nil), le[:24+16+len(frames[0].Data)]...)
 		b = binary.LittleEndian.AppendUint32(b, 0)
 		b = binary.LittleEndian.AppendUint32(b, 0)
 		b = binary.LittleEndian.AppendUint32(b, caplen)
@@ -87,18 +59,18 @@ func TestReplayBytesMatchesReader(t *testing.T) {
 		capture []byte
 	}{
 		{"little-endian micro", le},
-		{"little-endian nano", writePcapAs(t, binary.LittleEndian, true, LinkEthernet, frames)},
-		{"big-endian micro", writePcapAs(t, binary.BigEndian, false, LinkEthernet, frames)},
-		{"big-endian nano", writePcapAs(t, binary.BigEndian, true, LinkEthernet, frames)},
-		{"sll2 (link type above 255)", writePcapAs(t, binary.BigEndian, false, LinkSLL2, []frame{{data: sll2(etherIPv4, tcp(t, peer, 1, hostS, 80, syn))}})},
-		{"unsupported link type", writePcapAs(t, binary.LittleEndian, false, 147, frames)},
+		{"little-endian nano", packettest.PcapFormat{Order: binary.LittleEndian, Nano: true}.File(uint32(LinkEthernet), frames)},
+		{"big-endian micro", packettest.PcapFormat{Order: binary.BigEndian, Nano: false}.File(uint32(LinkEthernet), frames)},
+		{"big-endian nano", packettest.PcapFormat{Order: binary.BigEndian, Nano: true}.File(uint32(LinkEthernet), frames)},
+		{"sll2 (link type above 255)", packettest.PcapFormat{Order: binary.BigEndian, Nano: false}.File(uint32(LinkSLL2), []packettest.Frame{{Data: packettest.SLL2(etherIPv4, packettest.TCP(peer, hostS, 1, 80, syn))}})},
+		{"unsupported link type", packettest.PcapFormat{Order: binary.LittleEndian, Nano: false}.File(uint32(147), frames)},
 		{"caplen beyond any snaplen", corrupt(maxSnaplen+1, maxSnaplen+1)},
 		{"caplen above origlen", corrupt(60, 59)},
 		{"caplen past the end", corrupt(1000, 1000)},
-		{"empty record", corrupt(0, 0)[:24+16+len(frames[0].data)+16]},
+		{"empty record", corrupt(0, 0)[:24+16+len(frames[0].Data)+16]},
 		{"bad version", badVersion},
 		{"gzip", gzipped(t, le)},
-		{"pcapng", writePcapNG(t, LinkEthernet, frames)},
+		{"pcapng", packettest.PcapNG(uint32(LinkEthernet), frames)},
 		{"not a capture", []byte("this is not a capture file at all")},
 		{"empty", nil},
 	}
@@ -149,14 +121,14 @@ func TestReplayBytesSharedCaptures(t *testing.T) {
 
 // FuzzReplayBytes: any bytes replay the same in place and through pcapgo.
 func FuzzReplayBytes(f *testing.F) {
-	frames := ethFrames(tcp(f, peer, 40000, hostS, 443, syn), tcp(f, hostS, 443, peer, 40000, synack))
-	good := writePcap(f, LinkEthernet, frames)
+	frames := packettest.EthernetFrames(packettest.TCP(peer, hostS, 40000, 443, syn), packettest.TCP(hostS, peer, 443, 40000, synack))
+	good := packettest.Pcap(uint32(LinkEthernet), frames)
 	f.Add(good)
 	f.Add(good[:len(good)-7])
-	f.Add(writePcapAs(f, binary.BigEndian, true, LinkEthernet, frames))
-	f.Add(writePcapNG(f, LinkEthernet, frames))
-	frags := fragment4(f, udp(f, dns, 5353, hostS, 53, bytes.Repeat([]byte{'x'}, 64)), 24)
-	f.Add(writePcap(f, LinkRaw, []frame{{data: frags[1]}, {data: frags[0]}, {data: frags[2]}}))
+	f.Add(packettest.PcapFormat{Order: binary.BigEndian, Nano: true}.File(uint32(LinkEthernet), frames))
+	f.Add(packettest.PcapNG(uint32(LinkEthernet), frames))
+	frags := packettest.Fragments(packettest.UDP(dns, hostS, 5353, 53, bytes.Repeat([]byte{'x'}, 64)), 24, 0)
+	f.Add(packettest.Pcap(uint32(LinkRaw), []packettest.Frame{{Data: frags[1]}, {Data: frags[0]}, {Data: frags[2]}}))
 	tb := table(f, webRules)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var refLines, lines bytes.Buffer
@@ -190,7 +162,7 @@ func TestIPv4FragmentsInterleaved(t *testing.T) {
 			n += 8 // ip4defrag rejects a fragment of less than 8 bytes
 		}
 		payload := bytes.Repeat([]byte{byte(i)}, n)
-		fs := fragment4(t, udp(t, src, 5353, hostS, dport, payload), size)
+		fs := packettest.Fragments(packettest.UDP(src, hostS, 5353, dport, payload), size, 0)
 		if len(fs) > 1 {
 			datagrams++
 		}
@@ -199,11 +171,11 @@ func TestIPv4FragmentsInterleaved(t *testing.T) {
 		}
 	}
 	rng.Shuffle(len(frags), func(i, j int) { frags[i], frags[j] = frags[j], frags[i] })
-	var frames []frame
+	var frames []packettest.Frame
 	var want strings.Builder
 	var accepted, dropped uint64
 	for i, f := range frags {
-		frames = append(frames, frame{data: ether(f.data), at: time.Duration(i) * time.Millisecond})
+		frames = append(frames, packettest.Frame{Data: packettest.Ethernet(f.data), At: time.Duration(i) * time.Millisecond})
 		if frags[i].accept {
 			want.WriteString(`{"n":` + strconv.Itoa(i+1) + `,"verdict":"accept","reason":"rule"}` + "\n")
 			accepted++
@@ -212,7 +184,7 @@ func TestIPv4FragmentsInterleaved(t *testing.T) {
 			dropped++
 		}
 	}
-	capture := writePcap(t, LinkEthernet, frames)
+	capture := packettest.Pcap(uint32(LinkEthernet), frames)
 	var lines bytes.Buffer
 	sum, err := replayBytes(t, tb, Options{Hosts: []netip.Addr{host4}, Verdicts: &lines}, capture)
 	if err != nil {
@@ -255,19 +227,19 @@ func TestIPv4FragmentsInterleaved(t *testing.T) {
 func TestReplayBytesAllocs(t *testing.T) {
 	tb := table(t, webRules)
 	capture := func(n int) []byte {
-		var frames []frame
+		var frames []packettest.Frame
 		for i := range n {
 			sport := uint16(10000 + i)
 			frames = append(frames,
-				frame{data: ether(tcp(t, peer, sport, hostS, 443, syn)), at: time.Duration(i) * time.Millisecond},
-				frame{data: ether(tcp(t, hostS, 443, peer, sport, synack)), at: time.Duration(i) * time.Millisecond},
-				frame{data: ether(tcp(t, peer, sport, hostS, 22, syn)), at: time.Duration(i) * time.Millisecond},
-				frame{data: ether(icmp4(t, router, hostS, 3, 3, 0, tcp(t, hostS, 443, peer, sport, synack))), at: time.Duration(i) * time.Millisecond},
-				frame{data: ether(tcp(t, peer6, sport, host6S, 443, syn)), at: time.Duration(i) * time.Millisecond},
-				frame{data: arpFrame(), at: time.Duration(i) * time.Millisecond},
+				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(peer, hostS, sport, 443, syn)), At: time.Duration(i) * time.Millisecond},
+				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(hostS, peer, 443, sport, synack)), At: time.Duration(i) * time.Millisecond},
+				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(peer, hostS, sport, 22, syn)), At: time.Duration(i) * time.Millisecond},
+				packettest.Frame{Data: packettest.Ethernet(packettest.ICMPError(router, hostS, 3, 3, packettest.TCP(hostS, peer, 443, sport, synack))), At: time.Duration(i) * time.Millisecond},
+				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(peer6, host6S, sport, 443, syn)), At: time.Duration(i) * time.Millisecond},
+				packettest.Frame{Data: packettest.ARP(), At: time.Duration(i) * time.Millisecond},
 			)
 		}
-		return writePcap(t, LinkEthernet, frames)
+		return packettest.Pcap(uint32(LinkEthernet), frames)
 	}
 	allocs := func(c []byte) float64 {
 		r := New(tb, Options{Hosts: []netip.Addr{host4, host6}, Verdicts: io.Discard})

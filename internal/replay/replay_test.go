@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket/layers"
+	"github.com/fwd-project/fwd/internal/packet/packettest"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 	"github.com/google/gopacket/pcapgo"
 )
 
@@ -26,42 +27,42 @@ const (
 )
 
 // at places frames at explicit times.
-func at(sec int, ipPkt []byte) frame {
-	return frame{data: ether(ipPkt), at: time.Duration(sec) * time.Second}
+func at(sec int, ipPkt []byte) packettest.Frame {
+	return packettest.Frame{Data: packettest.Ethernet(ipPkt), At: time.Duration(sec) * time.Second}
 }
 
 func TestReplayReasons(t *testing.T) {
 	tb := table(t, webRules)
-	reply := tcp(t, hostS, 443, peer, 40000, synack)
-	trunc := tcp(t, peer, 1, hostS, 80, syn)[:10]
-	frames := []frame{
-		at(0, tcp(t, peer, 40000, hostS, 443, syn)), // rule
+	reply := packettest.TCP(hostS, peer, 443, 40000, synack)
+	trunc := packettest.TCP(peer, hostS, 1, 80, syn)[:10]
+	frames := []packettest.Frame{
+		at(0, packettest.TCP(peer, hostS, 40000, 443, syn)), // rule
 		at(1, reply), // established
-		at(2, tcp(t, peer, 40000, hostS, 443, ack)),                                 // established
-		at(3, tcp(t, peer, 40001, hostS, 22, syn)),                                  // no-match
-		at(4, tcp(t, hostS, 22, peer, 40001, synack)),                               // no-match: egress []
-		at(5, udp(t, dns, 5353, hostS, 53, []byte("q"))),                            // rule
-		at(6, udp(t, hostS, 53, dns, 5353, []byte("a"))),                            // established
-		at(7, icmp4(t, peer, hostS, 8, 0, 7, nil)),                                  // rule
-		at(8, icmp4(t, hostS, peer, 0, 0, 7, nil)),                                  // established
-		at(9, icmp4(t, router, hostS, 3, 3, 0, reply)),                              // related
-		at(10, icmp4(t, router, hostS, 3, 3, 0, tcp(t, hostS, 9999, peer, 1, syn))), // no-match
-		at(11, tcp(t, "198.18.1.5", 1, "198.18.1.6", 80, syn)),                      // transit
-		{data: arpFrame(), at: 12 * time.Second},                                    // not-ip
-		at(13, trunc),                                                               // malformed
-		at(14, tcp(t, peer, 40000, hostS, 443, rst)),                                // established, closes
-		at(15, udp(t, "127.0.0.1", 1, "127.0.0.1", 2, nil)),                         // loopback
-		at(100, tcp(t, peer, 40000, hostS, 443, ack)),                               // rule: old flow gone
-		at(101, udp(t, dns, 5353, hostS, 53, []byte("q"))),                          // rule: udp flow timed out
-		at(102, icmp6echo(t, peer6, host6S, 128, 9)),                                // rule
-		at(103, icmp6echo(t, host6S, peer6, 129, 9)),                                // established
+		at(2, packettest.TCP(peer, hostS, 40000, 443, ack)),                                          // established
+		at(3, packettest.TCP(peer, hostS, 40001, 22, syn)),                                           // no-match
+		at(4, packettest.TCP(hostS, peer, 22, 40001, synack)),                                        // no-match: egress []
+		at(5, packettest.UDP(dns, hostS, 5353, 53, []byte("q"))),                                     // rule
+		at(6, packettest.UDP(hostS, dns, 53, 5353, []byte("a"))),                                     // established
+		at(7, packettest.Echo(peer, hostS, 7, 1)),                                                    // rule
+		at(8, packettest.EchoReply(hostS, peer, 7, 1)),                                               // established
+		at(9, packettest.ICMPError(router, hostS, 3, 3, reply)),                                      // related
+		at(10, packettest.ICMPError(router, hostS, 3, 3, packettest.TCP(hostS, peer, 9999, 1, syn))), // no-match
+		at(11, packettest.TCP("198.18.1.5", "198.18.1.6", 1, 80, syn)),                               // transit
+		{Data: packettest.ARP(), At: 12 * time.Second},                                               // not-ip
+		at(13, trunc), // malformed
+		at(14, packettest.TCP(peer, hostS, 40000, 443, rst)),        // established, closes
+		at(15, packettest.UDP("127.0.0.1", "127.0.0.1", 1, 2, nil)), // loopback
+		at(100, packettest.TCP(peer, hostS, 40000, 443, ack)),       // rule: old flow gone
+		at(101, packettest.UDP(dns, hostS, 5353, 53, []byte("q"))),  // rule: udp flow timed out
+		at(102, packettest.Echo(peer6, host6S, 9, 1)),               // rule
+		at(103, packettest.EchoReply(host6S, peer6, 9, 1)),          // established
 	}
 	want := Reasons{Rule: 6, Established: 6, Related: 1, NoMatch: 3, Malformed: 1, NotIP: 1, Transit: 1, Loopback: 1}
 	for _, format := range []string{"pcap", "pcapng"} {
 		t.Run(format, func(t *testing.T) {
-			capture := writePcap(t, LinkEthernet, frames)
+			capture := packettest.Pcap(uint32(LinkEthernet), frames)
 			if format == "pcapng" {
-				capture = writePcapNG(t, LinkEthernet, frames)
+				capture = packettest.PcapNG(uint32(LinkEthernet), frames)
 			}
 			sum, err := replayBytes(t, tb, Options{Hosts: []netip.Addr{host4, host6}}, capture)
 			if err != nil {
@@ -86,13 +87,13 @@ func TestReplayReasons(t *testing.T) {
 
 func TestReplayWithoutHosts(t *testing.T) {
 	tb := table(t, webRules)
-	capture := writePcap(t, LinkEthernet, ethFrames(
-		tcp(t, peer, 40000, hostS, 443, syn),               // rule: ingress to hostS
-		tcp(t, hostS, 443, peer, 40000, synack),            // established
-		tcp(t, peer, 40001, hostS, 22, syn),                // no-match
-		tcp(t, hostS, 22, peer, 40001, synack),             // no-match: ingress to peer, port 40001
-		udp(t, "198.18.5.5", 1000, dns, 53, nil),           // no-match: peer outside 198.18.0.0/24
-		udp(t, "198.18.0.77", 1000, "198.18.6.6", 53, nil), // rule
+	capture := packettest.Pcap(uint32(LinkEthernet), packettest.EthernetFrames(
+		packettest.TCP(peer, hostS, 40000, 443, syn),               // rule: ingress to hostS
+		packettest.TCP(hostS, peer, 443, 40000, synack),            // established
+		packettest.TCP(peer, hostS, 40001, 22, syn),                // no-match
+		packettest.TCP(hostS, peer, 22, 40001, synack),             // no-match: ingress to peer, port 40001
+		packettest.UDP("198.18.5.5", dns, 1000, 53, nil),           // no-match: peer outside 198.18.0.0/24
+		packettest.UDP("198.18.0.77", "198.18.6.6", 1000, 53, nil), // rule
 	))
 	sum, err := replayBytes(t, tb, Options{}, capture)
 	if err != nil {
@@ -108,9 +109,9 @@ func TestReplayWithoutHosts(t *testing.T) {
 // and pcapng.
 func TestLinkTypes(t *testing.T) {
 	tb := table(t, webRules)
-	v4syn := tcp(t, peer, 40000, hostS, 443, syn)
-	v4ack := tcp(t, hostS, 443, peer, 40000, synack)
-	v6syn := tcp(t, peer6, 40000, host6S, 80, syn)
+	v4syn := packettest.TCP(peer, hostS, 40000, 443, syn)
+	v4ack := packettest.TCP(hostS, peer, 443, 40000, synack)
+	v6syn := packettest.TCP(peer6, host6S, 40000, 80, syn)
 	cases := []struct {
 		name   string
 		lt     LinkType
@@ -118,25 +119,25 @@ func TestLinkTypes(t *testing.T) {
 		notIP  []byte // a frame without IP, or nil
 		v4, v6 bool
 	}{
-		{"ethernet", LinkEthernet, func(p []byte) []byte { return ether(p) }, arpFrame(), true, true},
-		{"ethernet-802.1q", LinkEthernet, func(p []byte) []byte { return ether(p, ether8021Q) }, arpFrame(), true, true},
-		{"ethernet-qinq", LinkEthernet, func(p []byte) []byte { return ether(p, ether8021AD, ether8021Q) }, arpFrame(), true, true},
+		{"ethernet", LinkEthernet, func(p []byte) []byte { return packettest.Ethernet(p) }, packettest.ARP(), true, true},
+		{"ethernet-802.1q", LinkEthernet, func(p []byte) []byte { return packettest.Ethernet(p, ether8021Q) }, packettest.ARP(), true, true},
+		{"ethernet-qinq", LinkEthernet, func(p []byte) []byte { return packettest.Ethernet(p, ether8021AD, ether8021Q) }, packettest.ARP(), true, true},
 		{"raw", LinkRaw, func(p []byte) []byte { return p }, []byte{0x00, 1, 2, 3}, true, true},
 		{"ipv4", LinkIPv4, func(p []byte) []byte { return p }, nil, true, false},
 		{"ipv6", LinkIPv6, func(p []byte) []byte { return p }, nil, false, true},
-		{"sll", LinkSLL, func(p []byte) []byte { return sll(etherTypeOf(p), p) }, sll(0x0806, make([]byte, 28)), true, true},
-		{"sll2", LinkSLL2, func(p []byte) []byte { return sll2(etherTypeOf(p), p) }, sll2(0x0806, make([]byte, 28)), true, true},
-		{"null-le", LinkNull, func(p []byte) []byte { return null(af(p, 24), binary.LittleEndian, p) }, null(99, binary.LittleEndian, nil), true, true},
-		{"null-be", LinkNull, func(p []byte) []byte { return null(af(p, 30), binary.BigEndian, p) }, null(99, binary.BigEndian, nil), true, true},
-		{"loop", LinkLoop, func(p []byte) []byte { return null(af(p, 28), binary.BigEndian, p) }, null(99, binary.BigEndian, nil), true, true},
+		{"sll", LinkSLL, func(p []byte) []byte { return packettest.SLL(packettest.EtherTypeOf(p), p) }, packettest.SLL(0x0806, make([]byte, 28)), true, true},
+		{"sll2", LinkSLL2, func(p []byte) []byte { return packettest.SLL2(packettest.EtherTypeOf(p), p) }, packettest.SLL2(0x0806, make([]byte, 28)), true, true},
+		{"null-le", LinkNull, func(p []byte) []byte { return packettest.Null(af(p, 24), binary.LittleEndian, p) }, packettest.Null(99, binary.LittleEndian, nil), true, true},
+		{"null-be", LinkNull, func(p []byte) []byte { return packettest.Null(af(p, 30), binary.BigEndian, p) }, packettest.Null(99, binary.BigEndian, nil), true, true},
+		{"loop", LinkLoop, func(p []byte) []byte { return packettest.Null(af(p, 28), binary.BigEndian, p) }, packettest.Null(99, binary.BigEndian, nil), true, true},
 	}
 	for _, c := range cases {
 		for _, format := range []string{"pcap", "pcapng"} {
 			t.Run(c.name+"/"+format, func(t *testing.T) {
-				var frames []frame
+				var frames []packettest.Frame
 				want := Reasons{}
 				add := func(data []byte) {
-					frames = append(frames, frame{data: data, at: time.Duration(len(frames)) * time.Second})
+					frames = append(frames, packettest.Frame{Data: data, At: time.Duration(len(frames)) * time.Second})
 				}
 				if c.v4 {
 					add(c.wrap(v4syn))
@@ -152,9 +153,9 @@ func TestLinkTypes(t *testing.T) {
 					add(c.notIP)
 					want.NotIP++
 				}
-				capture := writePcap(t, c.lt, frames)
+				capture := packettest.Pcap(uint32(c.lt), frames)
 				if format == "pcapng" {
-					capture = writePcapNG(t, c.lt, frames)
+					capture = packettest.PcapNG(uint32(c.lt), frames)
 				}
 				sum, err := replayBytes(t, tb, Options{Hosts: []netip.Addr{host4, host6}}, capture)
 				if err != nil {
@@ -181,14 +182,14 @@ func af(p []byte, v6 uint32) uint32 {
 
 func TestIPv4Fragments(t *testing.T) {
 	tb := table(t, webRules)
-	f := fragment4(t, udp(t, dns, 5353, hostS, 53, bytes.Repeat([]byte{'x'}, 100)), 48)
-	g := fragment4(t, udp(t, "198.18.0.10", 5353, hostS, 53, bytes.Repeat([]byte{'y'}, 100)), 48)
+	f := packettest.Fragments(packettest.UDP(dns, hostS, 5353, 53, bytes.Repeat([]byte{'x'}, 100)), 48, 0)
+	g := packettest.Fragments(packettest.UDP("198.18.0.10", hostS, 5353, 53, bytes.Repeat([]byte{'y'}, 100)), 48, 0)
 	if len(f) != 3 || len(g) != 3 {
 		t.Fatalf("fragments: %d and %d, want 3 and 3", len(f), len(g))
 	}
-	capture := writePcap(t, LinkEthernet, ethFrames(
+	capture := packettest.Pcap(uint32(LinkEthernet), packettest.EthernetFrames(
 		f[1],
-		tcp(t, peer, 40001, hostS, 22, syn),
+		packettest.TCP(peer, hostS, 40001, 22, syn),
 		f[2],
 		f[0], // completes the datagram
 		g[0], // g[1] never comes
@@ -220,11 +221,11 @@ func TestIPv4Fragments(t *testing.T) {
 
 func TestIPv4FragmentTimeout(t *testing.T) {
 	tb := table(t, webRules)
-	f := fragment4(t, udp(t, dns, 5353, hostS, 53, bytes.Repeat([]byte{'x'}, 100)), 48)
-	capture := writePcap(t, LinkEthernet, []frame{
+	f := packettest.Fragments(packettest.UDP(dns, hostS, 5353, 53, bytes.Repeat([]byte{'x'}, 100)), 48, 0)
+	capture := packettest.Pcap(uint32(LinkEthernet), []packettest.Frame{
 		at(0, f[0]),
 		at(1, f[1]),
-		at(40, tcp(t, peer, 40000, hostS, 443, syn)), // the datagram expires here
+		at(40, packettest.TCP(peer, hostS, 40000, 443, syn)), // the datagram expires here
 		at(41, f[2]), // too late: starts a new datagram that never completes
 	})
 	var verdicts bytes.Buffer
@@ -245,16 +246,18 @@ func TestIPv4FragmentTimeout(t *testing.T) {
 
 func TestIPv6ExtensionHeaders(t *testing.T) {
 	tb := table(t, webRules)
-	first := ip6ext(t, tcp(t, "2001:db8::8", 40000, host6S, 443, syn), &layers.IPv6Fragment{MoreFragments: true, Identification: 77}, nil)
-	later := ip6ext(t, tcp(t, "2001:db8::8", 40000, host6S, 443, syn), &layers.IPv6Fragment{FragmentOffset: 3, Identification: 77}, make([]byte, 16))
-	orphan := ip6ext(t, tcp(t, "2001:db8::8", 40000, host6S, 443, syn), &layers.IPv6Fragment{FragmentOffset: 3, Identification: 78}, make([]byte, 16))
-	capture := writePcap(t, LinkEthernet, ethFrames(
-		ip6ext(t, tcp(t, peer6, 40000, host6S, 443, syn), nil, nil),    // rule
-		ip6ext(t, tcp(t, host6S, 443, peer6, 40000, synack), nil, nil), // established
-		ip6ext(t, tcp(t, peer6, 40002, host6S, 22, syn), nil, nil),     // no-match
-		first,  // rule
-		later,  // rule, as its first fragment
-		orphan, // malformed: no first fragment
+	first := ip6ext(t, "2001:db8::8", 40000, host6S, 443, syn, packettest.Ext{Type: ipproto.Fragment, MoreFragments: true, FragID: 77})
+	// Later fragments: what follows their fragment header is data (here
+	// bytes shaped as a TCP header), never parsed.
+	later := ip6ext(t, "2001:db8::8", 40000, host6S, 443, syn, packettest.Ext{Type: ipproto.Fragment, FragOffset: 3, FragID: 77})
+	orphan := ip6ext(t, "2001:db8::8", 40000, host6S, 443, syn, packettest.Ext{Type: ipproto.Fragment, FragOffset: 3, FragID: 78})
+	capture := packettest.Pcap(uint32(LinkEthernet), packettest.EthernetFrames(
+		ip6ext(t, peer6, 40000, host6S, 443, syn),    // rule
+		ip6ext(t, host6S, 443, peer6, 40000, synack), // established
+		ip6ext(t, peer6, 40002, host6S, 22, syn),     // no-match
+		first,                                        // rule
+		later,                                        // rule, as its first fragment
+		orphan,                                       // malformed: no first fragment
 	))
 	sum, err := replayBytes(t, tb, Options{Hosts: []netip.Addr{host6}}, capture)
 	if err != nil {
@@ -268,17 +271,17 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 func TestTruncatedCapture(t *testing.T) {
 	tb := table(t, webRules)
 	pkts := [][]byte{
-		tcp(t, peer, 40000, hostS, 443, syn),
-		tcp(t, hostS, 443, peer, 40000, synack),
-		tcp(t, peer, 40000, hostS, 443, ack),
-		tcp(t, peer, 40000, hostS, 443, ack),
-		tcp(t, peer, 40000, hostS, 443, ack),
+		packettest.TCP(peer, hostS, 40000, 443, syn),
+		packettest.TCP(hostS, peer, 443, 40000, synack),
+		packettest.TCP(peer, hostS, 40000, 443, ack),
+		packettest.TCP(peer, hostS, 40000, 443, ack),
+		packettest.TCP(peer, hostS, 40000, 443, ack),
 	}
-	frames := ethFrames(pkts...)
-	full := writePcap(t, LinkEthernet, frames)
+	frames := packettest.EthernetFrames(pkts...)
+	full := packettest.Pcap(uint32(LinkEthernet), frames)
 	rec4 := int64(24)
 	for _, f := range frames[:3] {
-		rec4 += 16 + int64(len(f.data))
+		rec4 += 16 + int64(len(f.Data))
 	}
 	tests := []struct {
 		name       string
@@ -289,7 +292,7 @@ func TestTruncatedCapture(t *testing.T) {
 	}{
 		{"pcap mid-record", full[:rec4+16+5], 3, 4, rec4},
 		{"pcap mid-header", full[:rec4+7], 3, 4, rec4},
-		{"pcapng mid-block", func() []byte { b := writePcapNG(t, LinkEthernet, frames); return b[:len(b)-10] }(), 4, 5, -2},
+		{"pcapng mid-block", func() []byte { b := packettest.PcapNG(uint32(LinkEthernet), frames); return b[:len(b)-10] }(), 4, 5, -2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,14 +316,14 @@ func TestTruncatedCapture(t *testing.T) {
 	}
 	// A complete pcapng read through a plain io.Reader is complete too.
 	r := New(tb, Options{})
-	if err := r.Replay("whole.pcapng", bytes.NewReader(writePcapNG(t, LinkEthernet, frames))); err != nil {
+	if err := r.Replay("whole.pcapng", bytes.NewReader(packettest.PcapNG(uint32(LinkEthernet), frames))); err != nil {
 		t.Errorf("complete pcapng: %v", err)
 	}
 }
 
 func TestCorruptCapture(t *testing.T) {
 	tb := table(t, webRules)
-	good := writePcap(t, LinkEthernet, ethFrames(tcp(t, peer, 40000, hostS, 443, syn)))
+	good := packettest.Pcap(uint32(LinkEthernet), packettest.EthernetFrames(packettest.TCP(peer, hostS, 40000, 443, syn)))
 	bad := append([]byte(nil), good...)
 	rec := make([]byte, 16)
 	binary.LittleEndian.PutUint32(rec[8:], 0x7fffffff) // caplen far beyond any snaplen
@@ -349,13 +352,13 @@ func TestCorruptCapture(t *testing.T) {
 
 func TestFlowTableOverflow(t *testing.T) {
 	tb := table(t, webRules)
-	capture := writePcap(t, LinkEthernet, ethFrames(
-		tcp(t, "198.18.1.1", 40000, hostS, 443, syn),
-		tcp(t, "198.18.1.2", 40000, hostS, 443, syn),
-		tcp(t, "198.18.1.3", 40000, hostS, 443, syn), // table full: not tracked
-		tcp(t, hostS, 443, "198.18.1.1", 40000, synack),
-		tcp(t, hostS, 443, "198.18.1.2", 40000, synack),
-		tcp(t, hostS, 443, "198.18.1.3", 40000, synack), // judged by egress rules: none
+	capture := packettest.Pcap(uint32(LinkEthernet), packettest.EthernetFrames(
+		packettest.TCP("198.18.1.1", hostS, 40000, 443, syn),
+		packettest.TCP("198.18.1.2", hostS, 40000, 443, syn),
+		packettest.TCP("198.18.1.3", hostS, 40000, 443, syn), // table full: not tracked
+		packettest.TCP(hostS, "198.18.1.1", 443, 40000, synack),
+		packettest.TCP(hostS, "198.18.1.2", 443, 40000, synack),
+		packettest.TCP(hostS, "198.18.1.3", 443, 40000, synack), // judged by egress rules: none
 	))
 	sum, err := replayBytes(t, tb, Options{Hosts: []netip.Addr{host4}, MaxFlows: 2}, capture)
 	if err != nil {
@@ -372,12 +375,12 @@ func TestFlowTableOverflow(t *testing.T) {
 func TestDiff(t *testing.T) {
 	oldT := table(t, webRules)
 	newT := table(t, strings.Replace(webRules, "ports: [80, 443]", "ports: [80]", 1))
-	capture := writePcap(t, LinkEthernet, ethFrames(
-		tcp(t, peer, 40000, hostS, 443, syn),
-		tcp(t, hostS, 443, peer, 40000, synack),
-		tcp(t, peer, 40000, hostS, 443, ack),
-		tcp(t, peer, 40003, hostS, 80, syn),
-		tcp(t, hostS, 80, peer, 40003, synack),
+	capture := packettest.Pcap(uint32(LinkEthernet), packettest.EthernetFrames(
+		packettest.TCP(peer, hostS, 40000, 443, syn),
+		packettest.TCP(hostS, peer, 443, 40000, synack),
+		packettest.TCP(peer, hostS, 40000, 443, ack),
+		packettest.TCP(peer, hostS, 40003, 80, syn),
+		packettest.TCP(hostS, peer, 80, 40003, synack),
 	))
 	sum, err := replayBytes(t, oldT, Options{Hosts: []netip.Addr{host4}, Diff: newT}, capture)
 	if err != nil {
@@ -388,7 +391,7 @@ func TestDiff(t *testing.T) {
 	}
 	want := Change{
 		Proto: 6, Src: netip.MustParseAddr(peer), Dst: host4, SrcPort: 40000, DstPort: 443,
-		File: "test.pcap", Packet: 1, Time: epoch,
+		File: "test.pcap", Packet: 1, Time: packettest.Epoch(),
 		Old: "accept (rule)", New: "drop (no-match)", Packets: 3,
 	}
 	if len(sum.Diff.Changes) != 1 || sum.Diff.Changes[0] != want {
@@ -398,10 +401,10 @@ func TestDiff(t *testing.T) {
 
 func TestVerdictLines(t *testing.T) {
 	tb := table(t, webRules)
-	capture := writePcap(t, LinkEthernet, ethFrames(
-		tcp(t, peer, 40000, hostS, 443, syn),
-		tcp(t, hostS, 443, peer, 40000, synack),
-		tcp(t, "198.18.1.5", 1, "198.18.1.6", 80, syn),
+	capture := packettest.Pcap(uint32(LinkEthernet), packettest.EthernetFrames(
+		packettest.TCP(peer, hostS, 40000, 443, syn),
+		packettest.TCP(hostS, peer, 443, 40000, synack),
+		packettest.TCP("198.18.1.5", "198.18.1.6", 1, 80, syn),
 	))
 	var out bytes.Buffer
 	r := New(tb, Options{Hosts: []netip.Addr{host4}, Verdicts: &out, LabelVerdicts: true})
@@ -437,14 +440,14 @@ func TestNoAllocs(t *testing.T) {
 	for i := range n {
 		sport := uint16(10000 + i)
 		frames = append(frames,
-			ether(tcp(t, peer, sport, hostS, 443, syn)),               // rule, new flow
-			ether(tcp(t, hostS, 443, peer, sport, synack)),            // established
-			ether(tcp(t, peer, sport, hostS, 22, syn)),                // no-match
-			ether(tcp(t, "198.18.1.5", sport, "198.18.1.6", 80, syn)), // transit
-			arpFrame(),
+			packettest.Ethernet(packettest.TCP(peer, hostS, sport, 443, syn)),               // rule, new flow
+			packettest.Ethernet(packettest.TCP(hostS, peer, 443, sport, synack)),            // established
+			packettest.Ethernet(packettest.TCP(peer, hostS, sport, 22, syn)),                // no-match
+			packettest.Ethernet(packettest.TCP("198.18.1.5", "198.18.1.6", sport, 80, syn)), // transit
+			packettest.ARP(),
 		)
 	}
-	ts := epoch.UnixNano()
+	ts := packettest.Epoch().UnixNano()
 	i := 0
 	allocs := testing.AllocsPerRun(len(frames)-1, func() {
 		r.packet(uint64(i+1), frames[i%len(frames)], LinkEthernet, ts+int64(i))

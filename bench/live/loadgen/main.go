@@ -1,11 +1,19 @@
 // Command loadgen drives the live benchmark's traffic between two network
-// namespaces that already exist (bench/live/run.sh creates them). It runs
-// in the root namespace and opens its sockets inside the namespaces.
+// namespaces, and creates and deletes them for bench/live/run.sh. It runs
+// in the root namespace and opens its sockets inside the namespaces
+// (package internal/netns, shared with the end-to-end tests).
 //
+//	loadgen setup    -client NS -server NS [-dst 198.18.0.1] [-sources 198.18.1.1-198.18.1.16]
+//	loadgen teardown -client NS -server NS
 //	loadgen udpflows -client NS -server NS [-dst 198.18.0.1] [-port 5353] [-duration 3s]
 //	loadgen tcpbulk  -client NS -server NS [-dst 198.18.0.1] [-port 9000] [-duration 3s]
 //	loadgen tcpconns -client NS -server NS [-dst 198.18.0.1] [-port 80] [-duration 3s]
 //	                 [-parallel 64] [-sources 198.18.1.1-198.18.1.16]
+//
+// setup creates the two namespaces (deleting stale ones of the same
+// names) with their loopback up, joined by a veth pair eth0 - eth0: the
+// server has -dst/15, the client 198.18.0.2/15 and the -sources
+// addresses. teardown kills what still runs in them and deletes them.
 //
 // udpflows sends IPv4 UDP packets from a raw socket in the client
 // namespace as fast as one core can, each from a new source address (from
@@ -32,7 +40,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,19 +47,16 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/fwd-project/fwd/internal/netns"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen udpflows|tcpbulk -client NS -server NS [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen setup|teardown|udpflows|tcpbulk|tcpconns -client NS -server NS [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -62,7 +66,7 @@ func main() {
 	port := fs.Int("port", 0, "destination port (default 5353 for udpflows, 9000 for tcpbulk)")
 	dur := fs.Duration("duration", 3*time.Second, "how long to send (at most 30s)")
 	parallel := fs.Int("parallel", 64, "tcpconns: connection loops at once")
-	sources := fs.String("sources", "198.18.1.1-198.18.1.16", "tcpconns: client source address range FIRST-LAST")
+	sources := fs.String("sources", "198.18.1.1-198.18.1.16", "setup, tcpconns: client source address range FIRST-LAST")
 	fs.Parse(os.Args[2:])
 	addr, err := netip.ParseAddr(*dst)
 	if err != nil || !netip.MustParsePrefix("198.18.0.0/15").Contains(addr) {
@@ -75,6 +79,14 @@ func main() {
 		fail(fmt.Errorf("-duration %v: want 0 < d <= 30s", *dur))
 	}
 	switch os.Args[1] {
+	case "setup":
+		var srcs []netip.Addr
+		srcs, err = addrRange(*sources)
+		if err == nil {
+			err = setup(*client, *server, addr, srcs)
+		}
+	case "teardown":
+		err = teardown(*client, *server)
 	case "udpflows":
 		if *port == 0 {
 			*port = 5353
@@ -107,69 +119,11 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// in runs fn on an OS thread inside namespace ns. The thread is never
-// unlocked, so it leaves with the goroutine.
-func in(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
-// udpDelivered reads the server's UDP input counters: every datagram
-// that got past the firewall to the UDP layer, whether a socket took it
-// or not.
-func udpDelivered(ns string) (uint64, error) {
-	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/snmp").Output()
-	if err != nil {
-		return 0, fmt.Errorf("read snmp counters: %w", err)
-	}
-	var names, values []string
-	for line := range strings.Lines(string(out)) {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Udp:" {
-			continue
-		}
-		if names == nil {
-			names = f
-		} else {
-			values = f
-		}
-	}
-	var n uint64
-	for i, name := range names {
-		if i >= len(values) {
-			break
-		}
-		switch name {
-		case "InDatagrams", "NoPorts", "InErrors":
-			v, err := strconv.ParseUint(values[i], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("snmp %s: %w", name, err)
-			}
-			n += v
-		}
-	}
-	return n, nil
-}
-
 func udpFlows(client, server string, dst netip.Addr, port uint16, dur time.Duration) error {
 	// A socket on the server takes the datagrams (NoPorts would answer
 	// each with an ICMP error); it is not read: the counters count.
 	var sink net.PacketConn
-	if err := in(server, func() (err error) {
+	if err := netns.Do(server, func() (err error) {
 		sink, err = net.ListenPacket("udp4", netip.AddrPortFrom(dst, port).String())
 		return err
 	}); err != nil {
@@ -179,54 +133,23 @@ func udpFlows(client, server string, dst netip.Addr, port uint16, dur time.Durat
 	if uc, ok := sink.(*net.UDPConn); ok {
 		uc.SetReadBuffer(64 << 20)
 	}
-	before, err := udpDelivered(server)
+	before, err := netns.UDPInput(server)
 	if err != nil {
 		return err
 	}
-	var sent uint64
-	if err := in(client, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
-		if err != nil {
-			return fmt.Errorf("raw socket: %w", err)
-		}
-		defer unix.Close(fd)
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-		to := &unix.SockaddrInet4{Addr: dst.As4()}
-		pkt := make([]byte, 20+8+16)
-		pkt[0] = 0x45
-		binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
-		pkt[8] = 64
-		pkt[9] = unix.IPPROTO_UDP
-		d := dst.As4()
-		copy(pkt[16:20], d[:])
-		binary.BigEndian.PutUint16(pkt[22:], port)
-		binary.BigEndian.PutUint16(pkt[24:], 8+16)
-		// UDP checksum 0: none (allowed over IPv4). The kernel fills in
-		// the IP checksum.
-		deadline := time.Now().Add(dur)
-		for i := uint32(0); ; i++ {
-			if i&1023 == 0 && time.Now().After(deadline) {
-				break
-			}
-			// Source 198.19.x.y and a source port that moves on
-			// every 65536 packets: each packet a new 5-tuple.
-			pkt[12], pkt[13], pkt[14], pkt[15] = 198, 19, byte(i>>8), byte(i)
-			binary.BigEndian.PutUint16(pkt[20:], uint16(1024+(i>>16)%60000))
-			if err := unix.Sendto(fd, pkt, 0, to); err != nil {
-				if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
-					continue
-				}
-				return fmt.Errorf("send: %w", err)
-			}
-			sent++
-		}
-		return nil
-	}); err != nil {
+	// Source 198.19.x.y and a source port that moves on every 65536
+	// packets: each packet a new 5-tuple.
+	sent, err := netns.Flood{
+		Dst: dst, Port: port,
+		Src: netip.MustParseAddr("198.19.0.0"), Sources: 1 << 16,
+		Payload: 16, Duration: dur, SendBuffer: 4 << 20,
+	}.Run(client)
+	if err != nil {
 		return err
 	}
 	// Let the queue drain what it holds.
 	time.Sleep(500 * time.Millisecond)
-	after, err := udpDelivered(server)
+	after, err := netns.UDPInput(server)
 	if err != nil {
 		return err
 	}
@@ -239,7 +162,7 @@ func udpFlows(client, server string, dst netip.Addr, port uint16, dur time.Durat
 func tcpBulk(client, server string, dst netip.Addr, port uint16, dur time.Duration) error {
 	addr := netip.AddrPortFrom(dst, port).String()
 	var ln net.Listener
-	if err := in(server, func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+	if err := netns.Do(server, func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
 		return err
 	}
 	defer ln.Close()
@@ -273,7 +196,7 @@ func tcpBulk(client, server string, dst netip.Addr, port uint16, dur time.Durati
 		}
 	}()
 	var c net.Conn
-	if err := in(client, func() (err error) { c, err = net.DialTimeout("tcp4", addr, 3*time.Second); return err }); err != nil {
+	if err := netns.Do(client, func() (err error) { c, err = net.DialTimeout("tcp4", addr, 3*time.Second); return err }); err != nil {
 		return err
 	}
 	buf := make([]byte, 256<<10)
@@ -333,7 +256,7 @@ func tcpConns(client string, dst netip.Addr, port uint16, dur time.Duration, par
 	for w := range parallel {
 		src := srcs[w%len(srcs)]
 		go func() {
-			errc <- in(client, func() error {
+			errc <- netns.Do(client, func() error {
 				d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
 				buf := make([]byte, 4096)
 				for time.Now().Before(deadline) {
