@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/fwd-project/fwd/internal/packet/packettest"
 )
 
 // TestLinkTypeWithoutPackets (issue 16, bug 6): a capture with no
@@ -13,16 +15,16 @@ import (
 // from its header or its interfaces.
 func TestLinkTypeWithoutPackets(t *testing.T) {
 	tb := table(t, webRules)
-	frames := ethFrames(tcp(t, peer, 40000, hostS, 443, syn))
-	pcap := writePcap(t, LinkSLL2, nil)
-	ng := writePcapNG(t, LinkEthernet, frames)
+	frames := packettest.EthernetFrames(packettest.TCP(peer, hostS, 40000, 443, syn))
+	pcap := packettest.Pcap(uint32(LinkSLL2), nil)
+	ng := packettest.PcapNG(uint32(LinkEthernet), frames)
 	tests := []struct {
 		name    string
 		capture []byte
 		want    string
 	}{
 		{"pcap header only", pcap, "linux-sll2"},
-		{"pcap cut in its first record", append(append([]byte(nil), writePcap(t, LinkRaw, nil)...), 1, 2, 3), "raw"},
+		{"pcap cut in its first record", append(append([]byte(nil), packettest.Pcap(uint32(LinkRaw), nil)...), 1, 2, 3), "raw"},
 		{"pcapng interface, no packet", ng[:ngPacketStart(t, ng)], "ethernet"},
 	}
 	for _, tc := range tests {
@@ -57,7 +59,7 @@ func ngPacketStart(t *testing.T, b []byte) int {
 // holds them all.
 func TestPcapngInterfaceCap(t *testing.T) {
 	tb := table(t, webRules)
-	ng := writePcapNG(t, LinkEthernet, ethFrames(tcp(t, peer, 40000, hostS, 443, syn)))
+	ng := packettest.PcapNG(uint32(LinkEthernet), packettest.EthernetFrames(packettest.TCP(peer, hostS, 40000, 443, syn)))
 	start := ngPacketStart(t, ng)
 	shb := int(binary.LittleEndian.Uint32(ng[4:8]))
 	idb := ng[shb:start]
