@@ -258,20 +258,14 @@ func (d *decoder) scalar(n *yaml.Node, what, expected string) (string, bool) {
 	return n.Value, true
 }
 
-func (d *decoder) str(n *yaml.Node, what string, maxLen int) (string, bool) {
+func (d *decoder) str(n *yaml.Node, what string) (string, bool) {
 	s, ok := d.scalar(n, what, "a string")
 	if !ok {
 		return "", false
 	}
-	if len(s) > maxLen {
-		d.errorf(n, "%s is %d bytes long: expected at most %d", what, len(s), maxLen)
+	if err := checkText(what, s); err != nil {
+		d.errorf(n, "%v", err)
 		return "", false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			d.errorf(n, "%s holds a control character: expected printable text", what)
-			return "", false
-		}
 	}
 	return s, true
 }
@@ -368,36 +362,15 @@ func (d *decoder) prefixLists(n *yaml.Node) []PrefixList {
 
 // prefix parses a CIDR or a bare address into a canonical prefix.
 func (d *decoder) prefix(n *yaml.Node, s string) (netip.Prefix, bool) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			d.errorf(n, "bad CIDR %q: expected an address/length such as 198.51.100.0/24 or 2001:db8::/32", s)
-			return netip.Prefix{}, false
-		}
-		if p.Addr().Zone() != "" {
-			d.errorf(n, "bad CIDR %q: zones are not allowed", s)
-			return netip.Prefix{}, false
-		}
-		if p.Addr().Is4In6() {
-			d.errorf(n, "bad CIDR %q: IPv4-mapped IPv6; write the IPv4 CIDR", s)
-			return netip.Prefix{}, false
-		}
-		if m := p.Masked(); m != p {
-			d.warnf(n, "CIDR %s has host bits set: using %s", s, m)
-			p = m
-		}
-		return p, true
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		d.errorf(n, "bad address %q: expected a CIDR, an address, a prefix list name or any", s)
+	p, hostBits, err := ParsePrefix(s)
+	if err != nil {
+		d.errorf(n, "%v", err)
 		return netip.Prefix{}, false
 	}
-	if a.Is4In6() {
-		d.errorf(n, "bad address %q: IPv4-mapped IPv6; write the IPv4 address", s)
-		return netip.Prefix{}, false
+	if hostBits {
+		d.warnf(n, "CIDR %s has host bits set: using %s", s, p)
 	}
-	return netip.PrefixFrom(a, a.BitLen()), true
+	return p, true
 }
 
 func (d *decoder) groups(n *yaml.Node) []Group {
@@ -423,14 +396,14 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 			switch key {
 			case "name":
 				nameNode = v
-				if s, ok := d.str(v, "group name", 255); ok {
+				if s, ok := d.str(v, "group name"); ok {
 					if strings.TrimSpace(s) == "" {
 						d.errorf(v, "group name is empty: expected a name")
 					}
 					g.Name = s
 				}
 			case "description":
-				g.Description, _ = d.str(v, "group description", 255)
+				g.Description, _ = d.str(v, "group description")
 			case "ingress":
 				if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 					return // "ingress:" with nothing: no ingress, as when omitted
@@ -503,7 +476,7 @@ func (d *decoder) rule(n *yaml.Node, dir direction.Dir) (Rule, bool) {
 			icmpNode = k
 			r.ICMP = d.icmp(v)
 		case "description":
-			r.Description, _ = d.str(v, "rule description", 255)
+			r.Description, _ = d.str(v, "rule description")
 		default: // from or to
 			peersNode = v
 		}
@@ -567,7 +540,9 @@ func (d *decoder) portRange(n *yaml.Node) (PortRange, bool) {
 	return r, true
 }
 
-// ParsePortRange reads "443", "1024-65535" (or "1024:65535").
+// ParsePortRange reads "443", "1024-65535" (or "1024:65535"). Port 0 is
+// refused, alone or as the start of a range, as ufw refuses it: it is no
+// service, and a rule for every port leaves ports out.
 func ParsePortRange(s string) (PortRange, error) {
 	lo, hi, isRange := strings.Cut(s, "-")
 	if !isRange {
@@ -576,6 +551,12 @@ func ParsePortRange(s string) (PortRange, error) {
 	a, err := parsePort(strings.TrimSpace(lo))
 	if err != nil {
 		return PortRange{}, err
+	}
+	if a == 0 && !isRange {
+		return PortRange{}, fmt.Errorf("bad port %q: port 0 is no service (expected 1-65535)", s)
+	}
+	if a == 0 {
+		return PortRange{}, fmt.Errorf("bad port range %q: port 0 is no service (start at 1, or leave ports out for all ports)", s)
 	}
 	if !isRange {
 		return PortRange{a, a}, nil
