@@ -248,7 +248,7 @@ func TestParsePortRange(t *testing.T) {
 		err  bool
 	}{
 		{"1", PortRange{1, 1}, false},
-		{"0", PortRange{}, true},    // port 0 is no service
+		{"0", PortRange{}, true},     // port 0 is no service
 		{"0-100", PortRange{}, true}, // nor the start of a range
 		{"0:65535", PortRange{}, true},
 		{"0-0", PortRange{}, true},
