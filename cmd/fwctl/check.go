@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -75,7 +74,7 @@ func runCheck(e env, args []string) int {
 		}
 		return exitOK
 	}
-	k, err := parseQuery(words)
+	_, k, err := parseQuery(words)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "fwctl check:", err)
 		return exitUsage
@@ -93,70 +92,74 @@ func runCheck(e env, args []string) int {
 	return exitOK
 }
 
-// parseQuery reads [in|out] PROTO ADDR [PORT | TYPE[/CODE]].
-func parseQuery(args []string) (filter.Key, error) {
-	var k filter.Key
+// parseQuery reads [in|out] PROTO ADDR [PORT | TYPE[/CODE]] into the
+// query POST /v1/check and --batch take, and reads that as they do, so a
+// bad query gets the same error in every form.
+func parseQuery(args []string) (control.Query, filter.Key, error) {
+	q, err := queryOf(args)
+	if err != nil {
+		return q, filter.Key{}, err
+	}
+	k, err := q.Key()
+	return q, k, err
+}
+
+// queryOf puts the words of a query into a control.Query; only what has
+// no JSON spelling (the arity, a word that is not a number) is checked
+// here.
+func queryOf(args []string) (control.Query, error) {
+	q := control.Query{Dir: "in"}
 	if len(args) > 0 && (args[0] == "in" || args[0] == "out") {
-		if args[0] == "out" {
-			k.Dir = direction.Egress
-		}
+		q.Dir = args[0]
 		args = args[1:]
 	}
 	if len(args) < 2 || len(args) > 3 {
-		return k, fmt.Errorf("expected [in|out] PROTO ADDR [PORT | TYPE[/CODE]], got %q", strings.Join(args, " "))
+		return q, fmt.Errorf("expected [in|out] PROTO ADDR [PORT | TYPE[/CODE]], got %q", strings.Join(args, " "))
 	}
-	p, err := rules.ParseProto(args[0])
+	q.Proto = args[0]
+	if q.Dir == "out" {
+		q.Dst = args[1]
+	} else {
+		q.Src = args[1]
+	}
+	if len(args) < 3 {
+		return q, nil
+	}
+	rest := args[2]
+	p, err := rules.ParseProto(q.Proto)
 	if err != nil {
-		return k, err
-	}
-	if p.All {
-		return k, fmt.Errorf("bad protocol %q: a connection has one protocol, not all", args[0])
-	}
-	k.Proto = p.Num
-	if k.Peer, err = netip.ParseAddr(args[1]); err != nil || k.Peer.Zone() != "" {
-		return k, fmt.Errorf("bad address %q: expected an IPv4 or IPv6 address", args[1])
-	}
-	k.Peer = k.Peer.Unmap()
-	if err := p.CheckFamily(k.Peer); err != nil {
-		return k, err
-	}
-	rest := ""
-	if len(args) == 3 {
-		rest = args[2]
+		return q, nil // Key says what is wrong with it
 	}
 	switch {
 	case p.HasPorts():
-		if rest == "" {
-			return k, fmt.Errorf("missing port: %s needs a destination port", p)
+		if q.Dport, err = number(rest, "port", "0-65535"); err != nil {
+			return q, err
 		}
-		n, err := strconv.ParseUint(rest, 10, 16)
-		if err != nil {
-			return k, fmt.Errorf("bad port %q: expected 0-65535", rest)
-		}
-		k.Port = uint16(n)
 	case p.IsICMP():
-		if rest == "" {
-			return k, fmt.Errorf("missing icmp type: %s needs TYPE[/CODE]", p)
-		}
 		t, c, hasCode := strings.Cut(rest, "/")
-		n, err := strconv.ParseUint(t, 10, 8)
-		if err != nil {
-			return k, fmt.Errorf("bad icmp type %q: expected 0-255", t)
+		if q.Type, err = number(t, "icmp type", "0-255"); err != nil {
+			return q, err
 		}
-		k.Type = uint8(n)
 		if hasCode {
-			n, err := strconv.ParseUint(c, 10, 8)
-			if err != nil {
-				return k, fmt.Errorf("bad icmp code %q: expected 0-255", c)
+			if q.Code, err = number(c, "icmp code", "0-255"); err != nil {
+				return q, err
 			}
-			k.Code = uint8(n)
 		}
 	default:
-		if rest != "" {
-			return k, fmt.Errorf("unexpected %q: protocol %s has no ports", rest, p)
+		if !p.All {
+			return q, fmt.Errorf("unexpected %q: protocol %s has no ports", rest, p)
 		}
 	}
-	return k, nil
+	return q, nil
+}
+
+// number reads a word of a query that JSON would give as a number.
+func number(s, what, expected string) (*int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || s[0] == '+' {
+		return nil, fmt.Errorf("bad %s %q: expected %s", what, s, expected)
+	}
+	return &n, nil
 }
 
 func queryString(k filter.Key) string {
@@ -174,13 +177,6 @@ func queryString(k filter.Key) string {
 		return fmt.Sprintf("%s from this host to %s (egress)", what, k.Peer)
 	}
 	return fmt.Sprintf("%s from %s to this host (ingress)", what, k.Peer)
-}
-
-type batchAnswer struct {
-	Verdict string `json:"verdict,omitempty"`
-	Group   string `json:"group,omitempty"`
-	Rule    *int32 `json:"rule,omitempty"`
-	Error   string `json:"error,omitempty"`
 }
 
 // checkBatch answers JSON queries line by line. A bad line is answered
@@ -230,26 +226,14 @@ func checkBatch(tab *filter.Table, r io.Reader, w io.Writer) error {
 }
 
 func answer(buf []byte, tab *filter.Table, n int, line []byte) []byte {
-	var a batchAnswer
+	var a control.CheckResult
 	k, err := batchKey(line)
 	if err != nil {
 		a.Error = fmt.Sprintf("line %d: %v", n, err)
 	} else {
-		v := tab.Match(k)
-		a.Verdict = "drop"
-		if v.Accepted() {
-			a.Verdict = "accept"
-			a.Group = tab.GroupName(v.Group)
-			if v.Rule != filter.NoRule {
-				a.Rule = &v.Rule
-			}
-		}
+		a = control.Answer(tab, k)
 	}
 	b, _ := json.Marshal(a) // cannot fail: plain strings and ints
-	if a.Verdict == "accept" && a.Rule == nil {
-		// The contract spells out the implicit egress default as "rule":null.
-		b = append(b[:len(b)-1], `,"rule":null}`...)
-	}
 	buf = append(buf, b...)
 	return append(buf, '\n')
 }

@@ -9,19 +9,25 @@ import (
 	"io"
 
 	"github.com/fwd-project/fwd/internal/control"
+	"github.com/fwd-project/fwd/internal/filter"
 )
 
 // runCheckLive answers check queries from the running fwd's live table.
 func runCheckLive(e env, socket, output string, batch bool, args []string) int {
 	o := liveOpts{socket: socket, output: output}
+	var q control.Query
+	var key filter.Key
 	if batch {
 		if len(args) > 0 {
 			fmt.Fprintf(e.stderr, "fwctl check: --batch takes its queries on stdin, not %q\n", args[0])
 			return exitUsage
 		}
-	} else if _, err := parseQuery(args); err != nil {
-		fmt.Fprintln(e.stderr, "fwctl check:", err)
-		return exitUsage
+	} else {
+		var err error
+		if q, key, err = parseQuery(args); err != nil {
+			fmt.Fprintln(e.stderr, "fwctl check:", err)
+			return exitUsage
+		}
 	}
 	c, code := dial(e, "check", o)
 	if c == nil {
@@ -41,8 +47,7 @@ func runCheckLive(e env, socket, output string, batch bool, args []string) int {
 		}
 		return exitOK
 	}
-	key, _ := parseQuery(args)
-	res, err := c.CheckKey(cx, key)
+	res, err := c.Check(cx, q)
 	if err != nil {
 		return apiFail(e, "check", err)
 	}
@@ -64,7 +69,7 @@ func checkBatchLive(c *control.Client, r io.Reader, w io.Writer) error {
 	cx, cancel := ctx()
 	defer cancel()
 	for n := 1; sc.Scan(); n++ {
-		var a batchAnswer
+		var a control.CheckResult
 		k, err := batchKey(bytes.TrimRight(sc.Bytes(), "\r"))
 		if err != nil {
 			a.Error = fmt.Sprintf("line %d: %v", n, err)
@@ -73,12 +78,9 @@ func checkBatchLive(c *control.Client, r io.Reader, w io.Writer) error {
 			if err != nil {
 				return err
 			}
-			a.Verdict, a.Group, a.Rule = res.Verdict, res.Group, res.Rule
+			a = res.Short()
 		}
 		b, _ := json.Marshal(a) // plain strings and ints
-		if a.Verdict == "accept" && a.Rule == nil {
-			b = append(b[:len(b)-1], `,"rule":null}`...)
-		}
 		out.Write(append(b, '\n'))
 		if err := out.Flush(); err != nil { // each answer as soon as it is known
 			return fmt.Errorf("write: %w", err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -71,7 +70,7 @@ func parseRuleWords(words []string) ([]control.RuleSpec, error) {
 			return nil, usageErr("comment needs a text: comment 'TEXT'")
 		}
 		comment = strings.Join(words[i+1:], " ")
-		if err := control.CheckDescription(comment); err != nil {
+		if err := rules.CheckDescription(comment); err != nil {
 			return nil, rejectErr("bad comment %q: %v", comment, err)
 		}
 		words = words[:i]
@@ -173,10 +172,11 @@ func parsePortWord(word string) (portSpec, error) {
 	if err != nil {
 		return ps, err
 	}
-	if len(list) > 1 || strings.Contains(ports, ",") {
-		if !hasProto {
-			return ps, rejectErr("port list %q without a protocol: write %s/tcp or %s/udp", word, ports, ports)
-		}
+	if strings.Contains(ports, ",") && !hasProto {
+		return ps, rejectErr("port list %q without a protocol: write %s/tcp or %s/udp", word, ports, ports)
+	}
+	if len(list) == 1 && strings.Contains(list[0], "-") && !hasProto {
+		return ps, usageErr("port range %q without a protocol: ufw takes a range with one; write %s/tcp or %s/udp", word, ports, ports)
 	}
 	ps.ports = list
 	return ps, nil
@@ -208,6 +208,11 @@ func parsePortList(s, word string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		if a == 0 {
+			// The rules' own wording, from the one port reader.
+			_, err := rules.ParsePortRange(it)
+			return nil, usageErr("%v", err)
+		}
 		if !isRange {
 			out = append(out, strconv.Itoa(a))
 			count++
@@ -231,6 +236,19 @@ func parsePortList(s, word string) ([]string, error) {
 		return nil, rejectErr("too many ports in %q: at most %d in a list, a range counting as 2", word, maxListPorts)
 	}
 	return out, nil
+}
+
+// shortWords is the short form of a rule for port p: "25", "out 25".
+func shortWords(dir, p string) string {
+	return outWord(dir) + p
+}
+
+// outWord is "out " for an outgoing rule, "" for an incoming one.
+func outWord(dir string) string {
+	if dir == "out" {
+		return "out "
+	}
+	return ""
 }
 
 func portNum(s, word string) (int, error) {
@@ -275,6 +293,9 @@ func fullForm(dir string, words []string) ([]control.RuleSpec, error) {
 		case "to":
 			to, lastAddr = v, "to"
 		case "port":
+			if lastAddr == "" {
+				return nil, usageErr("%q without \"to ADDR\" before it is not ufw's grammar: write \"allow %s\" or \"allow %sto any port %s\"", "port "+v, shortWords(dir, v), outWord(dir), v)
+			}
 			if lastAddr == "from" {
 				return nil, rejectErr("\"from %s port %s\": a security group never matches the source port; write \"to any port %s\"", from, v, v)
 			}
@@ -292,27 +313,37 @@ func fullForm(dir string, words []string) ([]control.RuleSpec, error) {
 	}
 	var peerFamily string
 	if peer != "" && peer != "any" {
-		fam, err := addrFamily(peer)
+		fam, _, err := addrFamily(peer)
 		if err != nil {
 			return nil, err
 		}
 		peerFamily = fam
 	}
+	peers := []string{"any"}
+	if peer != "" {
+		peers = []string{canonicalMask(peer)}
+	}
 	if host != "" && host != "any" {
-		fam, err := addrFamily(host)
+		fam, whole, err := addrFamily(host)
 		if err != nil {
 			return nil, err
 		}
 		if peerFamily != "" && fam != "" && fam != peerFamily {
-			fromFam, _ := addrFamily(from)
-			toFam, _ := addrFamily(to)
+			fromFam, _, _ := addrFamily(from)
+			toFam, _, _ := addrFamily(to)
 			return nil, rejectErr("mixed IP versions: from %s is %s, to %s is %s", from, fromFam, to, toFam)
 		}
-		return nil, rejectErr("\"%s %s\": a security group matches only the peer's address (%s); write \"%s any\"", hostWord, host, peerWord, hostWord)
-	}
-	peers := []string{"any"}
-	if peer != "" {
-		peers = []string{peer}
+		if !whole {
+			return nil, rejectErr("\"%s %s\": a security group matches only the peer's address (%s); write \"%s any\"", hostWord, host, peerWord, hostWord)
+		}
+		// "to 192.168.0.0/0" is "to any" of its family, as in ufw: a
+		// peer of any family is narrowed to it.
+		if peer == "" || peer == "any" {
+			peers, peerFamily = []string{"any4"}, fam
+			if fam == "IPv6" {
+				peers = []string{"any6"}
+			}
+		}
 	}
 	var p rules.Proto
 	if proto != "" {
@@ -363,46 +394,41 @@ func fullForm(dir string, words []string) ([]control.RuleSpec, error) {
 	return ps.specs(dir, peers, nil), nil
 }
 
-// addrFamily checks an address the way the rules file reads it and says
-// which family it is; prefix-list names have none ("").
-func addrFamily(s string) (string, error) {
+// addrFamily checks an address the way the rules file reads it (with
+// rules.ParsePrefix) and says which family it is; prefix-list names have
+// none (""). whole reports a /0, every address of the family.
+func addrFamily(s string) (family string, whole bool, err error) {
 	if s == "any4" {
-		return "IPv4", nil
+		return "IPv4", true, nil
 	}
 	if s == "any6" {
-		return "IPv6", nil
+		return "IPv6", true, nil
 	}
 	if !strings.ContainsAny(s, "./:") {
-		return "", nil // a prefix-list name: the daemon checks it
+		return "", false, nil // a prefix-list name: the daemon checks it
 	}
-	var a netip.Addr
-	if addr, bits, ok := strings.Cut(s, "/"); ok {
-		ad, err := netip.ParseAddr(addr)
-		if err != nil {
-			return "", rejectErr("bad address %q: expected an IPv4 or IPv6 address or CIDR", s)
-		}
-		n, err := strconv.Atoi(bits)
-		if err != nil || n < 0 || n > ad.BitLen() || bits == "" || bits[0] == '+' || len(bits) > 1 && bits[0] == '0' {
-			return "", rejectErr("bad mask %q in %q: expected /0 to /%d", "/"+bits, s, ad.BitLen())
-		}
-		a = ad
-	} else {
-		ad, err := netip.ParseAddr(s)
-		if err != nil {
-			return "", rejectErr("bad address %q: expected an IPv4 or IPv6 address or CIDR", s)
-		}
-		a = ad
+	p, _, err := rules.ParsePrefix(s)
+	if err != nil {
+		return "", false, rejectErr("%v", err)
 	}
-	if a.Zone() != "" {
-		return "", rejectErr("bad address %q: zones are not allowed", s)
+	if p.Addr().Is4() {
+		return "IPv4", p.Bits() == 0, nil
 	}
-	if a.Is4() {
-		return "IPv4", nil
+	return "IPv6", p.Bits() == 0, nil
+}
+
+// canonicalMask writes an address with a dotted netmask as the prefix it
+// is, as ufw does (10.0.0.0/255.255.255.0 is 10.0.0.0/24); other peers
+// stay as written.
+func canonicalMask(s string) string {
+	if _, mask, ok := strings.Cut(s, "/"); !ok || !strings.Contains(mask, ".") {
+		return s
 	}
-	if a.Is4In6() {
-		return "", rejectErr("bad address %q: IPv4-mapped IPv6; write the IPv4 address", s)
+	p, hostBits, err := rules.ParsePrefix(s)
+	if err != nil || hostBits {
+		return s // the daemon says what is wrong, or warns of the host bits
 	}
-	return "IPv6", nil
+	return p.String()
 }
 
 // icmpNames are the ICMP and ICMPv6 message names fwctl knows: name ->

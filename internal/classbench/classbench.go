@@ -125,9 +125,15 @@ func convert(boxes []Box) []rule {
 		}
 		ports := ""
 		if b.DstPorts != [2]uint16{0, 65535} {
-			ports = strconv.Itoa(int(b.DstPorts[0]))
-			if b.DstPorts[1] != b.DstPorts[0] {
-				ports += "-" + strconv.Itoa(int(b.DstPorts[1]))
+			// Port 0 is no service: a rule never names it, so a range
+			// from 0 starts at 1; a box for port 0 alone is dropped.
+			lo, hi := max(b.DstPorts[0], 1), b.DstPorts[1]
+			if hi == 0 {
+				continue
+			}
+			ports = strconv.Itoa(int(lo))
+			if hi != lo {
+				ports += "-" + strconv.Itoa(int(hi))
 			}
 		}
 		from := b.Src.Masked()

@@ -16,15 +16,17 @@ const sample = "@198.18.1.0/24\t198.18.0.1/32\t0 : 65535\t1550 : 1550\t0x06/0xFF
 	"@198.18.4.0/24\t0.0.0.0/0\t1024 : 65535\t80 : 80\t0x06/0xFF\t0x0000/0x0000\t\n" + // source ports: dropped
 	"@0.0.0.0/0\t0.0.0.0/0\t0 : 65535\t0 : 65535\t0x00/0x00\t0x0000/0x0000\t\n" +
 	"@198.18.5.0/24\t0.0.0.0/0\t0 : 65535\t6000 : 6007\t0x00/0x00\t0x0000/0x0000\t\n" +
-	"@198.18.6.0/24\t0.0.0.0/0\t0 : 65535\t0 : 65535\t0x2F/0xFF\t0x0000/0x0000\t\n"
+	"@198.18.6.0/24\t0.0.0.0/0\t0 : 65535\t0 : 65535\t0x2F/0xFF\t0x0000/0x0000\t\n" +
+	"@198.18.7.0/24\t0.0.0.0/0\t0 : 65535\t0 : 1023\t0x06/0xFF\t0x0000/0x0000\t\n" + // port 0 is no service: from 1
+	"@198.18.8.0/24\t0.0.0.0/0\t0 : 65535\t0 : 0\t0x11/0xFF\t0x0000/0x0000\t\n" // port 0 alone: dropped
 
 func TestToRulesYAML(t *testing.T) {
 	boxes, err := Parse(strings.NewReader(sample))
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	if len(boxes) != 8 {
-		t.Fatalf("%d boxes, want 8", len(boxes))
+	if len(boxes) != 10 {
+		t.Fatalf("%d boxes, want 10", len(boxes))
 	}
 	var sb strings.Builder
 	if err := ToRulesYAML(boxes, &sb); err != nil {
@@ -37,6 +39,7 @@ func TestToRulesYAML(t *testing.T) {
       - {proto: tcp, ports: "6000-6007", from: [198.18.5.0/24]}
       - {proto: udp, ports: "6000-6007", from: [198.18.5.0/24]}
       - {proto: 47, from: [198.18.6.0/24]}
+      - {proto: tcp, ports: "1-1023", from: [198.18.7.0/24]}
 `
 	if got := sb.String(); !strings.HasSuffix(got, "    ingress:\n"+want) {
 		t.Errorf("rules:\n%s\nwant the ingress list:\n%s", got, want)
@@ -45,8 +48,8 @@ func TestToRulesYAML(t *testing.T) {
 	if err != nil {
 		t.Fatalf("to file: %v", err)
 	}
-	if n := f.NumRules(); n != 7 {
-		t.Errorf("%d rules, want 7", n)
+	if n := f.NumRules(); n != 8 {
+		t.Errorf("%d rules, want 8", n)
 	}
 }
 

@@ -128,9 +128,6 @@ type (
 // DefaultGroup is the group runtime edits go to.
 const DefaultGroup = lifecycle.DefaultGroup
 
-// CheckDescription checks a rule description as the rules file takes it.
-func CheckDescription(d string) error { return lifecycle.CheckDescription(d) }
-
 // Status is the reply of GET /v1/status.
 type Status struct {
 	Status          string            `json:"status"` // "active", or "waiting" before the first table
@@ -185,12 +182,51 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// CheckResult is the reply of POST /v1/check.
+// CheckResult is the answer to a check query: the reply of POST
+// /v1/check, of `fwctl check -o json` and, with only Verdict, Group and
+// Rule set (or only Error), one line of `fwctl check --batch`. It
+// marshals to the contract of DESIGN.md: {"verdict":"accept","group":"web",
+// "rule":0}, {"verdict":"drop"}, "rule":null for an accept by a group's
+// implicit egress default, {"error":"line 7: ..."}; number, description
+// and hash follow when set.
 type CheckResult struct {
-	Verdict     string `json:"verdict"` // accept or drop
-	Group       string `json:"group,omitempty"`
-	Rule        *int32 `json:"rule"`             // index in the group's list; null for a drop or a group's default egress
-	Number      int    `json:"number,omitempty"` // the rule's number in status numbered
-	Description string `json:"description"`      // the verdict in words
-	Hash        string `json:"hash"`             // of the rules that answered
+	Verdict     string `json:"verdict"`               // accept or drop
+	Group       string `json:"group,omitempty"`       // the accepting group
+	Rule        *int32 `json:"rule"`                  // index in the group's list; null for a group's default egress, absent on a drop
+	Number      int    `json:"number,omitempty"`      // the rule's number in status numbered
+	Description string `json:"description,omitempty"` // the verdict in words
+	Hash        string `json:"hash,omitempty"`        // of the rules that answered
+	// Error is a --batch line's answer to a query it could not read; the
+	// other fields are then empty. The API answers errors with an Error.
+	Error string `json:"error,omitempty"`
+}
+
+// MarshalJSON writes the contract: group and rule on an accept only, rule
+// null when no rule of the group's list accepted.
+func (r CheckResult) MarshalJSON() ([]byte, error) {
+	if r.Error != "" {
+		return json.Marshal(struct {
+			Error string `json:"error"`
+		}{r.Error})
+	}
+	w := struct {
+		Verdict     string          `json:"verdict"`
+		Group       string          `json:"group,omitempty"`
+		Rule        json.RawMessage `json:"rule,omitempty"`
+		Number      int             `json:"number,omitempty"`
+		Description string          `json:"description,omitempty"`
+		Hash        string          `json:"hash,omitempty"`
+	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash}
+	if r.Verdict == "accept" {
+		w.Group, w.Rule = r.Group, json.RawMessage("null")
+		if r.Rule != nil {
+			w.Rule = strconv.AppendInt(nil, int64(*r.Rule), 10)
+		}
+	}
+	return json.Marshal(w)
+}
+
+// Short is the answer as one --batch line has it: verdict, group and rule.
+func (r CheckResult) Short() CheckResult {
+	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Error: r.Error}
 }

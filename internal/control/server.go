@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -536,27 +535,42 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Check(t, k))
 }
 
-// Check answers a query from table t.
+// Check answers a query from table t: the verdict, the accepting group
+// and rule, the rule's number, the verdict in words and the rules' hash.
 func Check(t *filter.Table, k filter.Key) CheckResult {
 	v := t.Match(k)
-	res := CheckResult{Verdict: "drop", Description: t.Describe(v)}
+	res := answerOf(t, v)
+	res.Description = t.Describe(v)
 	if f := t.File(); f != nil {
 		res.Hash = f.Hash
-	}
-	if v.Accepted() {
-		res.Verdict, res.Group = "accept", t.GroupName(v.Group)
-		if v.Rule != filter.NoRule {
-			rule := v.Rule
-			res.Rule = &rule
-			if f := t.File(); f != nil {
-				res.Number = lifecycle.NumberOf(f, rules.RuleRef{Group: int(v.Group), Dir: v.Dir, Index: int(v.Rule)})
-			}
+		if res.Rule != nil {
+			res.Number = lifecycle.NumberOf(f, rules.RuleRef{Group: int(v.Group), Dir: v.Dir, Index: int(v.Rule)})
 		}
 	}
 	return res
 }
 
-// Key turns a query into a lookup key.
+// Answer answers a query from table t as one line of `fwctl check
+// --batch` does: the verdict, the accepting group and rule only.
+func Answer(t *filter.Table, k filter.Key) CheckResult {
+	return answerOf(t, t.Match(k))
+}
+
+func answerOf(t *filter.Table, v filter.Result) CheckResult {
+	res := CheckResult{Verdict: "drop"}
+	if v.Accepted() {
+		res.Verdict, res.Group = "accept", t.GroupName(v.Group)
+		if v.Rule != filter.NoRule {
+			rule := v.Rule
+			res.Rule = &rule
+		}
+	}
+	return res
+}
+
+// Key turns a query into a lookup key. It is the one reader of a query:
+// POST /v1/check, `fwctl check --batch` and the words of `fwctl check`
+// (made into a Query) all come here, so one bad query gets one error.
 func (q Query) Key() (filter.Key, error) {
 	var k filter.Key
 	if q.Dir == "" {
@@ -579,17 +593,15 @@ func (q Query) Key() (filter.Key, error) {
 		return k, err
 	}
 	if p.All {
-		return k, fmt.Errorf("bad proto %q: a connection has one protocol, not all", q.Proto)
+		return k, fmt.Errorf("bad protocol %q: a connection has one protocol, not all", q.Proto)
 	}
 	k.Proto = p.Num
 	if peer == "" {
 		return k, fmt.Errorf("missing %s: the peer's address", peerField)
 	}
-	a, err := netip.ParseAddr(peer)
-	if err != nil || a.Zone() != "" {
-		return k, fmt.Errorf("bad address %q", peer)
+	if k.Peer, err = rules.ParseAddr(peer); err != nil {
+		return k, err
 	}
-	k.Peer = a.Unmap()
 	if err := p.CheckFamily(k.Peer); err != nil {
 		return k, err
 	}
@@ -598,8 +610,8 @@ func (q Query) Key() (filter.Key, error) {
 		other = q.Src
 	}
 	if other != "" {
-		if _, err := netip.ParseAddr(other); err != nil {
-			return k, fmt.Errorf("bad address %q", other)
+		if _, err := rules.ParseAddr(other); err != nil {
+			return k, err
 		}
 	}
 	if q.Sport != nil && (*q.Sport < 0 || *q.Sport > 65535) {

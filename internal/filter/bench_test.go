@@ -40,10 +40,10 @@ func synthYAML(n int, seed uint64) []byte {
 		switch proto {
 		case "tcp", "udp":
 			if r.IntN(5) == 0 {
-				lo := r.IntN(60000)
+				lo := 1 + r.IntN(60000) // port 0 is no service
 				fmt.Fprintf(&b, ", ports: \"%d-%d\"", lo, lo+r.IntN(5000))
 			} else {
-				fmt.Fprintf(&b, ", ports: %d", r.IntN(65536))
+				fmt.Fprintf(&b, ", ports: %d", 1+r.IntN(65535))
 			}
 		case "icmp":
 			fmt.Fprintf(&b, ", icmp: {type: %d}", r.IntN(20))

@@ -154,7 +154,7 @@ func (s RuleSpec) Rule() (rules.Rule, direction.Dir, error) {
 			return r, dir, fmt.Errorf("empty peer: expected a CIDR, an address, a prefix list name or any")
 		}
 	}
-	if err := CheckDescription(s.Description); err != nil {
+	if err := rules.CheckDescription(s.Description); err != nil {
 		return r, dir, err
 	}
 	r.Description = s.Description
@@ -190,13 +190,4 @@ func (s RuleSpec) Text() string {
 		return fmt.Sprintf("%s %s", s.Proto, strings.Join(s.Ports, ","))
 	}
 	return r.Format(dir)
-}
-
-// CheckDescription checks a rule description as the rules file takes it
-// (rules.CheckText).
-func CheckDescription(d string) error {
-	if err := rules.CheckText("description", d); err != nil {
-		return fmt.Errorf("bad description: %w", err)
-	}
-	return nil
 }

@@ -385,36 +385,15 @@ func (d *decoder) prefixLists(n *yaml.Node) []PrefixList {
 
 // prefix parses a CIDR or a bare address into a canonical prefix.
 func (d *decoder) prefix(n *yaml.Node, s string) (netip.Prefix, bool) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			d.errorf(n, "bad CIDR %q: expected an address/length such as 198.51.100.0/24 or 2001:db8::/32", s)
-			return netip.Prefix{}, false
-		}
-		if p.Addr().Zone() != "" {
-			d.errorf(n, "bad CIDR %q: zones are not allowed", s)
-			return netip.Prefix{}, false
-		}
-		if p.Addr().Is4In6() {
-			d.errorf(n, "bad CIDR %q: IPv4-mapped IPv6; write the IPv4 CIDR", s)
-			return netip.Prefix{}, false
-		}
-		if m := p.Masked(); m != p {
-			d.warnf(n, "CIDR %s has host bits set: using %s", s, m)
-			p = m
-		}
-		return p, true
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		d.errorf(n, "bad address %q: expected a CIDR, an address, a prefix list name or any", s)
+	p, hostBits, err := ParsePrefix(s)
+	if err != nil {
+		d.errorf(n, "%v", err)
 		return netip.Prefix{}, false
 	}
-	if a.Is4In6() {
-		d.errorf(n, "bad address %q: IPv4-mapped IPv6; write the IPv4 address", s)
-		return netip.Prefix{}, false
+	if hostBits {
+		d.warnf(n, "CIDR %s has host bits set: using %s", s, p)
 	}
-	return netip.PrefixFrom(a, a.BitLen()), true
+	return p, true
 }
 
 func (d *decoder) groups(n *yaml.Node) []Group {
@@ -584,7 +563,9 @@ func (d *decoder) portRange(n *yaml.Node) (PortRange, bool) {
 	return r, true
 }
 
-// ParsePortRange reads "443", "1024-65535" (or "1024:65535").
+// ParsePortRange reads "443", "1024-65535" (or "1024:65535"). Port 0 is
+// refused, alone or as the start of a range, as ufw refuses it: it is no
+// service, and a rule for every port leaves ports out.
 func ParsePortRange(s string) (PortRange, error) {
 	if t := strings.TrimSpace(s); strings.HasPrefix(t, "-") {
 		return PortRange{}, fmt.Errorf("bad port %s: expected a port 0-65535 or a range \"lo-hi\"", clip(t))
@@ -596,6 +577,12 @@ func ParsePortRange(s string) (PortRange, error) {
 	a, err := parsePort(strings.TrimSpace(lo))
 	if err != nil {
 		return PortRange{}, err
+	}
+	if a == 0 && !isRange {
+		return PortRange{}, fmt.Errorf("bad port %q: port 0 is no service (expected 1-65535)", s)
+	}
+	if a == 0 {
+		return PortRange{}, fmt.Errorf("bad port range %q: port 0 is no service (start at 1, or leave ports out for all ports)", s)
 	}
 	if !isRange {
 		return PortRange{a, a}, nil

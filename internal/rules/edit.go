@@ -111,23 +111,6 @@ func (f *File) ResolvePeers(peers []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// ParsePeer reads a CIDR or an address as a canonical prefix (host bits
-// cleared).
-func ParsePeer(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
-			return netip.Prefix{}, fmt.Errorf("bad CIDR %q: expected an address/length such as 198.51.100.0/24 or 2001:db8::/32", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" || a.Is4In6() {
-		return netip.Prefix{}, fmt.Errorf("bad address %q: expected a CIDR, an address, a prefix list name or any", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
 // SameTraffic reports whether two rules allow exactly the same
 // connections: same protocol, same set of ports, same ICMP type and code
 // and the same peer prefixes (both must have Prefixes resolved). The

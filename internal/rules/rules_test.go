@@ -137,7 +137,11 @@ func TestParseErrors(t *testing.T) {
 		{"icmp on tcp", rulesOf("      - {proto: tcp, icmp: {type: 8}, from: [any]}"), "e.yaml:5:22: icmp on proto tcp: only icmp and icmpv6 rules take an icmp type"},
 		{"icmp code without type", rulesOf("      - {proto: icmp, icmp: {code: 4}, from: [any]}"), "e.yaml:5:29: icmp code without type: expected type: T (code is optional)"},
 		{"icmp type too big", rulesOf("      - {proto: icmp, icmp: {type: 300}, from: [any]}"), "e.yaml:5:36: icmp type 300 out of range: expected 0-255"},
-		{"bad cidr", rulesOf("      - {proto: tcp, ports: 22, from: [198.51.100.0/33]}"), "e.yaml:5:40: bad CIDR \"198.51.100.0/33\": expected an address/length such as 198.51.100.0/24 or 2001:db8::/32"},
+		{"bad cidr", rulesOf("      - {proto: tcp, ports: 22, from: [198.51.100.0/33]}"), "e.yaml:5:40: bad mask \"/33\" in \"198.51.100.0/33\": expected /0 to /32 or a netmask such as /255.255.255.0"},
+		{"bad cidr address", rulesOf("      - {proto: tcp, ports: 22, from: [1.2.3/24]}"), "e.yaml:5:40: bad CIDR \"1.2.3/24\": expected an address/length such as 198.51.100.0/24 or 2001:db8::/32"},
+		{"netmask with holes", rulesOf("      - {proto: tcp, ports: 22, from: [10.0.0.0/255.0.255.255]}"), "e.yaml:5:40: bad mask \"/255.0.255.255\" in \"10.0.0.0/255.0.255.255\": not contiguous, and a security group holds prefixes only (expected a netmask such as 255.255.255.0)"},
+		{"port 0", rulesOf("      - {proto: tcp, ports: 0, from: [any]}"), "e.yaml:5:29: bad port \"0\": port 0 is no service (expected 1-65535)"},
+		{"range from port 0", rulesOf("      - {proto: udp, ports: [53, \"0-1023\"], from: [any]}"), "e.yaml:5:34: bad port range \"0-1023\": port 0 is no service (start at 1, or leave ports out for all ports)"},
 		{"bad address", rulesOf("      - {proto: tcp, ports: 22, from: [1.2.3]}"), "e.yaml:5:40: bad address \"1.2.3\": expected a CIDR, an address, a prefix list name or any"},
 		{"undefined prefix list", rulesOf("      - {proto: tcp, ports: 22, from: [ofice]}"), "e.yaml:5:40: undefined prefix list \"ofice\": define it under prefix_lists, or write a CIDR or any"},
 		{"empty prefix list", "version: 1\nprefix_lists:\n  office: []\ngroups:\n  - name: a\n    ingress: [{proto: tcp, from: [office]}]\n", "e.yaml:6:35: prefix list \"office\" is empty: a rule from it would match nothing; add a CIDR to the list or remove it from the rule"},
@@ -244,7 +248,11 @@ func TestParsePortRange(t *testing.T) {
 		want PortRange
 		err  bool
 	}{
-		{"0", PortRange{0, 0}, false},
+		{"1", PortRange{1, 1}, false},
+		{"0", PortRange{}, true},     // port 0 is no service
+		{"0-100", PortRange{}, true}, // nor the start of a range
+		{"0:65535", PortRange{}, true},
+		{"0-0", PortRange{}, true},
 		{"65535", PortRange{65535, 65535}, false},
 		{"1-2", PortRange{1, 2}, false},
 		{"6000:6007", PortRange{6000, 6007}, false},
