@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -13,13 +12,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/replay"
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 const replayUsage = `usage: fwctl replay -f RULES [--host ADDR,...] [--json] [--verdicts FILE]
-                    [--diff OTHER_RULES] [--max-flows N] CAPTURE...
+                    [--diff OTHER_RULES] [--max-flows N]
+                    [--max-rules N] [--max-file-bytes N] CAPTURE...
 
 Replays pcap and pcapng captures through the rules as the host would see
 them, and sums up what the rules accept and drop. A packet to a --host
@@ -30,7 +31,8 @@ both ways, are accepted as established. Each capture is replayed on its
 own (flows do not carry over from one file to the next).
 
 Exit status: 0 replayed, 1 bad rules or a file that is not a capture,
-2 usage, 5 a capture stopped early (truncated or corrupt).
+2 usage, 4 permission denied, 5 a capture stopped early (truncated or
+corrupt). No summary is printed when no capture could be read.
 `
 
 type hostList []netip.Addr
@@ -54,109 +56,42 @@ func (h *hostList) Set(v string) error {
 	return nil
 }
 
-func runReplay(e env, args []string) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() { fmt.Fprint(e.stderr, replayUsage) }
-	var (
-		rulesPath = fs.String("f", "", "rules file")
-		hosts     hostList
-		asJSON    = fs.Bool("json", false, "print the summary as one JSON object")
-		verdicts  = fs.String("verdicts", "", "write one JSON line per packet to `FILE` (- for stdout)")
-		diffPath  = fs.String("diff", "", "also replay `OTHER_RULES` and list the flows whose verdict changes")
-		maxFlows  = fs.Int("max-flows", replay.DefaultMaxFlows, "flow table bound")
-	)
-	fs.Var(&hosts, "host", "the host's `ADDR`esses, comma separated")
-	// Flags may come after the captures, as in `fwctl replay x.pcap -f r.yaml`.
-	var captures []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		captures = append(captures, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
-	switch {
-	case *rulesPath == "":
-		fmt.Fprintln(e.stderr, "fwctl replay: -f RULES is required")
-		fs.Usage()
-		return exitUsage
-	case len(captures) == 0:
-		fmt.Fprintln(e.stderr, "fwctl replay: no capture given")
-		fs.Usage()
-		return exitUsage
-	case *maxFlows <= 0:
-		fmt.Fprintln(e.stderr, "fwctl replay: --max-flows must be positive")
-		return exitUsage
-	}
+// replayArgs are fwctl replay's parsed arguments.
+type replayArgs struct {
+	rules, diff, verdicts string
+	hosts                 hostList
+	asJSON                bool
+	maxFlows              int
+	limits                rules.Options
+	captures              []string
+}
 
-	table, err := loadRules(*rulesPath, rules.Options{}, e.stderr)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
-		return exitRejected
+func runReplay(e env, args []string) int {
+	a, code, ok := parseReplayArgs(e, args)
+	if !ok {
+		return code
 	}
-	opts := replay.Options{Hosts: hosts, MaxFlows: *maxFlows, LabelVerdicts: len(captures) > 1}
-	if *diffPath != "" {
-		other, err := loadRules(*diffPath, rules.Options{}, e.stderr)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
-			return exitRejected
-		}
-		opts.Diff = other
-	}
-	out := e.stdout
-	if *verdicts != "" {
-		if *verdicts == "-" {
-			opts.Verdicts = e.stdout
-			out = e.stderr // keep stdout for the verdict lines
-		} else {
-			f, err := os.Create(*verdicts)
-			if err != nil {
-				fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
-				return exitRejected
-			}
-			defer f.Close()
-			opts.Verdicts = f
-		}
+	opts, out, code := replayOptions(e, &a)
+	if code != exitOK {
+		return code
 	}
 	prog := newProgress(e.stderr)
 	if prog != nil {
 		opts.Progress = prog.show
 	}
-
-	r := replay.New(table, opts)
-	code := exitOK
-	for _, c := range captures {
-		err := r.ReplayFile(c)
-		prog.clear()
-		var stop *replay.StopError
-		switch {
-		case err == nil:
-		case errors.As(err, &stop):
-			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
-			if code == exitOK {
-				code = exitIncomplete
-			}
-		default:
-			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
-			code = exitRejected
-		}
-	}
-	if f, ok := opts.Verdicts.(*os.File); ok && f != os.Stdout {
-		if err := f.Close(); err != nil {
+	r := replay.New(opts.table, opts.Options)
+	code, replayed := replayAll(e, r, a.captures, prog)
+	if c, ok := opts.Verdicts.(io.Closer); ok && opts.Verdicts != e.stdout {
+		if err := c.Close(); err != nil {
 			fmt.Fprintf(e.stderr, "fwctl replay: write verdicts: %v\n", err)
 			code = exitRejected
 		}
 	}
-
+	if replayed == 0 {
+		return code // no capture could be opened: no summary to give
+	}
 	sum := r.Summary()
-	if *asJSON {
+	if a.asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(sum); err != nil {
@@ -165,8 +100,106 @@ func runReplay(e env, args []string) int {
 		}
 		return code
 	}
-	writeSummary(out, sum, *diffPath)
+	writeSummary(out, sum, a.diff)
 	return code
+}
+
+// parseReplayArgs reads replay's flags, which may come before, between or
+// after the captures, as in `fwctl replay x.pcap -f r.yaml`.
+func parseReplayArgs(e env, args []string) (replayArgs, int, bool) {
+	var a replayArgs
+	fl := newFlags("replay", e)
+	fl.Usage = func() { fmt.Fprint(e.stderr, replayUsage) }
+	fl.StringVar(&a.rules, "f", "", "rules file")
+	fl.BoolVar(&a.asJSON, "json", false, "print the summary as one JSON object")
+	fl.StringVar(&a.verdicts, "verdicts", "", "write one JSON line per packet to `FILE` (- for stdout)")
+	fl.StringVar(&a.diff, "diff", "", "also replay `OTHER_RULES` and list the flows whose verdict changes")
+	fl.IntVar(&a.maxFlows, "max-flows", replay.DefaultMaxFlows, "flow table bound")
+	fl.Var(&a.hosts, "host", "the host's `ADDR`esses, comma separated")
+	limits := addLimitFlags(fl)
+	captures, code, ok := parseInterleaved(fl, args)
+	if !ok {
+		return a, code, false
+	}
+	a.captures = captures
+	var err error
+	switch a.limits, err = limits.options(); {
+	case a.rules == "":
+		err = errors.New("-f RULES is required")
+	case len(a.captures) == 0:
+		err = errors.New("no capture given")
+	case a.maxFlows <= 0:
+		err = errors.New("--max-flows must be positive")
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+		fl.Usage()
+		return a, exitUsage, false
+	}
+	return a, exitOK, true
+}
+
+// replaySetup is what a Replayer is made of: the rules' table and the
+// options, with where the summary goes.
+type replaySetup struct {
+	replay.Options
+	table *filter.Table
+}
+
+// replayOptions loads the rules (and --diff's) and opens --verdicts; out
+// is where the summary goes (stderr when the verdicts take stdout).
+func replayOptions(e env, a *replayArgs) (replaySetup, io.Writer, int) {
+	s := replaySetup{Options: replay.Options{Hosts: a.hosts, MaxFlows: a.maxFlows, LabelVerdicts: len(a.captures) > 1}}
+	var err error
+	if s.table, err = loadRules(a.rules, a.limits, e.stderr); err != nil {
+		fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+		return s, nil, loadExit(err)
+	}
+	if a.diff != "" {
+		if s.Diff, err = loadRules(a.diff, a.limits, e.stderr); err != nil {
+			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+			return s, nil, loadExit(err)
+		}
+	}
+	out := e.stdout
+	switch a.verdicts {
+	case "":
+	case "-":
+		s.Verdicts = e.stdout
+		out = e.stderr // keep stdout for the verdict lines
+	default:
+		f, err := os.Create(a.verdicts)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+			return s, nil, loadExit(err)
+		}
+		s.Verdicts = f
+	}
+	return s, out, exitOK
+}
+
+// replayAll replays each capture, saying why one stopped early or could
+// not be read; replayed counts the captures that were read at all.
+func replayAll(e env, r *replay.Replayer, captures []string, prog *progress) (code, replayed int) {
+	for _, c := range captures {
+		err := r.ReplayFile(c)
+		prog.clear()
+		var stop *replay.StopError
+		switch {
+		case err == nil:
+			replayed++
+		case errors.As(err, &stop):
+			replayed++
+			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+			if code == exitOK {
+				code = exitIncomplete
+			}
+		default:
+			fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
+			code = max(code, loadExit(err))
+		}
+	}
+	return code, replayed
 }
 
 func writeSummary(w io.Writer, s replay.Summary, diffPath string) {

@@ -221,20 +221,26 @@ func TestReplayErrors(t *testing.T) {
 		args []string
 		code int
 		msg  string
+		// summary: the summary is printed (some capture was read)
+		summary bool
 	}{
-		{"no rules", []string{"replay", capPath}, exitUsage, "-f RULES is required"},
-		{"no capture", []string{"replay", "-f", rulesPath}, exitUsage, "no capture"},
-		{"bad host", []string{"replay", "-f", rulesPath, "--host", "nonsense", capPath}, exitUsage, "bad host address"},
-		{"unknown flag", []string{"replay", "-f", rulesPath, "--nope", capPath}, exitUsage, "nope"},
-		{"bad rules", []string{"replay", "-f", bad, capPath}, exitRejected, "bad.yaml:5"},
-		{"missing capture", []string{"replay", "-f", rulesPath, filepath.Join(t.TempDir(), "none.pcap")}, exitRejected, "none.pcap"},
-		{"not a capture", []string{"replay", "-f", rulesPath, notCap, capPath}, exitRejected, "notes.txt"},
+		{"no rules", []string{"replay", capPath}, exitUsage, "-f RULES is required", false},
+		{"no capture", []string{"replay", "-f", rulesPath}, exitUsage, "no capture", false},
+		{"bad host", []string{"replay", "-f", rulesPath, "--host", "nonsense", capPath}, exitUsage, "bad host address", false},
+		{"unknown flag", []string{"replay", "-f", rulesPath, "--nope", capPath}, exitUsage, "nope", false},
+		{"bad max-rules", []string{"replay", "-f", rulesPath, "--max-rules", "-1", capPath}, exitUsage, "--max-rules -1", false},
+		{"bad rules", []string{"replay", "-f", bad, capPath}, exitRejected, "bad.yaml:5", false},
+		{"missing capture", []string{"replay", "-f", rulesPath, filepath.Join(t.TempDir(), "none.pcap")}, exitRejected, "none.pcap", false},
+		{"not a capture", []string{"replay", "-f", rulesPath, notCap, capPath}, exitRejected, "notes.txt", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, errOut := runFwctl(tt.args...)
+			code, out, errOut := runFwctl(tt.args...)
 			if code != tt.code || !strings.Contains(errOut, tt.msg) {
 				t.Errorf("exit %d (want %d), stderr %q (want %q in it)", code, tt.code, errOut, tt.msg)
+			}
+			if got := strings.Contains(out, "replayed"); got != tt.summary {
+				t.Errorf("summary printed: %v, want %v:\n%s", got, tt.summary, out)
 			}
 		})
 	}
