@@ -261,61 +261,115 @@ func portNum(s, word string) (int, error) {
 
 // fullForm reads proto/from/to/port/type clauses.
 func fullForm(dir string, words []string) ([]control.RuleSpec, error) {
-	var proto, from, to, port, icmpType string
+	c, err := readClauses(dir, words)
+	if err != nil {
+		return nil, err
+	}
+	peers, peerFamily, err := c.peers(dir)
+	if err != nil {
+		return nil, err
+	}
+	p, icmp, err := c.protocol(dir, peerFamily)
+	if err != nil {
+		return nil, err
+	}
+	if c.port == "" {
+		if c.proto == "" {
+			return []control.RuleSpec{{Dir: dir, Proto: "all", Peers: peers}}, nil
+		}
+		return []control.RuleSpec{{Dir: dir, Proto: p.String(), Peers: peers, ICMP: icmp}}, nil
+	}
+	if strings.Contains(c.port, "/") {
+		return nil, rejectErr("bad port %q: give the protocol with \"proto\", not after the port", c.port)
+	}
+	word := c.port
+	if c.proto != "" {
+		if !p.HasPorts() {
+			return nil, rejectErr("\"port %s\" with proto %s: only tcp and udp have ports", c.port, p)
+		}
+		word = c.port + "/" + p.String()
+	}
+	ps, err := parsePortWord(word)
+	if err != nil {
+		return nil, err
+	}
+	return ps.specs(dir, peers, nil), nil
+}
+
+// clauses are the values of a full-form rule's clauses, as written.
+type clauses struct {
+	proto, from, to, port, icmpType string
+}
+
+// readClauses reads the proto, from, to, port and type clauses, each at
+// most once; a port belongs to a "to ADDR" before it, as in ufw.
+func readClauses(dir string, words []string) (clauses, error) {
+	var c clauses
 	seen := map[string]bool{}
 	lastAddr := "" // the address clause a "port" belongs to
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		if !isKeyword(w) {
-			return nil, usageErr("unexpected %q: expected proto, from, to, port, type or comment", w)
+			return c, usageErr("unexpected %q: expected proto, from, to, port, type or comment", w)
 		}
 		if w == "on" {
-			return nil, rejectErr("%q: security groups are not bound to interfaces; leave out \"on IFACE\"", strings.Join(words[i:min(i+2, len(words))], " "))
+			return c, rejectErr("%q: security groups are not bound to interfaces; leave out \"on IFACE\"", strings.Join(words[i:min(i+2, len(words))], " "))
 		}
 		key := w
 		if key == "icmp-type" {
 			key = "type"
 		}
 		if seen[key] {
-			return nil, usageErr("%q given twice", w)
+			return c, usageErr("%q given twice", w)
 		}
 		seen[key] = true
 		if i+1 >= len(words) {
-			return nil, usageErr("%q needs a value", w)
+			return c, usageErr("%q needs a value", w)
 		}
 		i++
 		v := words[i]
 		switch key {
 		case "proto":
-			proto = v
+			c.proto = v
 		case "from":
-			from, lastAddr = v, "from"
+			c.from, lastAddr = v, "from"
 		case "to":
-			to, lastAddr = v, "to"
+			c.to, lastAddr = v, "to"
 		case "port":
 			if lastAddr == "" {
-				return nil, usageErr("%q without \"to ADDR\" before it is not ufw's grammar: write \"allow %s\" or \"allow %sto any port %s\"", "port "+v, shortWords(dir, v), outWord(dir), v)
+				return c, usageErr("%q without \"to ADDR\" before it is not ufw's grammar: write \"allow %s\" or \"allow %sto any port %s\"", "port "+v, shortWords(dir, v), outWord(dir), v)
 			}
 			if lastAddr == "from" {
-				return nil, rejectErr("\"from %s port %s\": a security group never matches the source port; write \"to any port %s\"", from, v, v)
+				return c, rejectErr("\"from %s port %s\": a security group never matches the source port; write \"to any port %s\"", c.from, v, v)
 			}
-			port = v
+			c.port = v
 		case "type":
-			icmpType = v
+			c.icmpType = v
 		}
 	}
-	// The peer: from for in, to for out; the host's side must be any.
-	host, peer := to, from
-	hostWord, peerWord := "to", "from"
+	return c, nil
+}
+
+// sides returns the host's and the peer's address clauses and their
+// words: the peer is from for in, to for out.
+func (c clauses) sides(dir string) (host, peer, hostWord, peerWord string) {
 	if dir == "out" {
-		host, peer = from, to
-		hostWord, peerWord = "from", "to"
+		return c.from, c.to, "from", "to"
 	}
+	return c.to, c.from, "to", "from"
+}
+
+// peers returns the rule's peers and their address family ("" for any
+// or a prefix list). The host's side must be any, or a /0 that narrows
+// the peers to its family ("to 192.168.0.0/0" is "to any" IPv4, as in
+// ufw).
+func (c clauses) peers(dir string) ([]string, string, error) {
+	host, peer, hostWord, peerWord := c.sides(dir)
 	var peerFamily string
 	if peer != "" && peer != "any" {
 		fam, _, err := addrFamily(peer)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		peerFamily = fam
 	}
@@ -323,43 +377,48 @@ func fullForm(dir string, words []string) ([]control.RuleSpec, error) {
 	if peer != "" {
 		peers = []string{canonicalMask(peer)}
 	}
-	if host != "" && host != "any" {
-		fam, whole, err := addrFamily(host)
-		if err != nil {
-			return nil, err
-		}
-		if peerFamily != "" && fam != "" && fam != peerFamily {
-			fromFam, _, _ := addrFamily(from)
-			toFam, _, _ := addrFamily(to)
-			return nil, rejectErr("mixed IP versions: from %s is %s, to %s is %s", from, fromFam, to, toFam)
-		}
-		if !whole {
-			return nil, rejectErr("\"%s %s\": a security group matches only the peer's address (%s); write \"%s any\"", hostWord, host, peerWord, hostWord)
-		}
-		// "to 192.168.0.0/0" is "to any" of its family, as in ufw: a
-		// peer of any family is narrowed to it.
-		if peer == "" || peer == "any" {
-			peers, peerFamily = []string{"any4"}, fam
-			if fam == "IPv6" {
-				peers = []string{"any6"}
-			}
+	if host == "" || host == "any" {
+		return peers, peerFamily, nil
+	}
+	fam, whole, err := addrFamily(host)
+	if err != nil {
+		return nil, "", err
+	}
+	if peerFamily != "" && fam != "" && fam != peerFamily {
+		fromFam, _, _ := addrFamily(c.from)
+		toFam, _, _ := addrFamily(c.to)
+		return nil, "", rejectErr("mixed IP versions: from %s is %s, to %s is %s", c.from, fromFam, c.to, toFam)
+	}
+	if !whole {
+		return nil, "", rejectErr("\"%s %s\": a security group matches only the peer's address (%s); write \"%s any\"", hostWord, host, peerWord, hostWord)
+	}
+	if peer == "" || peer == "any" {
+		peers, peerFamily = []string{"any4"}, fam
+		if fam == "IPv6" {
+			peers = []string{"any6"}
 		}
 	}
+	return peers, peerFamily, nil
+}
+
+// protocol reads the proto and type clauses, checking that an ICMP
+// protocol fits the peer's address family.
+func (c clauses) protocol(dir, peerFamily string) (rules.Proto, *control.ICMPSpec, error) {
 	var p rules.Proto
-	if proto != "" {
+	if c.proto != "" {
 		var err error
-		if p, err = rules.ParseProto(proto); err != nil {
-			return nil, rejectErr("bad protocol %q: expected tcp, udp, icmp, icmpv6, all or a number 0-255", proto)
+		if p, err = rules.ParseProto(c.proto); err != nil {
+			return p, nil, rejectErr("bad protocol %q: expected tcp, udp, icmp, icmpv6, all or a number 0-255", c.proto)
 		}
 	}
 	var icmp *control.ICMPSpec
-	if icmpType != "" {
+	if c.icmpType != "" {
 		if !p.IsICMP() {
-			return nil, rejectErr("\"type %s\": an ICMP type needs proto icmp or proto icmpv6", icmpType)
+			return p, nil, rejectErr("\"type %s\": an ICMP type needs proto icmp or proto icmpv6", c.icmpType)
 		}
 		var err error
-		if icmp, err = parseICMPType(icmpType, p.Num == ipproto.ICMPv6); err != nil {
-			return nil, err
+		if icmp, err = parseICMPType(c.icmpType, p.Num == ipproto.ICMPv6); err != nil {
+			return p, nil, err
 		}
 	}
 	if p.IsICMP() && peerFamily != "" {
@@ -368,30 +427,11 @@ func fullForm(dir string, words []string) ([]control.RuleSpec, error) {
 			if v6 {
 				other = "icmp"
 			}
-			return nil, rejectErr("mixed IP versions: proto %s with %s %s (%s); use proto %s", p, peerWord, peer, peerFamily, other)
+			_, peer, _, peerWord := c.sides(dir)
+			return p, nil, rejectErr("mixed IP versions: proto %s with %s %s (%s); use proto %s", p, peerWord, peer, peerFamily, other)
 		}
 	}
-	if port == "" {
-		if proto == "" {
-			return []control.RuleSpec{{Dir: dir, Proto: "all", Peers: peers}}, nil
-		}
-		return []control.RuleSpec{{Dir: dir, Proto: p.String(), Peers: peers, ICMP: icmp}}, nil
-	}
-	if strings.Contains(port, "/") {
-		return nil, rejectErr("bad port %q: give the protocol with \"proto\", not after the port", port)
-	}
-	word := port
-	if proto != "" {
-		if !p.HasPorts() {
-			return nil, rejectErr("\"port %s\" with proto %s: only tcp and udp have ports", port, p)
-		}
-		word = port + "/" + p.String()
-	}
-	ps, err := parsePortWord(word)
-	if err != nil {
-		return nil, err
-	}
-	return ps.specs(dir, peers, nil), nil
+	return p, icmp, nil
 }
 
 // addrFamily checks an address the way the rules file reads it (with
