@@ -14,11 +14,8 @@
 package control
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/fwd-project/fwd/internal/lifecycle"
@@ -140,93 +137,4 @@ type Status struct {
 	Reloads         ReloadStats       `json:"reloads"`
 	Counters        map[string]uint64 `json:"counters,omitempty"`
 	Rules           []RuleInfo        `json:"rules"`
-}
-
-// Query is the body of POST /v1/check: one new connection, in the
-// format of `fwctl check --batch` (dir in: the peer is src; out: dst).
-type Query struct {
-	Dir   string `json:"dir"`
-	Proto string `json:"proto"`
-	Src   string `json:"src,omitempty"`
-	Dst   string `json:"dst,omitempty"`
-	Sport *int   `json:"sport,omitempty"`
-	Dport *int   `json:"dport,omitempty"`
-	Type  *int   `json:"type,omitempty"`
-	Code  *int   `json:"code,omitempty"`
-}
-
-// UnmarshalJSON takes proto as a name or a number.
-func (q *Query) UnmarshalJSON(b []byte) error {
-	type plain Query
-	var aux struct {
-		plain
-		Proto json.RawMessage `json:"proto"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&aux); err != nil {
-		return err
-	}
-	*q = Query(aux.plain)
-	if len(aux.Proto) > 0 {
-		var s string
-		if err := json.Unmarshal(aux.Proto, &s); err != nil {
-			var n int
-			if err := json.Unmarshal(aux.Proto, &n); err != nil {
-				return fmt.Errorf("bad proto %s: expected a name or a number", aux.Proto)
-			}
-			s = strconv.Itoa(n)
-		}
-		q.Proto = s
-	}
-	return nil
-}
-
-// CheckResult is the answer to a check query: the reply of POST
-// /v1/check, of `fwctl check -o json` and, with only Verdict, Group and
-// Rule set (or only Error), one line of `fwctl check --batch`. It
-// marshals to the contract of DESIGN.md: {"verdict":"accept","group":"web",
-// "rule":0}, {"verdict":"drop"}, "rule":null for an accept by a group's
-// implicit egress default, {"error":"line 7: ..."}; number, description
-// and hash follow when set.
-type CheckResult struct {
-	Verdict     string `json:"verdict"`               // accept or drop
-	Group       string `json:"group,omitempty"`       // the accepting group
-	Rule        *int32 `json:"rule"`                  // index in the group's list; null for a group's default egress, absent on a drop
-	Number      int    `json:"number,omitempty"`      // the rule's number in status numbered
-	Description string `json:"description,omitempty"` // the verdict in words
-	Hash        string `json:"hash,omitempty"`        // of the rules that answered
-	// Error is a --batch line's answer to a query it could not read; the
-	// other fields are then empty. The API answers errors with an Error.
-	Error string `json:"error,omitempty"`
-}
-
-// MarshalJSON writes the contract: group and rule on an accept only, rule
-// null when no rule of the group's list accepted.
-func (r CheckResult) MarshalJSON() ([]byte, error) {
-	if r.Error != "" {
-		return json.Marshal(struct {
-			Error string `json:"error"`
-		}{r.Error})
-	}
-	w := struct {
-		Verdict     string          `json:"verdict"`
-		Group       string          `json:"group,omitempty"`
-		Rule        json.RawMessage `json:"rule,omitempty"`
-		Number      int             `json:"number,omitempty"`
-		Description string          `json:"description,omitempty"`
-		Hash        string          `json:"hash,omitempty"`
-	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash}
-	if r.Verdict == "accept" {
-		w.Group, w.Rule = r.Group, json.RawMessage("null")
-		if r.Rule != nil {
-			w.Rule = strconv.AppendInt(nil, int64(*r.Rule), 10)
-		}
-	}
-	return json.Marshal(w)
-}
-
-// Short is the answer as one --batch line has it: verdict, group and rule.
-func (r CheckResult) Short() CheckResult {
-	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Error: r.Error}
 }
