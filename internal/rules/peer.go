@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -110,4 +111,39 @@ func maskBits(a netip.Addr, mask, s string) (int, error) {
 		return 0, fmt.Errorf("bad mask %q in %q: %s", "/"+mask, s, expected)
 	}
 	return n, nil
+}
+
+// ResolvePeers turns peers as written (CIDRs, addresses, prefix-list
+// names of this file, any, any4, any6) into canonical prefixes, as the
+// decoder does.
+func (f *File) ResolvePeers(peers []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	add := func(p netip.Prefix) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for _, s := range peers {
+		if ps, ok := builtinPeer(s); ok {
+			for _, p := range ps {
+				add(p)
+			}
+			continue
+		}
+		if i := slices.IndexFunc(f.PrefixLists, func(pl PrefixList) bool { return pl.Name == s }); i >= 0 {
+			for _, p := range f.PrefixLists[i].Prefixes {
+				add(p)
+			}
+			continue
+		}
+		if listName.MatchString(s) && !strings.Contains(s, ":") {
+			return nil, fmt.Errorf("undefined prefix list %q: define it under prefix_lists in the rules file, or write a CIDR or any", s)
+		}
+		p, err := ParsePeer(s)
+		if err != nil {
+			return nil, err
+		}
+		add(p)
+	}
+	return out, nil
 }
