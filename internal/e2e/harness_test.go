@@ -422,7 +422,16 @@ func (e *env) socket() string { return filepath.Join(e.dir, "fwd.sock") }
 // the test's directory, and waits until it says it is running.
 func (e *env) startFwd(args ...string) *fwd {
 	e.t.Helper()
-	args = append([]string{"--socket", e.socket()}, args...)
+	f := e.launchFwd(append([]string{"--socket", e.socket()}, args...)...)
+	f.waitLog(0, "control socket")
+	return f
+}
+
+// launchFwd runs fwd in the server namespace with args as given, and
+// waits for nothing: for a fwd that may refuse to start. Its log is
+// collected, and shown when the test fails; the test's end kills it.
+func (e *env) launchFwd(args ...string) *fwd {
+	e.t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", e.server, fwdBin}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -453,7 +462,6 @@ func (e *env) startFwd(args ...string) *fwd {
 			e.t.Logf("fwd log:\n%s", f.log())
 		}
 	})
-	f.waitLog(0, "control socket")
 	return f
 }
 

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -10,40 +9,6 @@ import (
 	"testing"
 	"time"
 )
-
-// launchFwd runs fwd in the server namespace like startFwd, but waits for
-// nothing: for a fwd that may refuse to start.
-func (e *env) launchFwd(args ...string) *fwd {
-	e.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", e.server, fwdBin}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	f := &fwd{t: e.t, cmd: cmd, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			f.mu.Lock()
-			f.lines = append(f.lines, sc.Text())
-			f.mu.Unlock()
-		}
-		f.err = cmd.Wait()
-		close(f.done)
-	}()
-	e.t.Cleanup(func() {
-		select {
-		case <-f.done:
-		default:
-			cmd.Process.Kill()
-			<-f.done
-		}
-	})
-	return f
-}
 
 // exitOrRun waits until f exits (true) or says it runs (false).
 func (f *fwd) exitOrRun() (exited bool) {
