@@ -26,6 +26,12 @@ test: deps ## run every test (as root also the end-to-end tests in network names
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+SOAK ?= 5m
+
+.PHONY: soak
+soak: deps ## as root: the soak, SOAK long (default 5m): mixed traffic, an edit and a reload every second, resources flat
+	FWD_SOAK=$(SOAK) $(GO) test -count=1 -timeout 2h -run '^TestSoak$$' -v ./internal/e2e
+
 .PHONY: test-short
 test-short: ## unit tests only, no root needed
 	$(GO) test -short -count=1 $(PKGS)

@@ -409,6 +409,9 @@ func (d *daemon) counters() map[string]uint64 {
 		// Repairs of the kernel rules after someone else changed them.
 		"kernel_rules_restored":       d.rec.restored.Load(),
 		"kernel_rules_check_failures": d.rec.failed.Load(),
+		// For leak hunting (the soak test samples it): the daemon's
+		// goroutines, the status request's own included.
+		"goroutines": uint64(runtime.NumGoroutine()),
 	}
 	// The kernel's side of overload: packets that found the queue full
 	// (dropped, or accepted failing open) or the socket buffer full.
