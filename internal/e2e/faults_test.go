@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -813,22 +812,12 @@ func TestFaultQueueSocketOverrun(t *testing.T) {
 			f.cmd.Process.Signal(syscall.SIGCONT)
 		}
 	}()
-	stop := make(chan struct{})
-	type result struct {
-		sent uint64
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		n, err := ovlFlood(e.client, netip.MustParseAddr(server4), 5354, stop, time.Minute)
-		res <- result{n, err}
-	}()
+	fl := e.startFlood(5354)
 	k1 := e.ovlWait("the queue's socket to overrun (user_dropped)", 45*time.Second,
 		func(k nfq.KernelStats) bool { return k.UserDropped > k0.UserDropped })
-	close(stop)
-	r := <-res
-	if r.err != nil {
-		t.Fatalf("flood: %v", r.err)
+	sent, err := fl.stop()
+	if err != nil {
+		t.Fatalf("flood: %v", err)
 	}
 	if k1.Waiting == 0 {
 		t.Fatalf("no packet waits for the stopped fwd: %+v", k1)
@@ -839,7 +828,7 @@ func TestFaultQueueSocketOverrun(t *testing.T) {
 	k := e.ovlDrained()
 	c := e.ovlCounters()
 	t.Logf("flood: %d sent; kernel: %d queued, %d socket-full, %d queue-full, %d waited for the stopped fwd; counters %v",
-		r.sent, k.IDSequence, k.UserDropped, k.QueueDropped, k1.Waiting, c)
+		sent, k.IDSequence, k.UserDropped, k.QueueDropped, k1.Waiting, c)
 	ovlAnsweredAll(t, k, c)
 	if c["kernel_user_dropped"] != k.UserDropped {
 		t.Errorf("fwd counts kernel_user_dropped=%d, the kernel %d", c["kernel_user_dropped"], k.UserDropped)

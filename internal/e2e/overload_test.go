@@ -250,16 +250,7 @@ func TestOverload(t *testing.T) {
 			stream := e.startPacedStream(9000)
 
 			k0 := e.ovlKernel()
-			stop := make(chan struct{})
-			type result struct {
-				sent uint64
-				err  error
-			}
-			res := make(chan result, 1)
-			go func() {
-				n, err := ovlFlood(e.client, netip.MustParseAddr(server4), 5354, stop, time.Minute)
-				res <- result{n, err}
-			}()
+			fl := e.startFlood(5354)
 			e.ovlFloodRunning(k0, 2000)
 			// The established stream keeps delivering while the flood runs.
 			got0 := stream.received.Load()
@@ -268,20 +259,13 @@ func TestOverload(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			during := stream.received.Load() - got0
-			floodDone := false
-			select {
-			case r := <-res:
-				res <- r
-				floodDone = true
-			default:
-			}
-			close(stop)
-			r := <-res
-			if r.err != nil {
-				t.Fatalf("flood: %v", r.err)
+			floodDone := fl.ended()
+			sent, err := fl.stop()
+			if err != nil {
+				t.Fatalf("flood: %v", err)
 			}
 			if floodDone {
-				t.Fatalf("the flood ended (%d packets) before the stream was checked", r.sent)
+				t.Fatalf("the flood ended (%d packets) before the stream was checked", sent)
 			}
 			if during < 4*paceChunk*8 {
 				t.Errorf("established stream: %d bytes received in 15 s of flood, want %d", during, 4*paceChunk*8)
@@ -293,7 +277,7 @@ func TestOverload(t *testing.T) {
 				t.Errorf("established stream broke during the flood: %v", err)
 			}
 			t.Logf("flood: %d sent, %d queued, %d queue-full, %d socket-full; denied port got %d; stream got %d bytes during the flood; counters %v",
-				r.sent, k.IDSequence, k.QueueDropped, k.UserDropped, denied.Load(), during, c)
+				sent, k.IDSequence, k.QueueDropped, k.UserDropped, denied.Load(), during, c)
 			ovlAnsweredAll(t, k, c)
 
 			// The kernel counts a full queue's drops; failing open, it
@@ -303,7 +287,7 @@ func TestOverload(t *testing.T) {
 				overflow = denied.Load()
 			}
 			if overflow == 0 {
-				t.Fatalf("no overflow: the flood (%d packets) did not overload a queue of 8", r.sent)
+				t.Fatalf("no overflow: the flood (%d packets) did not overload a queue of 8", sent)
 			}
 			if c["kernel_queue_dropped"] != k.QueueDropped || c["kernel_user_dropped"] != k.UserDropped {
 				t.Errorf("fwd counters kernel_queue_dropped=%d kernel_user_dropped=%d, kernel says %d and %d",
@@ -318,8 +302,8 @@ func TestOverload(t *testing.T) {
 				// rule) or passed unjudged; the stream's SYN is the one
 				// accepted packet.
 				judged := uint64(k.IDSequence) - c["accepted"]
-				if denied.Load()+judged > r.sent {
-					t.Errorf("fail-open: %d delivered + %d judged > %d sent: some were judged and passed", denied.Load(), judged, r.sent)
+				if denied.Load()+judged > sent {
+					t.Errorf("fail-open: %d delivered + %d judged > %d sent: some were judged and passed", denied.Load(), judged, sent)
 				}
 			} else if denied.Load() != 0 {
 				t.Errorf("fail-closed: %d packets to a port no rule allows reached the server", denied.Load())
@@ -420,4 +404,40 @@ groups:
 		t.Errorf("%d of %d allowed connections succeeded during the flood, want all; failures: %v", n, total, failures)
 	}
 	ovlAnsweredAll(t, k1, c)
+}
+
+// flood is a flood of new UDP flows from the client to server4 (ovlFlood),
+// running in the background for at most a minute.
+type flood struct {
+	quit chan struct{}
+	done chan struct{}
+	sent uint64
+	err  error
+}
+
+// startFlood starts a flood to server4:port.
+func (e *env) startFlood(port uint16) *flood {
+	f := &flood{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		f.sent, f.err = ovlFlood(e.client, netip.MustParseAddr(server4), port, f.quit, time.Minute)
+	}()
+	return f
+}
+
+// ended reports whether the flood stopped by itself.
+func (f *flood) ended() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the flood and returns how many packets it sent.
+func (f *flood) stop() (uint64, error) {
+	close(f.quit)
+	<-f.done
+	return f.sent, f.err
 }
