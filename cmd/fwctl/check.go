@@ -14,27 +14,36 @@ import (
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
+	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
-const checkUsage = `usage: fwctl check [-f RULES] [-o json] [in|out] PROTO ADDR [PORT | TYPE[/CODE]]
-       fwctl check [-f RULES] --batch < queries.jsonl
+const checkUsage = `usage: fwctl check [-f RULES] [-o json] [--exit-status] [in|out] PROTO ADDR [PORT | TYPE[/CODE]]
+       fwctl check [-f RULES] [--exit-status] --batch < queries.jsonl
 
 Without -f the running fwd answers, from its live rules (--socket).
 
-The first form asks what the rules do to one new connection: "in" (the
-default) is a connection from ADDR to this host's PORT, "out" one from this
-host to ADDR:PORT. PROTO is tcp, udp, icmp, icmpv6 or a protocol number; for
-icmp and icmpv6 give the message TYPE and optionally /CODE instead of a port.
+The first form asks whether the host passes one new connection, and why:
+"in" (the default) is a connection from ADDR to this host's PORT, "out" one
+from this host to ADDR:PORT. PROTO is tcp, udp, icmp, icmpv6, all or a
+protocol number; for icmp and icmpv6 give the message TYPE (a number or a
+name such as echo-request) and optionally /CODE instead of a port: without
+a code the answer is whether some code of the type passes. "all" asks
+whether a connection of every protocol passes. Loopback peers (127.0.0.0/8,
+::1) and IPv6 neighbour discovery pass before any rule, as in the kernel.
+
+--exit-status exits 0 on accept and 1 on drop (with --batch: 0 when every
+line is accepted); bad input exits 1 too, with a message.
 
 --batch reads JSON lines on stdin and writes one JSON line per input line:
   in : {"dir":"in","proto":"tcp","src":"198.51.100.7","dst":"192.0.2.10","sport":40000,"dport":443}
-  out: {"verdict":"accept","group":"web","rule":0} | {"verdict":"drop"} | {"error":"line 7: ..."}
+  out: {"verdict":"accept","group":"web","rule":0,"reason":"rule"} | {"verdict":"drop","reason":"no-match"} | {"error":"line 7: ..."}
 `
 
 func runCheck(e env, args []string) int {
 	fl := newFlags("check", e)
 	file := fl.String("f", "", "rules file to check against (default: ask the running fwd)")
 	batch := fl.Bool("batch", false, "read JSON queries on stdin, one per line")
+	exitStatus := fl.Bool("exit-status", false, "exit 0 on accept, 1 on drop (--batch: 0 when every line is accepted)")
 	limits := addLimitFlags(fl)
 	socket := fl.String("socket", control.DefaultSocket, "control socket of the running fwd, asked when there is no -f")
 	output := fl.String("o", "text", "output: text or json (one query)")
@@ -55,58 +64,96 @@ func runCheck(e env, args []string) int {
 		fmt.Fprintf(e.stderr, "fwctl check: %v\n", err)
 		return exitUsage
 	}
-	if *file == "" {
-		return runCheckLive(e, *socket, *output, *batch, words)
-	}
-	tab, err := loadRules(*file, opts, e.stderr)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return loadExit(err)
-	}
-	if *batch {
-		if len(words) > 0 {
-			fmt.Fprintf(e.stderr, "fwctl check: --batch takes its queries on stdin, not %q\n", words[0])
-			return exitUsage
-		}
-		if err := checkBatch(tab, e.stdin, e.stdout); err != nil {
-			fmt.Fprintln(e.stderr, "fwctl check:", err)
-			return exitRejected
-		}
-		return exitOK
-	}
-	_, k, err := parseQuery(words)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "fwctl check:", err)
+	if *batch && len(words) > 0 {
+		fmt.Fprintf(e.stderr, "fwctl check: --batch takes its queries on stdin, not %q\n", words[0])
 		return exitUsage
 	}
+	var q control.Query
+	var a control.Ask
+	if !*batch {
+		// The query is read before the rules or the daemon: bad input is
+		// said the same way whoever would answer.
+		if q, a, err = parseQuery(words); err != nil {
+			fmt.Fprintln(e.stderr, "fwctl check:", err)
+			return queryExit(err)
+		}
+	}
+	var res control.CheckResult
+	if *file == "" {
+		var all bool
+		var code int
+		if res, all, code = runCheckLive(e, *socket, *output, *batch, q); code != exitOK {
+			return code
+		}
+		if *batch {
+			return verdictExit(all, *exitStatus)
+		}
+	} else {
+		tab, err := loadRules(*file, opts, e.stderr)
+		if err != nil {
+			fmt.Fprintln(e.stderr, err)
+			return loadExit(err)
+		}
+		if *batch {
+			all, err := checkBatch(tab, e.stdin, e.stdout)
+			if err != nil {
+				fmt.Fprintln(e.stderr, "fwctl check:", err)
+				return exitRejected
+			}
+			return verdictExit(all, *exitStatus)
+		}
+		res = control.Check(tab, a)
+	}
 	if *output == "json" {
-		printJSON(e.stdout, control.Check(tab, k))
-		return exitOK
+		printJSON(e.stdout, res)
+	} else {
+		fmt.Fprintf(e.stdout, "%s: %s\n  %s\n", res.Verdict, queryString(a), res.Description)
 	}
-	v := tab.Match(k)
-	word := "drop"
-	if v.Accepted() {
-		word = "accept"
+	return verdictExit(res.Verdict == "accept", *exitStatus)
+}
+
+// exitDropped is check --exit-status's exit code for a drop, like grep's
+// for no match.
+const exitDropped = 1
+
+// verdictExit is check's exit code once it answered: with --exit-status,
+// 0 for accept and exitDropped for drop; otherwise 0.
+func verdictExit(accepted, exitStatus bool) int {
+	if exitStatus && !accepted {
+		return exitDropped
 	}
-	fmt.Fprintf(e.stdout, "%s: %s\n  %s\n", word, queryString(k), tab.Describe(v))
 	return exitOK
+}
+
+// queryExit is the exit code for a query fwctl could not read: usage (2)
+// when the words do not fit the grammar or something is missing,
+// rejected (1) for a bad address, port, protocol, type or code.
+func queryExit(err error) int {
+	var re *ruleError
+	if errors.As(err, &re) {
+		return re.code
+	}
+	if control.IsMissing(err) {
+		return exitUsage
+	}
+	return exitRejected
 }
 
 // parseQuery reads [in|out] PROTO ADDR [PORT | TYPE[/CODE]] into the
 // query POST /v1/check and --batch take, and reads that as they do, so a
 // bad query gets the same error in every form.
-func parseQuery(args []string) (control.Query, filter.Key, error) {
+func parseQuery(args []string) (control.Query, control.Ask, error) {
 	q, err := queryOf(args)
 	if err != nil {
-		return q, filter.Key{}, err
+		return q, control.Ask{}, err
 	}
-	k, err := q.Key()
-	return q, k, err
+	a, err := q.Ask()
+	return q, a, err
 }
 
 // queryOf puts the words of a query into a control.Query; only what has
-// no JSON spelling (the arity, a word that is not a number) is checked
-// here.
+// no JSON spelling (the arity, a word that is not a number, an icmp name)
+// is checked here.
 func queryOf(args []string) (control.Query, error) {
 	q := control.Query{Dir: "in"}
 	if len(args) > 0 && (args[0] == "in" || args[0] == "out") {
@@ -114,7 +161,7 @@ func queryOf(args []string) (control.Query, error) {
 		args = args[1:]
 	}
 	if len(args) < 2 || len(args) > 3 {
-		return q, fmt.Errorf("expected [in|out] PROTO ADDR [PORT | TYPE[/CODE]], got %q", strings.Join(args, " "))
+		return q, usageErr("expected [in|out] PROTO ADDR [PORT | TYPE[/CODE]], got %q", strings.Join(args, " "))
 	}
 	q.Proto = args[0]
 	if q.Dir == "out" {
@@ -128,7 +175,7 @@ func queryOf(args []string) (control.Query, error) {
 	rest := args[2]
 	p, err := rules.ParseProto(q.Proto)
 	if err != nil {
-		return q, nil // Key says what is wrong with it
+		return q, nil // Ask says what is wrong with it
 	}
 	switch {
 	case p.HasPorts():
@@ -136,38 +183,59 @@ func queryOf(args []string) (control.Query, error) {
 			return q, err
 		}
 	case p.IsICMP():
-		t, c, hasCode := strings.Cut(rest, "/")
-		if q.Type, err = number(t, "icmp type", "0-255"); err != nil {
-			return q, err
-		}
-		if hasCode {
-			if q.Code, err = number(c, "icmp code", "0-255"); err != nil {
-				return q, err
-			}
-		}
+		return q, icmpWords(&q, rest, p.Num == ipproto.ICMPv6)
 	default:
-		if !p.All {
-			return q, fmt.Errorf("unexpected %q: protocol %s has no ports", rest, p)
-		}
+		return q, usageErr("unexpected %q: protocol %s has no ports", rest, p)
 	}
 	return q, nil
+}
+
+// icmpWords reads TYPE[/CODE] into q: TYPE a number or one of the names
+// allow takes (parseICMPType's), a name without a code standing for every
+// code.
+func icmpWords(q *control.Query, s string, v6 bool) error {
+	t, c, hasCode := strings.Cut(s, "/")
+	if _, err := strconv.Atoi(t); err != nil {
+		// Not a number: a name, read as allow reads it.
+		spec, err := parseICMPType(s, v6)
+		if err != nil {
+			return err
+		}
+		q.Type, q.Code = &spec.Type, spec.Code
+		return nil
+	}
+	var err error
+	if q.Type, err = number(t, "icmp type", "0-255"); err != nil {
+		return err
+	}
+	if hasCode {
+		if q.Code, err = number(c, "icmp code", "0-255"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // number reads a word of a query that JSON would give as a number.
 func number(s, what, expected string) (*int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || s[0] == '+' {
-		return nil, fmt.Errorf("bad %s %q: expected %s", what, s, expected)
+		return nil, rejectErr("bad %s %q: expected %s", what, s, expected)
 	}
 	return &n, nil
 }
 
-func queryString(k filter.Key) string {
-	p := rules.Proto{Num: k.Proto}
+func queryString(a control.Ask) string {
+	k := a.Key
+	p := rules.Proto{Num: k.Proto, All: a.AllProtos}
 	var what string
 	switch {
+	case p.All:
+		what = "every protocol"
 	case p.HasPorts():
 		what = fmt.Sprintf("%s port %d", p, k.Port)
+	case p.IsICMP() && a.AnyCode:
+		what = fmt.Sprintf("%s type %d, any code,", p, k.Type)
 	case p.IsICMP():
 		what = fmt.Sprintf("%s type %d code %d", p, k.Type, k.Code)
 	default:
@@ -181,15 +249,17 @@ func queryString(k filter.Key) string {
 
 // checkBatch answers JSON queries line by line. A bad line is answered
 // with an error object and the run goes on. Output is flushed whenever no
-// more input is waiting, so a script can talk to it line by line.
-func checkBatch(tab *filter.Table, r io.Reader, w io.Writer) error {
+// more input is waiting, so a script can talk to it line by line. all is
+// whether every line was answered accept.
+func checkBatch(tab *filter.Table, r io.Reader, w io.Writer) (all bool, err error) {
+	all = true
 	in := bufio.NewReaderSize(r, 64<<10)
 	out := bufio.NewWriterSize(w, 64<<10)
 	var buf []byte
 	for n := 1; ; n++ {
 		if in.Buffered() == 0 {
 			if err := out.Flush(); err != nil {
-				return fmt.Errorf("write: %w", err)
+				return all, fmt.Errorf("write: %w", err)
 			}
 		}
 		line, err := in.ReadSlice('\n')
@@ -206,54 +276,59 @@ func checkBatch(tab *filter.Table, r io.Reader, w io.Writer) error {
 			if err == io.EOF {
 				break
 			}
-			return fmt.Errorf("read: %w", err)
+			return all, fmt.Errorf("read: %w", err)
 		}
-		buf = answer(buf[:0], tab, n, bytes.TrimRight(line, "\r\n"))
+		var ok bool
+		buf, ok = answer(buf[:0], tab, n, bytes.TrimRight(line, "\r\n"))
+		all = all && ok
 		if _, werr := out.Write(buf); werr != nil {
-			return fmt.Errorf("write: %w", werr)
+			return all, fmt.Errorf("write: %w", werr)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read: %w", err)
+			return all, fmt.Errorf("read: %w", err)
 		}
 	}
 	if err := out.Flush(); err != nil {
-		return fmt.Errorf("write: %w", err)
+		return all, fmt.Errorf("write: %w", err)
 	}
-	return nil
+	return all, nil
 }
 
-func answer(buf []byte, tab *filter.Table, n int, line []byte) []byte {
+// answer writes the answer to one --batch line; accepted says whether it
+// was accept.
+func answer(buf []byte, tab *filter.Table, n int, line []byte) (_ []byte, accepted bool) {
 	var a control.CheckResult
-	k, err := batchKey(line)
+	_, ask, err := batchQuery(line)
 	if err != nil {
 		a.Error = fmt.Sprintf("line %d: %v", n, err)
 	} else {
-		a = control.Answer(tab, k)
+		a = control.Answer(tab, ask)
 	}
 	b, _ := json.Marshal(a) // cannot fail: plain strings and ints
 	buf = append(buf, b...)
-	return append(buf, '\n')
+	return append(buf, '\n'), a.Verdict == "accept"
 }
 
-// batchKey reads one --batch line: the same query as POST /v1/check.
-func batchKey(line []byte) (filter.Key, error) {
+// batchQuery reads one --batch line: the same query as POST /v1/check.
+func batchQuery(line []byte) (control.Query, control.Ask, error) {
 	if len(bytes.TrimSpace(line)) == 0 {
-		return filter.Key{}, fmt.Errorf("empty line: expected a JSON object")
+		return control.Query{}, control.Ask{}, fmt.Errorf("empty line: expected a JSON object")
 	}
 	var q control.Query
 	dec := json.NewDecoder(bytes.NewReader(line))
 	if err := dec.Decode(&q); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) || strings.HasPrefix(err.Error(), "json: ") {
-			return filter.Key{}, fmt.Errorf("bad JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+			return q, control.Ask{}, fmt.Errorf("bad JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
 		}
-		return filter.Key{}, err
+		return q, control.Ask{}, err
 	}
 	if dec.More() {
-		return filter.Key{}, fmt.Errorf("bad JSON: more than one value on the line")
+		return q, control.Ask{}, fmt.Errorf("bad JSON: more than one value on the line")
 	}
-	return q.Key()
+	a, err := q.Ask()
+	return q, a, err
 }

@@ -90,16 +90,18 @@ func TestCheckHuman(t *testing.T) {
 			"accept: udp port 53 from this host to 2001:db8:53::53 (egress)\n  accepted by group service, egress rule 0 (udp 53 to resolvers)\n"},
 		{[]string{"-f", defaultRules, "47", "198.51.100.7"}, exitOK,
 			"drop: protocol 47 from 198.51.100.7 to this host (ingress)\n  dropped: no ingress rule allows it\n"},
-		{[]string{"-f", defaultRules, "tcp", "1.2.3", "443"}, exitUsage, "fwctl check: bad address \"1.2.3\": expected an IPv4 or IPv6 address\n"},
-		{[]string{"-f", defaultRules, "tcp", "198.51.100.7", "http"}, exitUsage, "fwctl check: bad port \"http\": expected 0-65535\n"},
-		{[]string{"-f", defaultRules, "tcp", "198.51.100.7", "70000"}, exitUsage, "fwctl check: bad dport 70000: expected 0-65535\n"},
+		{[]string{"-f", defaultRules, "tcp", "1.2.3", "443"}, exitRejected, "fwctl check: bad address \"1.2.3\": expected an IPv4 or IPv6 address\n"},
+		{[]string{"-f", defaultRules, "tcp", "198.51.100.7", "http"}, exitRejected, "fwctl check: bad port \"http\": expected 0-65535\n"},
+		{[]string{"-f", defaultRules, "tcp", "198.51.100.7", "70000"}, exitRejected, "fwctl check: bad dport 70000: expected 0-65535\n"},
 		{[]string{"-f", defaultRules, "tcp", "198.51.100.7"}, exitUsage, "fwctl check: missing dport: tcp needs a destination port\n"},
-		{[]string{"-f", defaultRules, "tcpp", "198.51.100.7", "1"}, exitUsage, "fwctl check: bad protocol \"tcpp\": expected tcp, udp, icmp, icmpv6, all (or -1) or a number 0-255\n"},
-		{[]string{"-f", defaultRules, "all", "198.51.100.7"}, exitUsage, "fwctl check: bad protocol \"all\": a connection has one protocol, not all\n"},
+		{[]string{"-f", defaultRules, "tcpp", "198.51.100.7", "1"}, exitRejected, "fwctl check: bad protocol \"tcpp\": expected tcp, udp, icmp, icmpv6, all (or -1) or a number 0-255\n"},
+		{[]string{"-f", defaultRules, "all", "198.51.100.7", "80"}, exitUsage, "fwctl check: unexpected \"80\": protocol all has no ports\n"},
+		{[]string{"-f", defaultRules, "tcp", "198.51.100.7", "1", "2"}, exitUsage, "fwctl check: expected [in|out] PROTO ADDR [PORT | TYPE[/CODE]], got \"tcp 198.51.100.7 1 2\"\n"},
+		{[]string{"-f", defaultRules, "icmp", "198.51.100.7", "ping"}, exitRejected, "fwctl check: bad icmp type \"ping\": expected 0-255[/CODE] or one of destination-unreachable, echo-reply, echo-request, fragmentation-needed, parameter-problem, redirect, time-exceeded, timestamp-request\n"},
 		{[]string{"-f", defaultRules, "47", "198.51.100.7", "80"}, exitUsage, "fwctl check: unexpected \"80\": protocol 47 has no ports\n"},
-		{[]string{"-f", defaultRules, "icmp", "198.51.100.7", "8/x"}, exitUsage, "fwctl check: bad icmp code \"x\": expected 0-255\n"},
-		{[]string{"-f", defaultRules, "icmp", "2001:db8::1", "8"}, exitUsage, "fwctl check: icmp needs an IPv4 address, not 2001:db8::1: use icmpv6\n"},
-		{[]string{"-f", defaultRules, "icmpv6", "198.51.100.7", "128"}, exitUsage, "fwctl check: icmpv6 needs an IPv6 address, not 198.51.100.7: use icmp\n"},
+		{[]string{"-f", defaultRules, "icmp", "198.51.100.7", "8/x"}, exitRejected, "fwctl check: bad icmp code \"x\": expected 0-255\n"},
+		{[]string{"-f", defaultRules, "icmp", "2001:db8::1", "8"}, exitRejected, "fwctl check: icmp needs an IPv4 address, not 2001:db8::1: use icmpv6\n"},
+		{[]string{"-f", defaultRules, "icmpv6", "198.51.100.7", "128"}, exitRejected, "fwctl check: icmpv6 needs an IPv6 address, not 198.51.100.7: use icmp\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[2:], " "), func(t *testing.T) {
@@ -149,11 +151,11 @@ func TestCheckBatch(t *testing.T) {
 		`{"dir":"in","proto":"tcp","src":"198.51.100.7","dport":22}`,
 	}, "\n") + "\n"
 	want := strings.Join([]string{
-		`{"verdict":"accept","group":"default","rule":1}`,
-		`{"verdict":"accept","group":"default","rule":4}`,
-		`{"verdict":"drop"}`,
-		`{"verdict":"accept","group":"default","rule":null}`,
-		`{"verdict":"accept","group":"default","rule":0}`,
+		`{"verdict":"accept","group":"default","rule":1,"reason":"rule"}`,
+		`{"verdict":"accept","group":"default","rule":4,"reason":"rule"}`,
+		`{"verdict":"drop","reason":"no-match"}`,
+		`{"verdict":"accept","group":"default","rule":null,"reason":"default-egress"}`,
+		`{"verdict":"accept","group":"default","rule":0,"reason":"rule"}`,
 		`{"error":"line 6: bad address \"1.2.3\": expected an IPv4 or IPv6 address"}`,
 		`{"error":"line 7: bad JSON: invalid character 'o' in literal null (expecting 'u')"}`,
 		`{"error":"line 8: empty line: expected a JSON object"}`,
@@ -161,9 +163,9 @@ func TestCheckBatch(t *testing.T) {
 		`{"error":"line 10: missing dport: tcp needs a destination port"}`,
 		`{"error":"line 11: bad dport 65536: expected 0-65535"}`,
 		`{"error":"line 12: bad JSON: unknown field \"extra\""}`,
-		`{"verdict":"accept","group":"default","rule":3}`,
+		`{"verdict":"accept","group":"default","rule":3,"reason":"rule"}`,
 		`{"error":"line 14: icmp needs an IPv4 address, not 2001:db8::1: use icmpv6"}`,
-		`{"verdict":"accept","group":"default","rule":0}`,
+		`{"verdict":"accept","group":"default","rule":0,"reason":"rule"}`,
 	}, "\n") + "\n"
 	code, out, errs := fwctl(t, in, "check", "-f", defaultRules, "--batch")
 	if code != exitOK || errs != "" {
@@ -174,7 +176,7 @@ func TestCheckBatch(t *testing.T) {
 	}
 	// The last line needs no newline.
 	code, out, _ = fwctl(t, `{"dir":"in","proto":"tcp","src":"198.51.100.7","dport":80}`, "check", "-f", defaultRules, "--batch")
-	if code != exitOK || out != "{\"verdict\":\"accept\",\"group\":\"default\",\"rule\":1}\n" {
+	if code != exitOK || out != "{\"verdict\":\"accept\",\"group\":\"default\",\"rule\":1,\"reason\":\"rule\"}\n" {
 		t.Errorf("unterminated line: exit %d, %q", code, out)
 	}
 	if code, _, _ := fwctl(t, "", "check", "-f", defaultRules, "--batch", "tcp"); code != exitUsage {

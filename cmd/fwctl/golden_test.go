@@ -278,10 +278,19 @@ var goldenScenarios = []struct {
 		{cmd: "check --batch", stdin: `{"dir":"in","proto":"tcp","src":"198.18.0.7","dst":"198.18.0.1","sport":40000,"dport":443}
 {"dir":"out","proto":"udp","src":"198.18.0.1","dst":"198.18.0.9","dport":53}
 {"dir":"in","proto":"tcp","src":"1.2.3"}
+{"dir":"in","proto":"tcp","src":"127.0.0.1","dport":9999}
+{"dir":"in","proto":"icmpv6","src":"2001:db8::1","type":135}
 `},
 		{cmd: "check tcp 198.18.0.7"},
 		{cmd: "check tcp ::ffff:198.18.0.7 443"},
 		{cmd: "check -f $DIR/rules.yaml -o json out udp 198.18.0.9 123"},
+		{cmd: "check tcp 127.0.0.1 9999"},
+		{cmd: "check icmpv6 2001:db8::1 135"},
+		{cmd: "check -o json out icmpv6 fe80::1 neighbor-solicitation"},
+		{cmd: "check icmpv6 2001:db8::1 echo-request"},
+		{cmd: "check all 198.18.0.7"},
+		{cmd: "check --exit-status tcp 198.18.0.7 22"},
+		{cmd: "check tcp 198.18.0.7 22 80"},
 	}},
 	{name: "unreachable", rules: goldenBase, opts: daemonOpts{noServer: true}, steps: cmds(
 		"status",

@@ -24,29 +24,28 @@ func TestQuerySameErrors(t *testing.T) {
 	tests := []struct {
 		words string
 		q     control.Query
+		code  int // of fwctl check's words: rejected for a bad value, usage for one left out
 		want  string
 	}{
-		{"tcp 1.2.3 443", control.Query{Dir: "in", Proto: "tcp", Src: "1.2.3", Dport: ptr(443)},
+		{"tcp 1.2.3 443", control.Query{Dir: "in", Proto: "tcp", Src: "1.2.3", Dport: ptr(443)}, exitRejected,
 			`bad address "1.2.3": expected an IPv4 or IPv6 address`},
-		{"tcp ::ffff:198.18.0.7 443", control.Query{Dir: "in", Proto: "tcp", Src: "::ffff:198.18.0.7", Dport: ptr(443)},
+		{"tcp ::ffff:198.18.0.7 443", control.Query{Dir: "in", Proto: "tcp", Src: "::ffff:198.18.0.7", Dport: ptr(443)}, exitRejected,
 			`bad address "::ffff:198.18.0.7": IPv4-mapped IPv6; write the IPv4 address`},
-		{"out udp fe80::1%eth0 53", control.Query{Dir: "out", Proto: "udp", Dst: "fe80::1%eth0", Dport: ptr(53)},
+		{"out udp fe80::1%eth0 53", control.Query{Dir: "out", Proto: "udp", Dst: "fe80::1%eth0", Dport: ptr(53)}, exitRejected,
 			`bad address "fe80::1%eth0": zones are not allowed`},
-		{"tcp 198.18.0.7 70000", control.Query{Dir: "in", Proto: "tcp", Src: "198.18.0.7", Dport: ptr(70000)},
+		{"tcp 198.18.0.7 70000", control.Query{Dir: "in", Proto: "tcp", Src: "198.18.0.7", Dport: ptr(70000)}, exitRejected,
 			`bad dport 70000: expected 0-65535`},
-		{"tcp 198.18.0.7", control.Query{Dir: "in", Proto: "tcp", Src: "198.18.0.7"},
+		{"tcp 198.18.0.7", control.Query{Dir: "in", Proto: "tcp", Src: "198.18.0.7"}, exitUsage,
 			`missing dport: tcp needs a destination port`},
-		{"all 198.18.0.7", control.Query{Dir: "in", Proto: "all", Src: "198.18.0.7"},
-			`bad protocol "all": a connection has one protocol, not all`},
-		{"tcpp 198.18.0.7 22", control.Query{Dir: "in", Proto: "tcpp", Src: "198.18.0.7", Dport: ptr(22)},
+		{"tcpp 198.18.0.7 22", control.Query{Dir: "in", Proto: "tcpp", Src: "198.18.0.7", Dport: ptr(22)}, exitRejected,
 			`bad protocol "tcpp": expected tcp, udp, icmp, icmpv6, all (or -1) or a number 0-255`},
-		{"icmp 2001:db8::1 8", control.Query{Dir: "in", Proto: "icmp", Src: "2001:db8::1", Type: ptr(8)},
+		{"icmp 2001:db8::1 8", control.Query{Dir: "in", Proto: "icmp", Src: "2001:db8::1", Type: ptr(8)}, exitRejected,
 			`icmp needs an IPv4 address, not 2001:db8::1: use icmpv6`},
-		{"icmp 198.18.0.7 300", control.Query{Dir: "in", Proto: "icmp", Src: "198.18.0.7", Type: ptr(300)},
+		{"icmp 198.18.0.7 300", control.Query{Dir: "in", Proto: "icmp", Src: "198.18.0.7", Type: ptr(300)}, exitRejected,
 			`bad type 300: expected 0-255`},
-		{"icmp 198.18.0.7 8/256", control.Query{Dir: "in", Proto: "icmp", Src: "198.18.0.7", Type: ptr(8), Code: ptr(256)},
+		{"icmp 198.18.0.7 8/256", control.Query{Dir: "in", Proto: "icmp", Src: "198.18.0.7", Type: ptr(8), Code: ptr(256)}, exitRejected,
 			`bad code 256: expected 0-255`},
-		{"icmp 198.18.0.7", control.Query{Dir: "in", Proto: "icmp", Src: "198.18.0.7"},
+		{"icmp 198.18.0.7", control.Query{Dir: "in", Proto: "icmp", Src: "198.18.0.7"}, exitUsage,
 			`missing type: icmp needs an icmp type`},
 	}
 	for _, tt := range tests {
@@ -57,8 +56,8 @@ func TestQuerySameErrors(t *testing.T) {
 				append([]string{"--socket", sock, "check"}, words...),
 			} {
 				code, out, errs := fwctl(t, "", args...)
-				if code != exitUsage || out != "" || errs != "fwctl check: "+tt.want+"\n" {
-					t.Errorf("fwctl %s: exit %d, stdout %q, stderr %q; want exit %d, %q", strings.Join(args, " "), code, out, errs, exitUsage, tt.want)
+				if code != tt.code || out != "" || errs != "fwctl check: "+tt.want+"\n" {
+					t.Errorf("fwctl %s: exit %d, stdout %q, stderr %q; want exit %d, %q", strings.Join(args, " "), code, out, errs, tt.code, tt.want)
 				}
 			}
 			_, err := c.Check(context.Background(), tt.q)
@@ -103,9 +102,9 @@ func TestBatchLiveContract(t *testing.T) {
 {"dir":"out","proto":"udp","dst":"198.18.0.9","dport":53}
 {"dir":"in","proto":"tcp","src":"1.2.3","dport":1}
 `
-	want := `{"verdict":"accept","group":"web","rule":0}
-{"verdict":"drop"}
-{"verdict":"accept","group":"web","rule":null}
+	want := `{"verdict":"accept","group":"web","rule":0,"reason":"rule"}
+{"verdict":"drop","reason":"no-match"}
+{"verdict":"accept","group":"web","rule":null,"reason":"default-egress"}
 {"error":"line 4: bad address \"1.2.3\": expected an IPv4 or IPv6 address"}
 `
 	for _, args := range [][]string{

@@ -210,8 +210,8 @@ func writeSummary(w io.Writer, s replay.Summary, diffPath string) {
 	fmt.Fprintf(w, "replayed %d packets from %d %s in %.3fs (%s packets/s)\n",
 		s.Packets, len(s.Files), files, s.Seconds, human(s.PPS))
 	r := s.Reasons
-	fmt.Fprintf(w, "  accepted   %d  (rule %d, established %d, related %d, loopback %d)\n",
-		s.Accepted, r.Rule, r.Established, r.Related, r.Loopback)
+	fmt.Fprintf(w, "  accepted   %d  (rule %d, established %d, related %d, loopback %d, neighbour discovery %d)\n",
+		s.Accepted, r.Rule, r.Established, r.Related, r.Loopback, r.NeighbourDiscovery)
 	fmt.Fprintf(w, "  dropped    %d  (no rule %d, malformed %d)\n", s.Dropped, r.NoMatch, r.Malformed)
 	fmt.Fprintf(w, "  transit    %d\n", s.Transit)
 	fmt.Fprintf(w, "  not IP     %d\n", s.NotIP)

@@ -2,7 +2,6 @@ package control
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -56,12 +55,14 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 }
 
 // CheckResult is the answer to a check query: the reply of POST
-// /v1/check, of `fwctl check -o json` and, with only Verdict, Group and
-// Rule set (or only Error), one line of `fwctl check --batch`. It
-// marshals to the contract of DESIGN.md: {"verdict":"accept","group":"web",
-// "rule":0}, {"verdict":"drop"}, "rule":null for an accept by a group's
-// implicit egress default, {"error":"line 7: ..."}; number, description
-// and hash follow when set.
+// /v1/check, of `fwctl check -o json` and, with only Verdict, Group,
+// Rule, Reason and Codes set (or only Error), one line of `fwctl check
+// --batch`. It marshals to the contract of DESIGN.md: {"verdict":"accept",
+// "group":"web","rule":0}, {"verdict":"drop"}, "rule":null for an accept
+// by a group's implicit egress default, {"error":"line 7: ..."}; number,
+// description, hash, reason and codes follow when set (fields are only
+// ever added after the existing ones). An accept by the host itself
+// (reason loopback or neighbour-discovery) has neither group nor rule.
 type CheckResult struct {
 	Verdict     string `json:"verdict"`               // accept or drop
 	Group       string `json:"group,omitempty"`       // the accepting group
@@ -69,6 +70,13 @@ type CheckResult struct {
 	Number      int    `json:"number,omitempty"`      // the rule's number in status numbered
 	Description string `json:"description,omitempty"` // the verdict in words
 	Hash        string `json:"hash,omitempty"`        // of the rules that answered
+	// Reason says why: ReasonRule, ReasonDefaultEgress, ReasonLoopback,
+	// ReasonNeighbourDiscovery or ReasonNoMatch.
+	Reason string `json:"reason,omitempty"`
+	// Codes is set when an icmp or icmpv6 query left the code out and a
+	// rule accepts: the codes of the type that pass, as "0-255", "4" or
+	// "0,2-5".
+	Codes string `json:"codes,omitempty"`
 	// Error is a --batch line's answer to a query it could not read; the
 	// other fields are then empty. The API answers errors with an Error.
 	Error string `json:"error,omitempty"`
@@ -89,8 +97,10 @@ func (r CheckResult) MarshalJSON() ([]byte, error) {
 		Number      int             `json:"number,omitempty"`
 		Description string          `json:"description,omitempty"`
 		Hash        string          `json:"hash,omitempty"`
-	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash}
-	if r.Verdict == "accept" {
+		Reason      string          `json:"reason,omitempty"`
+		Codes       string          `json:"codes,omitempty"`
+	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash, Reason: r.Reason, Codes: r.Codes}
+	if r.Verdict == "accept" && !hostReason(r.Reason) {
 		w.Group, w.Rule = r.Group, json.RawMessage("null")
 		if r.Rule != nil {
 			w.Rule = strconv.AppendInt(nil, int64(*r.Rule), 10)
@@ -99,17 +109,28 @@ func (r CheckResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// Short is the answer as one --batch line has it: verdict, group and rule.
+// Short is the answer as one --batch line has it: verdict, group, rule,
+// reason and codes.
 func (r CheckResult) Short() CheckResult {
-	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Error: r.Error}
+	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Reason: r.Reason, Codes: r.Codes, Error: r.Error}
 }
 
-// Check answers a query from table t: the verdict, the accepting group
-// and rule, the rule's number, the verdict in words and the rules' hash.
-func Check(t *filter.Table, k filter.Key) CheckResult {
-	v := t.Match(k)
-	res := answerOf(t, v)
-	res.Description = t.Describe(v)
+// Check answers a query from table t: the verdict, why, the accepting
+// group and rule, the rule's number, the verdict in words and the rules'
+// hash.
+func Check(t *filter.Table, a Ask) CheckResult {
+	res, v := answer(t, a)
+	if hostReason(res.Reason) {
+		res.Description = hostDescription(a.Key)
+	} else {
+		res.Description = t.Describe(v)
+		if a.AllProtos && !v.Accepted() {
+			res.Description = fmt.Sprintf("dropped: not every protocol passes (no %s rule of protocol all covers the peer)", a.Key.Dir.Key())
+		}
+		if res.Codes != "" && res.Codes != allCodes {
+			res.Description += fmt.Sprintf("; of type %d only code %s passes", a.Key.Type, res.Codes)
+		}
+	}
 	if f := t.File(); f != nil {
 		res.Hash = f.Hash
 		if res.Rule != nil {
@@ -120,68 +141,63 @@ func Check(t *filter.Table, k filter.Key) CheckResult {
 }
 
 // Answer answers a query from table t as one line of `fwctl check
-// --batch` does: the verdict, the accepting group and rule only.
-func Answer(t *filter.Table, k filter.Key) CheckResult {
-	return answerOf(t, t.Match(k))
-}
-
-func answerOf(t *filter.Table, v filter.Result) CheckResult {
-	res := CheckResult{Verdict: "drop"}
-	if v.Accepted() {
-		res.Verdict, res.Group = "accept", t.GroupName(v.Group)
-		if v.Rule != filter.NoRule {
-			rule := v.Rule
-			res.Rule = &rule
-		}
-	}
+// --batch` does: the verdict, the accepting group and rule, the reason and
+// the codes.
+func Answer(t *filter.Table, a Ask) CheckResult {
+	res, _ := answer(t, a)
 	return res
 }
 
-// Key turns a query into a lookup key. It is the one reader of a query:
-// POST /v1/check, `fwctl check --batch` and the words of `fwctl check`
-// (made into a Query) all come here, so one bad query gets one error.
-func (q Query) Key() (filter.Key, error) {
-	var k filter.Key
+// Ask reads a query. It is the one reader of a query: POST /v1/check,
+// `fwctl check --batch` and the words of `fwctl check` (made into a
+// Query) all come here, so one bad query gets one error. An error for
+// something left out (IsMissing) is told from one for a bad value.
+func (q Query) Ask() (Ask, error) {
+	var a Ask
 	p, err := q.protocol()
 	if err != nil {
-		return k, err
+		return a, err
 	}
-	k.Proto = p.Num
-	if k.Dir, k.Peer, err = q.peer(p); err != nil {
-		return k, err
+	a.Key.Proto, a.AllProtos = p.Num, p.All
+	if a.Key.Dir, a.Key.Peer, err = q.peer(p); err != nil {
+		return a, err
 	}
 	if q.Sport != nil && (*q.Sport < 0 || *q.Sport > 65535) {
-		return k, fmt.Errorf("bad sport %d: expected 0-65535", *q.Sport)
+		return a, fmt.Errorf("bad sport %d: expected 0-65535", *q.Sport)
 	}
 	switch {
 	case p.HasPorts():
-		k.Port, err = q.dport(p)
+		a.Key.Port, err = q.dport(p)
 	case p.IsICMP():
-		k.Type, k.Code, err = q.icmp(p)
+		a.Key.Type, a.Key.Code, err = q.icmp(p)
+		a.AnyCode = q.Code == nil
 	}
-	return k, err
+	return a, err
 }
 
-// protocol reads the query's protocol: one, not all. (A missing dir is
-// said first: it is the query's first word.)
+// Key turns a query into a lookup key, as Ask does (a query without an
+// icmp code has code 0 here; protocol all is refused).
+func (q Query) Key() (filter.Key, error) {
+	a, err := q.Ask()
+	if err == nil && a.AllProtos {
+		err = fmt.Errorf("bad protocol %q: a lookup key has one protocol, not all", q.Proto)
+	}
+	return a.Key, err
+}
+
+// protocol reads the query's protocol. (A missing dir is said first: it
+// is the query's first word.)
 func (q Query) protocol() (rules.Proto, error) {
 	if q.Dir == "" {
-		return rules.Proto{}, errors.New("missing dir: expected \"in\" or \"out\"")
+		return rules.Proto{}, missing("missing dir: expected \"in\" or \"out\"")
 	}
 	if _, err := direction.Parse(q.Dir); err != nil {
 		return rules.Proto{}, err
 	}
 	if q.Proto == "" {
-		return rules.Proto{}, errors.New("missing proto")
+		return rules.Proto{}, missing("missing proto")
 	}
-	p, err := rules.ParseProto(q.Proto)
-	if err != nil {
-		return p, err
-	}
-	if p.All {
-		return p, fmt.Errorf("bad protocol %q: a connection has one protocol, not all", q.Proto)
-	}
-	return p, nil
+	return rules.ParseProto(q.Proto)
 }
 
 // peer reads the direction and the peer's address (src for in, dst for
@@ -197,7 +213,7 @@ func (q Query) peer(p rules.Proto) (direction.Dir, netip.Addr, error) {
 		peerField, peer, host = "dst", q.Dst, q.Src
 	}
 	if peer == "" {
-		return d, netip.Addr{}, fmt.Errorf("missing %s: the peer's address", peerField)
+		return d, netip.Addr{}, missing("missing %s: the peer's address", peerField)
 	}
 	a, err := rules.ParseAddr(peer)
 	if err != nil {
@@ -217,7 +233,7 @@ func (q Query) peer(p rules.Proto) (direction.Dir, netip.Addr, error) {
 // dport reads the destination port that tcp and udp need.
 func (q Query) dport(p rules.Proto) (uint16, error) {
 	if q.Dport == nil {
-		return 0, fmt.Errorf("missing dport: %s needs a destination port", p)
+		return 0, missing("missing dport: %s needs a destination port", p)
 	}
 	if *q.Dport < 0 || *q.Dport > 65535 {
 		return 0, fmt.Errorf("bad dport %d: expected 0-65535", *q.Dport)
@@ -226,10 +242,10 @@ func (q Query) dport(p rules.Proto) (uint16, error) {
 }
 
 // icmp reads the type that icmp and icmpv6 need, and the code (0 when
-// not given).
+// not given: Ask then asks about every code).
 func (q Query) icmp(p rules.Proto) (typ, code uint8, err error) {
 	if q.Type == nil {
-		return 0, 0, fmt.Errorf("missing type: %s needs an icmp type", p)
+		return 0, 0, missing("missing type: %s needs an icmp type", p)
 	}
 	if *q.Type < 0 || *q.Type > 255 {
 		return 0, 0, fmt.Errorf("bad type %d: expected 0-255", *q.Type)

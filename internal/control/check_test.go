@@ -24,6 +24,10 @@ func TestCheckResultJSON(t *testing.T) {
 			`{"verdict":"accept","group":"web","rule":2,"number":3,"description":"accepted","hash":"ab"}`},
 		{"full drop", CheckResult{Verdict: "drop", Description: "dropped: no ingress rule allows it", Hash: "ab"},
 			`{"verdict":"drop","description":"dropped: no ingress rule allows it","hash":"ab"}`},
+		{"loopback", CheckResult{Verdict: "accept", Reason: ReasonLoopback}, `{"verdict":"accept","reason":"loopback"}`},
+		{"neighbour discovery", CheckResult{Verdict: "accept", Reason: ReasonNeighbourDiscovery, Description: "d"}, `{"verdict":"accept","description":"d","reason":"neighbour-discovery"}`},
+		{"accept with reason", CheckResult{Verdict: "accept", Group: "web", Rule: i32(0), Reason: ReasonRule, Codes: "4"}, `{"verdict":"accept","group":"web","rule":0,"reason":"rule","codes":"4"}`},
+		{"drop with reason", CheckResult{Verdict: "drop", Reason: ReasonNoMatch}, `{"verdict":"drop","reason":"no-match"}`},
 		{"short of full", CheckResult{Verdict: "accept", Group: "web", Rule: i32(2), Number: 3, Description: "accepted", Hash: "ab"}.Short(),
 			`{"verdict":"accept","group":"web","rule":2}`},
 	}

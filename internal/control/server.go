@@ -276,7 +276,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	k, err := q.Key()
+	a, err := q.Ask()
 	if err != nil {
 		writeError(w, badRequest(err.Error()))
 		return
@@ -286,5 +286,5 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: CodeUnavailable, Message: "no rules loaded yet: every new connection is dropped"})
 		return
 	}
-	writeJSON(w, http.StatusOK, Check(t, k))
+	writeJSON(w, http.StatusOK, Check(t, a))
 }

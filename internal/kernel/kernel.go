@@ -341,7 +341,7 @@ func wanted(fam Family, cfg Config) map[string][]chainSpec {
 			"-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
 		}
 		if fam == IPv6 {
-			rules = append(rules, ndRules...)
+			rules = append(rules, ndRules()...)
 		}
 		rules = append(rules,
 			"-m conntrack --ctstate INVALID -j DROP",
@@ -373,15 +373,6 @@ func wanted(fam Family, cfg Config) map[string][]chainSpec {
 // solicitation and advertisement, redirect: on-link only, hop limit 255)
 // and multicast listener discovery (link-local only, hop limit 1). Conntrack
 // does not track them, and IPv6 does not work without them; a security
-// group never sees them either.
-var ndRules = []string{
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 133 -m hl --hl-eq 255 -j ACCEPT",
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 134 -m hl --hl-eq 255 -j ACCEPT",
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 135 -m hl --hl-eq 255 -j ACCEPT",
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 136 -m hl --hl-eq 255 -j ACCEPT",
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 137 -m hl --hl-eq 255 -j ACCEPT",
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 130 -m hl --hl-eq 1 -j ACCEPT",
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 131 -m hl --hl-eq 1 -j ACCEPT",
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 132 -m hl --hl-eq 1 -j ACCEPT",
-	"-p ipv6-icmp -m icmp6 --icmpv6-type 143 -m hl --hl-eq 1 -j ACCEPT",
-}
+// group never sees them either. They are built from the definition that
+// check and replay use too (admit.go).
+func ndRules() []string { return ndRuleSpecs() }

@@ -141,7 +141,7 @@ func ndBlock(chain, lo string) string {
 	var b strings.Builder
 	b.WriteString("-A " + chain + " " + lo + " lo -j ACCEPT\n")
 	b.WriteString("-A " + chain + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n")
-	for _, r := range ndRules {
+	for _, r := range ndRules() {
 		b.WriteString("-A " + chain + " " + r + "\n")
 	}
 	b.WriteString("-A " + chain + " -m conntrack --ctstate INVALID -j DROP\n")

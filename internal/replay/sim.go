@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/kernel"
 	"github.com/fwd-project/fwd/internal/packet"
 	"github.com/fwd-project/fwd/internal/types/direction"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
@@ -28,10 +29,13 @@ const (
 	ReasonNotIP                     // the frame carries no IPv4 or IPv6
 	ReasonTransit                   // neither address is a --host address
 	ReasonLoopback                  // loopback or host-to-itself traffic: never filtered
+	// ReasonNeighbourDiscovery: IPv6 neighbour discovery or MLD, which
+	// the kernel rules accept before the queue (kernel.NeighbourDiscovery).
+	ReasonNeighbourDiscovery
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"rule", "established", "related", "no-match", "malformed", "not-ip", "transit", "loopback"}
+var reasonNames = [numReasons]string{"rule", "established", "related", "no-match", "malformed", "not-ip", "transit", "loopback", "neighbour-discovery"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -46,7 +50,7 @@ func (r Reason) String() string {
 // and v is Drop.
 func (r Reason) Verdict() (v verdict.Verdict, ignored bool) {
 	switch r {
-	case ReasonRule, ReasonEstablished, ReasonRelated, ReasonLoopback:
+	case ReasonRule, ReasonEstablished, ReasonRelated, ReasonLoopback, ReasonNeighbourDiscovery:
 		return verdict.Accept, false
 	case ReasonNoMatch, ReasonMalformed:
 		return verdict.Drop, false
@@ -89,9 +93,11 @@ func (s *sim) isHost(a netip.Addr) bool {
 }
 
 // judge decides one decoded IP packet (Kind IP, IPv4 fragments already
-// reassembled). k is packetKey(p), srcIsA its orientation.
+// reassembled). k is packetKey(p), srcIsA its orientation. What the
+// kernel rules accept before the queue (loopback, neighbour discovery) is
+// decided by package kernel's definition, the one `fwctl check` uses.
 func (s *sim) judge(p *packet.Packet, k *flowKey, srcIsA bool, ts int64) Reason {
-	if p.Src.IsLoopback() || p.Dst.IsLoopback() {
+	if kernel.Loopback(p.Src) || kernel.Loopback(p.Dst) {
 		return ReasonLoopback
 	}
 	dir := direction.Ingress
@@ -115,6 +121,9 @@ func (s *sim) judge(p *packet.Packet, k *flowKey, srcIsA bool, ts int64) Reason 
 	}
 	if p.Proto.HasPorts() && !p.HasTransport {
 		return ReasonMalformed
+	}
+	if p.Version == 6 && p.HasTransport && kernel.NeighbourDiscovery(p.Proto, p.ICMPType) {
+		return ReasonNeighbourDiscovery // untracked: no flow starts
 	}
 	s.flows.maybeSweep(ts)
 	r := s.decide(p, k, srcIsA, dir, ts)

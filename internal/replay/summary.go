@@ -46,6 +46,9 @@ type Reasons struct {
 	NotIP       uint64 `json:"not-ip"`
 	Transit     uint64 `json:"transit"`
 	Loopback    uint64 `json:"loopback"`
+	// NeighbourDiscovery counts IPv6 neighbour discovery and MLD, which
+	// the host accepts before fwd sees it.
+	NeighbourDiscovery uint64 `json:"neighbour-discovery"`
 }
 
 // FragStats counts IPv4 reassembly.
@@ -160,6 +163,7 @@ func (s *sim) fill(sum *Summary) {
 		Rule: c[ReasonRule], Established: c[ReasonEstablished], Related: c[ReasonRelated],
 		NoMatch: c[ReasonNoMatch], Malformed: c[ReasonMalformed], NotIP: c[ReasonNotIP],
 		Transit: c[ReasonTransit], Loopback: c[ReasonLoopback],
+		NeighbourDiscovery: c[ReasonNeighbourDiscovery],
 	}
 	for r, n := range c {
 		sum.Packets += n
