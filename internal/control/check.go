@@ -57,11 +57,13 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 
 // CheckResult is the answer to a check query: the reply of POST
 // /v1/check, of `fwctl check -o json` and, with only Verdict, Group and
-// Rule set (or only Error), one line of `fwctl check --batch`. It
-// marshals to the contract of DESIGN.md: {"verdict":"accept","group":"web",
-// "rule":0}, {"verdict":"drop"}, "rule":null for an accept by a group's
-// implicit egress default, {"error":"line 7: ..."}; number, description
-// and hash follow when set.
+// Rule set (and ID; or only Error), one line of `fwctl check --batch`.
+// It marshals to the contract of DESIGN.md: {"verdict":"accept","group":
+// "web","rule":0}, {"verdict":"drop"}, "rule":null for an accept by a
+// group's implicit egress default, {"error":"line 7: ..."}; number,
+// description and hash follow when set, and last the rule's ID on an
+// accept by a rule: {"verdict":"accept","group":"web","rule":0,
+// "id":"sgr-cd50c0891d1f"}.
 type CheckResult struct {
 	Verdict     string `json:"verdict"`               // accept or drop
 	Group       string `json:"group,omitempty"`       // the accepting group
@@ -69,6 +71,7 @@ type CheckResult struct {
 	Number      int    `json:"number,omitempty"`      // the rule's number in status numbered
 	Description string `json:"description,omitempty"` // the verdict in words
 	Hash        string `json:"hash,omitempty"`        // of the rules that answered
+	ID          string `json:"id,omitempty"`          // the accepting rule's ID (rules.Rule.ID); absent unless Rule is set
 	// Error is a --batch line's answer to a query it could not read; the
 	// other fields are then empty. The API answers errors with an Error.
 	Error string `json:"error,omitempty"`
@@ -89,19 +92,22 @@ func (r CheckResult) MarshalJSON() ([]byte, error) {
 		Number      int             `json:"number,omitempty"`
 		Description string          `json:"description,omitempty"`
 		Hash        string          `json:"hash,omitempty"`
+		ID          string          `json:"id,omitempty"`
 	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash}
 	if r.Verdict == "accept" {
 		w.Group, w.Rule = r.Group, json.RawMessage("null")
 		if r.Rule != nil {
 			w.Rule = strconv.AppendInt(nil, int64(*r.Rule), 10)
+			w.ID = r.ID
 		}
 	}
 	return json.Marshal(w)
 }
 
-// Short is the answer as one --batch line has it: verdict, group and rule.
+// Short is the answer as one --batch line has it: verdict, group, rule
+// and the rule's ID.
 func (r CheckResult) Short() CheckResult {
-	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Error: r.Error}
+	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, ID: r.ID, Error: r.Error}
 }
 
 // Check answers a query from table t: the verdict, the accepting group
@@ -120,7 +126,8 @@ func Check(t *filter.Table, k filter.Key) CheckResult {
 }
 
 // Answer answers a query from table t as one line of `fwctl check
-// --batch` does: the verdict, the accepting group and rule only.
+// --batch` does: the verdict, the accepting group and rule and its ID
+// only.
 func Answer(t *filter.Table, k filter.Key) CheckResult {
 	return answerOf(t, t.Match(k))
 }
@@ -132,6 +139,9 @@ func answerOf(t *filter.Table, v filter.Result) CheckResult {
 		if v.Rule != filter.NoRule {
 			rule := v.Rule
 			res.Rule = &rule
+			if r := t.Rule(v); r != nil {
+				res.ID = r.ID
+			}
 		}
 	}
 	return res
