@@ -28,7 +28,7 @@ icmp and icmpv6 give the message TYPE and optionally /CODE instead of a port.
 
 --batch reads JSON lines on stdin and writes one JSON line per input line:
   in : {"dir":"in","proto":"tcp","src":"198.51.100.7","dst":"192.0.2.10","sport":40000,"dport":443}
-  out: {"verdict":"accept","group":"web","rule":0} | {"verdict":"drop"} | {"error":"line 7: ..."}
+  out: {"verdict":"accept","group":"web","rule":0,"id":"sgr-cd50c0891d1f"} | {"verdict":"drop"} | {"error":"line 7: ..."}
 `
 
 func runCheck(e env, args []string) int {
