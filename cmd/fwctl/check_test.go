@@ -77,17 +77,17 @@ func TestCheckHuman(t *testing.T) {
 		want string // whole stdout, or stderr when code != 0
 	}{
 		{[]string{"-f", defaultRules, "tcp", "198.51.100.7", "443"}, exitOK,
-			"accept: tcp port 443 from 198.51.100.7 to this host (ingress)\n  accepted by group default, ingress rule 1 (tcp 80,443 from any): http and https (nginx)\n"},
+			"accept: tcp port 443 from 198.51.100.7 to this host (ingress)\n  accepted by group default, ingress rule sgr-d4229689eef3 (tcp 80,443 from any): http and https (nginx)\n"},
 		{[]string{"-f", defaultRules, "tcp", "2001:db8::7", "8080"}, exitOK,
 			"drop: tcp port 8080 from 2001:db8::7 to this host (ingress)\n  dropped: no ingress rule allows it\n"},
 		{[]string{"-f", defaultRules, "in", "icmp", "198.51.100.7", "3/4"}, exitOK,
-			"accept: icmp type 3 code 4 from 198.51.100.7 to this host (ingress)\n  accepted by group default, ingress rule 2 (icmp type 3 code 4 from any): IPv4 path MTU discovery (fragmentation needed)\n"},
+			"accept: icmp type 3 code 4 from 198.51.100.7 to this host (ingress)\n  accepted by group default, ingress rule sgr-5f546d8dc195 (icmp type 3 code 4 from any): IPv4 path MTU discovery (fragmentation needed)\n"},
 		{[]string{"-f", defaultRules, "out", "tcp", "198.51.100.7", "25"}, exitOK,
 			"accept: tcp port 25 from this host to 198.51.100.7 (egress)\n  accepted by group default, its default egress rule (egress omitted: all outbound allowed)\n"},
 		{[]string{"-f", locked, "out", "tcp", "198.51.100.7", "25"}, exitOK,
 			"drop: tcp port 25 from this host to 198.51.100.7 (egress)\n  dropped: no egress rule allows it\n"},
 		{[]string{"-f", locked, "out", "udp", "2001:db8:53::53", "53"}, exitOK,
-			"accept: udp port 53 from this host to 2001:db8:53::53 (egress)\n  accepted by group service, egress rule 0 (udp 53 to resolvers)\n"},
+			"accept: udp port 53 from this host to 2001:db8:53::53 (egress)\n  accepted by group service, egress rule sgr-2e66247a5364 (udp 53 to resolvers)\n"},
 		{[]string{"-f", defaultRules, "47", "198.51.100.7"}, exitOK,
 			"drop: protocol 47 from 198.51.100.7 to this host (ingress)\n  dropped: no ingress rule allows it\n"},
 		{[]string{"-f", defaultRules, "tcp", "1.2.3", "443"}, exitRejected, "fwctl check: bad address \"1.2.3\": expected an IPv4 or IPv6 address\n"},
@@ -151,11 +151,11 @@ func TestCheckBatch(t *testing.T) {
 		`{"dir":"in","proto":"tcp","src":"198.51.100.7","dport":22}`,
 	}, "\n") + "\n"
 	want := strings.Join([]string{
-		`{"verdict":"accept","group":"default","rule":1,"reason":"rule"}`,
-		`{"verdict":"accept","group":"default","rule":4,"reason":"rule"}`,
+		`{"verdict":"accept","group":"default","rule":1,"reason":"rule","id":"sgr-d4229689eef3"}`,
+		`{"verdict":"accept","group":"default","rule":4,"reason":"rule","id":"sgr-25cd90ce0446"}`,
 		`{"verdict":"drop","reason":"no-match"}`,
 		`{"verdict":"accept","group":"default","rule":null,"reason":"default-egress"}`,
-		`{"verdict":"accept","group":"default","rule":0,"reason":"rule"}`,
+		`{"verdict":"accept","group":"default","rule":0,"reason":"rule","id":"sgr-652c80f5f091"}`,
 		`{"error":"line 6: bad address \"1.2.3\": expected an IPv4 or IPv6 address"}`,
 		`{"error":"line 7: bad JSON: invalid character 'o' in literal null (expecting 'u')"}`,
 		`{"error":"line 8: empty line: expected a JSON object"}`,
@@ -163,9 +163,9 @@ func TestCheckBatch(t *testing.T) {
 		`{"error":"line 10: missing dport: tcp needs a destination port"}`,
 		`{"error":"line 11: bad dport 65536: expected 0-65535"}`,
 		`{"error":"line 12: bad JSON: unknown field \"extra\""}`,
-		`{"verdict":"accept","group":"default","rule":3,"reason":"rule"}`,
+		`{"verdict":"accept","group":"default","rule":3,"reason":"rule","id":"sgr-a2aba27a2c27"}`,
 		`{"error":"line 14: icmp needs an IPv4 address, not 2001:db8::1: use icmpv6"}`,
-		`{"verdict":"accept","group":"default","rule":0,"reason":"rule"}`,
+		`{"verdict":"accept","group":"default","rule":0,"reason":"rule","id":"sgr-652c80f5f091"}`,
 	}, "\n") + "\n"
 	code, out, errs := fwctl(t, in, "check", "-f", defaultRules, "--batch")
 	if code != exitOK || errs != "" {
@@ -176,7 +176,7 @@ func TestCheckBatch(t *testing.T) {
 	}
 	// The last line needs no newline.
 	code, out, _ = fwctl(t, `{"dir":"in","proto":"tcp","src":"198.51.100.7","dport":80}`, "check", "-f", defaultRules, "--batch")
-	if code != exitOK || out != "{\"verdict\":\"accept\",\"group\":\"default\",\"rule\":1,\"reason\":\"rule\"}\n" {
+	if code != exitOK || out != "{\"verdict\":\"accept\",\"group\":\"default\",\"rule\":1,\"reason\":\"rule\",\"id\":\"sgr-d4229689eef3\"}\n" {
 		t.Errorf("unterminated line: exit %d, %q", code, out)
 	}
 	if code, _, _ := fwctl(t, "", "check", "-f", defaultRules, "--batch", "tcp"); code != exitUsage {

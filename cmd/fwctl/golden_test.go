@@ -240,6 +240,23 @@ var goldenScenarios = []struct {
 		"delete allow 53",
 		"status numbered",
 	)},
+	// A rule's ID does not move when other rules are added; delete takes
+	// it, against the live rules as it takes numbers.
+	{name: "delete-id", rules: goldenBase, steps: []step{
+		{cmd: "allow 53"},
+		{cmd: "allow out 123/udp"},
+		{cmd: "status numbered"},
+		{cmd: "allow 8080/tcp"},
+		{cmd: "status numbered"},
+		{cmd: "delete sgr-3681c3362758"},
+		{cmd: "delete sgr-3681c3362758"},
+		{cmd: "delete sgr-12345"},
+		{write: strings.Replace(goldenBase, "description: http and https", "description: the web site", 1)},
+		{cmd: "delete sgr-cd50c0891d1f"},
+		{cmd: "reload"},
+		{cmd: "status"},
+		{cmd: "delete sgr-cd50c0891d1f 2"},
+	}},
 	{name: "dry-run", rules: goldenBase, steps: cmds(
 		"allow --dry-run 8080/tcp",
 		"--dry-run allow from 198.18.0.0/15",

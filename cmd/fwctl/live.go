@@ -145,8 +145,9 @@ var liveUsage = map[string]string{
 	"allow": `usage: fwctl allow [--dry-run] [--group G] [-o json] [in|out] RULE [comment TEXT]
 RULE is PORT[/PROTO] (443/tcp, 80,443/tcp, 6000:6007/udp, 53), a SERVICE (ssh),
 or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT].`,
-	"delete": `usage: fwctl delete [--dry-run] [-o json] N...
-       fwctl delete [--dry-run] [-o json] allow RULE`,
+	"delete": `usage: fwctl delete [--dry-run] [-o json] N|ID...
+       fwctl delete [--dry-run] [-o json] allow RULE
+N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status.`,
 	"status": `usage: fwctl status [numbered|verbose] [-o json]`,
 	"reload": `usage: fwctl reload [-o json]`,
 	"deny":   `usage: fwctl deny ...: not available (security groups are allow-only)`,
@@ -242,13 +243,13 @@ func printEdit(e env, o liveOpts, res control.EditResult) {
 		verb = " (dry run)"
 	}
 	for _, r := range res.Skipped {
-		fmt.Fprintf(e.stdout, "Skipping existing rule%s: %s (rule %d, group %s)\n", verb, r.Rule.Text(), r.Existing.Number, r.Existing.Group)
+		fmt.Fprintf(e.stdout, "Skipping existing rule%s: %s (rule %d%s, group %s)\n", verb, r.Rule.Text(), r.Existing.Number, idOf(r.Existing), r.Existing.Group)
 	}
 	for _, r := range res.Added {
-		fmt.Fprintf(e.stdout, "Rule added%s: %s (rule %d, group %s)%s\n", verb, r.Text, r.Number, r.Group, commentOf(r))
+		fmt.Fprintf(e.stdout, "Rule added%s: %s (rule %d%s, group %s)%s\n", verb, r.Text, r.Number, idOf(r), r.Group, commentOf(r))
 	}
 	for _, r := range res.Deleted {
-		fmt.Fprintf(e.stdout, "Rule deleted%s: %s (was rule %d, group %s)%s\n", verb, r.Text, r.Number, r.Group, commentOf(r))
+		fmt.Fprintf(e.stdout, "Rule deleted%s: %s (was rule %d%s, group %s)%s\n", verb, r.Text, r.Number, idOf(r), r.Group, commentOf(r))
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(e.stdout, "Note: %s\n", n)
@@ -259,6 +260,15 @@ func printEdit(e env, o liveOpts, res control.EditResult) {
 		}
 		fmt.Fprintln(e.stdout, "Dry run: nothing changed.")
 	}
+}
+
+// idOf is ", id ID" for a rule that has one (a daemon before IDs sends
+// none).
+func idOf(r control.RuleInfo) string {
+	if r.ID == "" {
+		return ""
+	}
+	return ", id " + r.ID
 }
 
 func commentOf(r control.RuleInfo) string {
@@ -283,7 +293,7 @@ func runDelete(e env, args []string) int {
 		return optsExit(o)
 	}
 	if len(words) == 0 {
-		fmt.Fprintf(e.stderr, "fwctl delete: missing rule: expected rule numbers or allow RULE\n%s\n", liveUsage["delete"])
+		fmt.Fprintf(e.stderr, "fwctl delete: missing rule: expected rule numbers, rule IDs or allow RULE\n%s\n", liveUsage["delete"])
 		return exitUsage
 	}
 	var req control.DeleteRequest
@@ -298,9 +308,17 @@ func runDelete(e env, args []string) int {
 		return runNotAllow(words[0])(e, nil)
 	default:
 		for _, w := range words {
+			if strings.HasPrefix(w, rules.IDPrefix) {
+				if !rules.IsRuleID(w) {
+					fmt.Fprintf(e.stderr, "fwctl delete: bad rule ID %q: expected %s and 12 hex digits, as fwctl status shows them\n", w, rules.IDPrefix)
+					return exitUsage
+				}
+				req.IDs = append(req.IDs, w)
+				continue
+			}
 			n, err := strconv.Atoi(w)
 			if err != nil || n < 1 {
-				fmt.Fprintf(e.stderr, "fwctl delete: bad rule number %q: expected a number from fwctl status numbered, or allow RULE\n", w)
+				fmt.Fprintf(e.stderr, "fwctl delete: bad rule number %q: expected a number from fwctl status numbered, a rule ID (%s...) from fwctl status, or allow RULE\n", w, rules.IDPrefix)
 				return exitUsage
 			}
 			req.Numbers = append(req.Numbers, n)
@@ -438,18 +456,23 @@ func printStatusDetails(w io.Writer, st control.Status) {
 }
 
 // printRuleTable prints the rules as ufw's status does: To, Action, From,
-// with the number in front (numbered) or the hits after (verbose).
+// then the group and the rule's ID, with the number in front (numbered)
+// or the hits after (verbose).
 func printRuleTable(w io.Writer, rs []control.RuleInfo, mode string) {
 	pre, preHead := "", ""
 	if mode == "numbered" {
 		pre, preHead = "[%2d] ", "     "
 	}
+	idw := len("ID")
+	for _, r := range rs {
+		idw = max(idw, len(r.ID))
+	}
 	fmt.Fprintln(w)
-	head := fmt.Sprintf("%s%-26s %-11s %-26s %s", preHead, "To", "Action", "From", "Group")
-	line := fmt.Sprintf("%s%-26s %-11s %-26s %s", preHead, "--", "------", "----", "-----")
+	head := fmt.Sprintf("%s%-26s %-11s %-26s %-10s %-*s", preHead, "To", "Action", "From", "Group", idw, "ID")
+	line := fmt.Sprintf("%s%-26s %-11s %-26s %-10s %-*s", preHead, "--", "------", "----", "-----", idw, "--")
 	if mode == "verbose" {
-		head += "      Hits"
-		line += "      ----"
+		head += " Hits"
+		line += " ----"
 	}
 	fmt.Fprintln(w, strings.TrimRight(head, " "))
 	fmt.Fprintln(w, strings.TrimRight(line, " "))
@@ -459,7 +482,7 @@ func printRuleTable(w io.Writer, rs []control.RuleInfo, mode string) {
 		if pre != "" {
 			row = fmt.Sprintf(pre, r.Number)
 		}
-		row += fmt.Sprintf("%-26s %-11s %-26s %-10s", to, action, from, r.Group)
+		row += fmt.Sprintf("%-26s %-11s %-26s %-10s %-*s", to, action, from, r.Group, idw, r.ID)
 		if mode == "verbose" {
 			hits := "-"
 			if r.Hits != nil {

@@ -102,7 +102,7 @@ func TestBatchLiveContract(t *testing.T) {
 {"dir":"out","proto":"udp","dst":"198.18.0.9","dport":53}
 {"dir":"in","proto":"tcp","src":"1.2.3","dport":1}
 `
-	want := `{"verdict":"accept","group":"web","rule":0,"reason":"rule"}
+	want := `{"verdict":"accept","group":"web","rule":0,"reason":"rule","id":"sgr-cd50c0891d1f"}
 {"verdict":"drop","reason":"no-match"}
 {"verdict":"accept","group":"web","rule":null,"reason":"default-egress"}
 {"error":"line 4: bad address \"1.2.3\": expected an IPv4 or IPv6 address"}

@@ -102,6 +102,9 @@ func answer(t *filter.Table, a Ask) (CheckResult, filter.Result) {
 		} else {
 			rule := v.Rule
 			res.Rule = &rule
+			if r := t.Rule(v); r != nil {
+				res.ID = r.ID
+			}
 		}
 	}
 	return res, v

@@ -61,7 +61,8 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 // "group":"web","rule":0}, {"verdict":"drop"}, "rule":null for an accept
 // by a group's implicit egress default, {"error":"line 7: ..."}; number,
 // description, hash, reason and codes follow when set (fields are only
-// ever added after the existing ones). An accept by the host itself
+// ever added after the existing ones; last, the rule's ID on an accept
+// by a rule: "id":"sgr-cd50c0891d1f"). An accept by the host itself
 // (reason loopback or neighbour-discovery) has neither group nor rule.
 type CheckResult struct {
 	Verdict     string `json:"verdict"`               // accept or drop
@@ -77,6 +78,7 @@ type CheckResult struct {
 	// rule accepts: the codes of the type that pass, as "0-255", "4" or
 	// "0,2-5".
 	Codes string `json:"codes,omitempty"`
+	ID string `json:"id,omitempty"` // the accepting rule's ID (rules.Rule.ID); absent unless Rule is set
 	// Error is a --batch line's answer to a query it could not read; the
 	// other fields are then empty. The API answers errors with an Error.
 	Error string `json:"error,omitempty"`
@@ -99,20 +101,22 @@ func (r CheckResult) MarshalJSON() ([]byte, error) {
 		Hash        string          `json:"hash,omitempty"`
 		Reason      string          `json:"reason,omitempty"`
 		Codes       string          `json:"codes,omitempty"`
+		ID          string          `json:"id,omitempty"`
 	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash, Reason: r.Reason, Codes: r.Codes}
 	if r.Verdict == "accept" && !hostReason(r.Reason) {
 		w.Group, w.Rule = r.Group, json.RawMessage("null")
 		if r.Rule != nil {
 			w.Rule = strconv.AppendInt(nil, int64(*r.Rule), 10)
+			w.ID = r.ID
 		}
 	}
 	return json.Marshal(w)
 }
 
 // Short is the answer as one --batch line has it: verdict, group, rule,
-// reason and codes.
+// reason, codes and the rule's ID.
 func (r CheckResult) Short() CheckResult {
-	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Reason: r.Reason, Codes: r.Codes, Error: r.Error}
+	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Reason: r.Reason, Codes: r.Codes, ID: r.ID, Error: r.Error}
 }
 
 // Check answers a query from table t: the verdict, why, the accepting

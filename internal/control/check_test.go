@@ -9,7 +9,8 @@ func i32(n int32) *int32 { return &n }
 
 // TestCheckResultJSON pins the bytes of the check contract (DESIGN.md,
 // "Offline contracts"): group and rule on an accept only, "rule":null for
-// an accept by the implicit egress default, errors alone.
+// an accept by the implicit egress default, errors alone, the rule's ID
+// last and only beside a rule.
 func TestCheckResultJSON(t *testing.T) {
 	tests := []struct {
 		name string
@@ -30,6 +31,12 @@ func TestCheckResultJSON(t *testing.T) {
 		{"drop with reason", CheckResult{Verdict: "drop", Reason: ReasonNoMatch}, `{"verdict":"drop","reason":"no-match"}`},
 		{"short of full", CheckResult{Verdict: "accept", Group: "web", Rule: i32(2), Number: 3, Description: "accepted", Hash: "ab"}.Short(),
 			`{"verdict":"accept","group":"web","rule":2}`},
+		{"accept with ID", CheckResult{Verdict: "accept", Group: "web", Rule: i32(0), ID: "sgr-cd50c0891d1f"}, `{"verdict":"accept","group":"web","rule":0,"id":"sgr-cd50c0891d1f"}`},
+		{"full accept with ID", CheckResult{Verdict: "accept", Group: "web", Rule: i32(2), Number: 3, Description: "accepted", Hash: "ab", ID: "sgr-cd50c0891d1f"},
+			`{"verdict":"accept","group":"web","rule":2,"number":3,"description":"accepted","hash":"ab","id":"sgr-cd50c0891d1f"}`},
+		{"short keeps the ID", CheckResult{Verdict: "accept", Group: "web", Rule: i32(2), Number: 3, Hash: "ab", ID: "sgr-cd50c0891d1f"}.Short(),
+			`{"verdict":"accept","group":"web","rule":2,"id":"sgr-cd50c0891d1f"}`},
+		{"no ID without a rule", CheckResult{Verdict: "accept", Group: "web", ID: "sgr-cd50c0891d1f"}, `{"verdict":"accept","group":"web","rule":null}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

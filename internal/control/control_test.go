@@ -261,6 +261,9 @@ func TestHTTPErrors(t *testing.T) {
 		{"POST", "/v1/rules?dry_run=maybe", `{}`, 400, CodeBadRequest},
 		{"DELETE", "/v1/rules/x", "", 400, CodeBadRequest},
 		{"DELETE", "/v1/rules/7", "", 404, CodeNotFound},
+		{"DELETE", "/v1/rules/sgr-000000000000", "", 404, CodeNotFound},
+		{"DELETE", "/v1/rules/sgr-xyz", "", 400, CodeBadRequest},
+		{"DELETE", "/v1/rules", `{"ids":["7"]}`, 400, CodeBadRequest},
 		{"POST", "/v1/check", `{"dir":"in","proto":"tcp","src":"1.2.3"}`, 400, CodeBadRequest},
 		{"POST", "/v1/check", `{"dir":"in","proto":6,"src":"198.18.0.1","dport":80,"extra":1}`, 400, CodeBadRequest},
 	}
@@ -303,5 +306,48 @@ func TestDeleteStaleNumbers(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(fx.path); string(got) != edited {
 		t.Errorf("refused delete changed the file:\n%s", got)
+	}
+}
+
+// TestDeleteByIDPath: DELETE /v1/rules/ID deletes the rule status shows
+// with that ID, and is refused as a number is after a hand edit.
+func TestDeleteByIDPath(t *testing.T) {
+	fx := newFixture(t, baseRules)
+	srv, c := fx.serve(t, ServerConfig{})
+	st, err := c.Status(context.Background())
+	if err != nil || len(st.Rules) != 1 {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	id := st.Rules[0].ID
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", srv.Addr())
+	}}}
+	defer hc.CloseIdleConnections()
+	del := func() (int, string) {
+		req, _ := http.NewRequest("DELETE", "http://fwd/v1/rules/"+id, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	edited := baseRules + "      - {proto: tcp, ports: 22, from: [any]}\n"
+	if err := os.WriteFile(fx.path, []byte(edited), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := del(); code != http.StatusConflict || !strings.Contains(body, string(CodeStaleNumbers)) {
+		t.Fatalf("delete %s after a hand edit: %d %s, want 409 stale_numbers", id, code, body)
+	}
+	if err := os.WriteFile(fx.path, []byte(baseRules), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := del(); code != http.StatusOK || !strings.Contains(body, `"id": "`+id+`"`) {
+		t.Fatalf("delete %s: %d %s", id, code, body)
+	}
+	if got, _ := os.ReadFile(fx.path); strings.Contains(string(got), "443") {
+		t.Errorf("the rule is still in the file:\n%s", got)
 	}
 }

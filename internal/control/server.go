@@ -16,6 +16,7 @@ import (
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/lifecycle"
+	"github.com/fwd-project/fwd/internal/rules"
 )
 
 // ServerConfig configures a Server.
@@ -253,9 +254,13 @@ func (s *Server) handleDeleteNumber(w http.ResponseWriter, r *http.Request, num 
 		writeError(w, e)
 		return
 	}
+	if strings.HasPrefix(num, rules.IDPrefix) {
+		s.delete(w, r, DeleteRequest{IDs: []string{num}}, dry) // Delete checks its spelling
+		return
+	}
 	n, err := strconv.Atoi(num)
 	if err != nil || n < 1 {
-		writeError(w, badRequest(fmt.Sprintf("bad rule number %q: expected 1 or more", num)))
+		writeError(w, badRequest(fmt.Sprintf("bad rule number %q: expected 1 or more, or a rule ID", num)))
 		return
 	}
 	s.delete(w, r, DeleteRequest{Numbers: []int{n}}, dry)

@@ -74,8 +74,8 @@ func TestFwctlAllowOpensPort(t *testing.T) {
 	)
 
 	r := e.mustFwctl("allow", "8080/tcp")
-	if !strings.Contains(r.stdout, "Rule added: tcp 8080 from any (rule 7, group local)") {
-		t.Errorf("%s\nwant the added rule reported as rule 7 of group local", r)
+	if !strings.Contains(r.stdout, "Rule added: tcp 8080 from any (rule 7, id sgr-644190f08ff1, group local)") {
+		t.Errorf("%s\nwant the added rule reported as rule 7 of group local, with its ID", r)
 	}
 	parallel(
 		func() { e.mustPass(url("http", server4, 8080), "") },
@@ -119,8 +119,8 @@ func TestFwctlAllowOpensPort(t *testing.T) {
 		}
 	}
 	f := strings.Fields(row)
-	if len(f) < 2 || f[len(f)-2] != "local" {
-		t.Fatalf("status verbose has no 8080/tcp row of group local:\n%s", v.stdout)
+	if len(f) < 3 || f[len(f)-3] != "local" || f[len(f)-2] != "sgr-644190f08ff1" {
+		t.Fatalf("status verbose has no 8080/tcp row of group local with its ID:\n%s", v.stdout)
 	}
 	if n, err := strconv.Atoi(f[len(f)-1]); err != nil || n < 2 {
 		t.Errorf("status verbose: 8080/tcp hits %q, want at least 2:\n%s", f[len(f)-1], v.stdout)

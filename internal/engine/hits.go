@@ -7,30 +7,19 @@ import (
 	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
-// ruleKey names a rule across tables: its group, its direction and its
-// text. Rules with equal keys are also compared by traffic (a prefix
-// list named in the text may have changed).
-type ruleKey struct {
-	group string
-	dir   direction.Dir
-	text  string
-}
-
 // carryHits adds the counts of old's rules to the slots of the same
-// rules in next. A rule is the same when its group (by name), direction,
-// text and traffic are; each old rule's count goes to one new rule. A
-// group that omits egress keeps the count of its default egress accept
-// while it still omits it. It runs in Swap, off the hot path.
+// rules in next. A rule is the same when its ID is (rules.Rule.ID: its
+// group by name, its direction and its traffic, not its place or its
+// description); IDs are unique in a file, so each old count goes to at
+// most one new rule. A group that omits egress keeps the count of its
+// default egress accept while it still omits it. It runs in Swap, off
+// the hot path.
 func carryHits(old, next *liveTable) {
 	of, nf := old.t.File(), next.t.File()
 	if of == nil || nf == nil {
 		return
 	}
-	type oldRule struct {
-		r    *rules.Rule
-		slot int
-	}
-	byKey := make(map[ruleKey][]oldRule)
+	byID := make(map[string]int, of.NumRules())    // rule ID → slot in old
 	groups := make(map[string]int, len(of.Groups)) // group name → index in of
 	for gi := range of.Groups {
 		g := &of.Groups[gi]
@@ -38,9 +27,8 @@ func carryHits(old, next *liveTable) {
 		for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
 			list := ruleList(g, d)
 			for ri := range list {
-				if s := old.t.Slot(accept(d, gi, ri)); s >= 0 {
-					k := ruleKey{g.Name, d, list[ri].Format(d)}
-					byKey[k] = append(byKey[k], oldRule{&list[ri], s})
+				if s := old.t.Slot(accept(d, gi, ri)); s >= 0 && list[ri].ID != "" {
+					byID[list[ri].ID] = s
 				}
 			}
 		}
@@ -50,17 +38,12 @@ func carryHits(old, next *liveTable) {
 		for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
 			list := ruleList(g, d)
 			for ri := range list {
-				k := ruleKey{g.Name, d, list[ri].Format(d)}
-				cands := byKey[k]
-				for ci, c := range cands {
-					if !c.r.SameTraffic(&list[ri]) {
-						continue
-					}
-					if s := next.t.Slot(accept(d, gi, ri)); s >= 0 {
-						next.hits[s].Add(old.hits[c.slot].Load())
-					}
-					byKey[k] = append(cands[:ci:ci], cands[ci+1:]...)
-					break
+				from, ok := byID[list[ri].ID]
+				if !ok {
+					continue
+				}
+				if s := next.t.Slot(accept(d, gi, ri)); s >= 0 {
+					next.hits[s].Add(old.hits[from].Load())
 				}
 			}
 		}

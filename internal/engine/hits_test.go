@@ -80,6 +80,33 @@ groups:
       - {proto: tcp, ports: [80, 443], from: [any]}
       - {proto: udp, ports: 53, from: [any]}
 `, map[at]uint64{{"web", in, 0}: 20, {"web", in, 1}: 30, {"web", direction.Egress, filter.NoRule}: 40}},
+		{"rules written otherwise, same traffic: same IDs", `version: 1
+prefix_lists:
+  office: [198.18.1.0/24]
+groups:
+  - name: ssh
+    ingress:
+      - {proto: tcp, ports: 22, from: [198.18.1.0/24], description: office}
+    egress: []
+  - name: web
+    ingress:
+      - {proto: udp, ports: 53, from: [0.0.0.0/0, "::/0"]}
+      - {proto: tcp, ports: [443, 80], from: [any]}
+`, map[at]uint64{{"ssh", in, 0}: 10, {"web", in, 1}: 20, {"web", in, 0}: 30, {"web", direction.Egress, filter.NoRule}: 40}},
+		{"a duplicate added by hand: the first keeps the ID and the count", `version: 1
+prefix_lists:
+  office: [198.18.1.0/24]
+groups:
+  - name: ssh
+    ingress:
+      - {proto: tcp, ports: 22, from: [office]}
+    egress: []
+  - name: web
+    ingress:
+      - {proto: tcp, ports: [80, 443], from: [any]}
+      - {proto: tcp, ports: [80, 443], from: [any]}
+      - {proto: udp, ports: 53, from: [any]}
+`, map[at]uint64{{"ssh", in, 0}: 10, {"web", in, 0}: 20, {"web", in, 2}: 30, {"web", direction.Egress, filter.NoRule}: 40}},
 		{"a rule moved to another group, egress restricted", `version: 1
 prefix_lists:
   office: [198.18.1.0/24]

@@ -210,15 +210,22 @@ func TestDescribe(t *testing.T) {
 		key  Key
 		want string
 	}{
-		{in(6, "198.51.100.7", 443), "accepted by group web, ingress rule 0 (tcp 80,443 from any)"},
-		{in(6, "203.0.113.1", 22), "accepted by group web, ingress rule 1 (tcp 22 from office)"},
+		{in(6, "198.51.100.7", 443), "accepted by group web, ingress rule sgr-cd50c0891d1f (tcp 80,443 from any)"},
+		{in(6, "203.0.113.1", 22), "accepted by group web, ingress rule sgr-2d9778e92f74 (tcp 22 from office)"},
 		{in(6, "198.51.100.7", 8080), "dropped: no ingress rule allows it"},
-		{out(17, "198.18.0.53", 53), "accepted by group admin, egress rule 0 (udp 53 to 198.18.0.53)"},
+		{out(17, "198.18.0.53", 53), "accepted by group admin, egress rule sgr-ffc5d5cffe60 (udp 53 to 198.18.0.53)"},
 	}
 	for _, tt := range tests {
 		if got := tab.Describe(tab.Match(tt.key)); got != tt.want {
 			t.Errorf("Describe(%+v) = %q, want %q", tt.key, got, tt.want)
 		}
+	}
+	// A rule without an ID (a File not made by Parse) is named by its index.
+	f := parse(t, policy)
+	f.Groups[0].Ingress[1].ID = ""
+	tab = compile(t, f)
+	if got, want := tab.Describe(tab.Match(in(6, "203.0.113.1", 22))), "accepted by group web, ingress rule 1 (tcp 22 from office)"; got != want {
+		t.Errorf("Describe of a rule without ID = %q, want %q", got, want)
 	}
 	tab = compile(t, parse(t, "version: 1\ngroups:\n  - name: a\n"))
 	if got := tab.Describe(tab.Match(out(6, "198.51.100.1", 25))); !strings.Contains(got, "default egress rule") {

@@ -19,6 +19,7 @@ package filter
 import (
 	"fmt"
 	"math/bits"
+	"strconv"
 
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
@@ -186,7 +187,8 @@ func (t *Table) Rule(v Result) *rules.Rule {
 }
 
 // Describe puts a verdict in words, e.g. "accepted by group web, ingress
-// rule 0 (tcp 80,443 from any)".
+// rule sgr-cd50c0891d1f (tcp 80,443 from any)": a rule is named by its ID
+// (rules.Rule.ID), or by its index in the group's list when it has none.
 func (t *Table) Describe(v Result) string {
 	if !v.Accepted() {
 		if v.Dir == direction.Egress {
@@ -202,7 +204,11 @@ func (t *Table) Describe(v Result) string {
 	if r == nil {
 		return fmt.Sprintf("accepted by group %s, rule %d", name, v.Rule)
 	}
-	s := fmt.Sprintf("accepted by group %s, %s rule %d (%s)", name, v.Dir.Key(), v.Rule, r.Format(v.Dir))
+	id := r.ID
+	if id == "" {
+		id = strconv.Itoa(int(v.Rule))
+	}
+	s := fmt.Sprintf("accepted by group %s, %s rule %s (%s)", name, v.Dir.Key(), id, r.Format(v.Dir))
 	if r.Description != "" {
 		s += ": " + r.Description
 	}

@@ -191,16 +191,22 @@ func specRules(specs []RuleSpec) ([]specRule, *Error) {
 	return out, nil
 }
 
-// Delete removes rules by number (as status numbered shows them) or every
-// rule allowing exactly the traffic of a spec, in any group.
+// Delete removes rules by number (as status numbered shows them), by ID
+// (as status shows them) or every rule allowing exactly the traffic of a
+// spec, in any group.
 //
-// Numbers are those of the live rules, which status shows: when the file
-// on disk changed since they were loaded, its rules may be numbered
-// differently, and a delete by number is refused (CodeStaleNumbers) until
-// a reload makes the two agree.
+// Numbers and IDs are those of the live rules, which status shows: when
+// the file on disk changed since they were loaded, its rules may be
+// numbered differently or be other rules, and a delete by number or ID
+// is refused (CodeStaleNumbers) until a reload makes the two agree.
 func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (EditResult, error) {
-	if len(req.Numbers) == 0 && len(req.Rules) == 0 {
-		return EditResult{DryRun: dryRun}, badRequest("nothing to delete: give rule numbers or rules")
+	if len(req.Numbers) == 0 && len(req.IDs) == 0 && len(req.Rules) == 0 {
+		return EditResult{DryRun: dryRun}, badRequest("nothing to delete: give rule numbers, rule IDs or rules")
+	}
+	for _, id := range req.IDs {
+		if !rules.IsRuleID(id) {
+			return EditResult{DryRun: dryRun}, badRequest(fmt.Sprintf("bad rule ID %q: expected %s and 12 hex digits, as fwctl status shows them", clipID(id), rules.IDPrefix))
+		}
 	}
 	specs, e := specRules(req.Rules)
 	if e != nil {
@@ -210,6 +216,11 @@ func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (E
 		d := deletion{seen: map[rules.RuleRef]bool{}, res: res}
 		if len(req.Numbers) > 0 {
 			if e := s.byNumber(cur, req.Numbers, &d); e != nil {
+				return nil, e
+			}
+		}
+		if len(req.IDs) > 0 {
+			if e := s.byID(cur, req.IDs, &d); e != nil {
 				return nil, e
 			}
 		}
@@ -259,6 +270,39 @@ func (s *Service) byNumber(cur *rules.File, numbers []int, d *deletion) *Error {
 		d.add(lf, numbered[n-1], n)
 	}
 	return nil
+}
+
+// byID resolves rule IDs against the live rules, the ones status showed;
+// cur is the file on disk, which must be the live one.
+func (s *Service) byID(cur *rules.File, ids []string, d *deletion) *Error {
+	live := s.cfg.Target.Table()
+	if liveHash(live) != cur.Hash {
+		return &Error{Code: CodeStaleNumbers,
+			Message: fmt.Sprintf("%s changed since the running rules were loaded, so a rule ID may not name a rule of the file: run fwctl reload (then status) first, or delete by rule (fwctl delete allow ...)", s.cfg.Path)}
+	}
+	lf := live.File()
+	for _, id := range ids {
+		ref, ok := lf.RuleByID(id)
+		if !ok {
+			return &Error{Code: CodeNotFound,
+				Message: fmt.Sprintf("no rule %s: fwctl status lists the rules with their IDs", id)}
+		}
+		d.add(lf, ref, NumberOf(lf, ref))
+	}
+	return nil
+}
+
+// clipID shortens what was given as a rule ID to what an error should
+// repeat.
+func clipID(s string) string {
+	n := 0
+	for i := range s {
+		if n == 40 {
+			return s[:i] + "..."
+		}
+		n++
+	}
+	return s
 }
 
 // bySpec finds every rule of cur that allows exactly a spec's traffic.

@@ -50,9 +50,10 @@ type ICMPSpec struct {
 }
 
 // RuleInfo is one rule of the live table, numbered as `fwctl delete N`
-// takes it.
+// takes it, with its ID as `fwctl delete ID` takes it.
 type RuleInfo struct {
 	Number int    `json:"number"`
+	ID     string `json:"id"` // stable: see rules.IsRuleID
 	Group  string `json:"group"`
 	Index  int    `json:"index"` // in the group's ingress or egress list
 	RuleSpec
@@ -66,10 +67,11 @@ type AddRequest struct {
 	Rules []RuleSpec `json:"rules"`
 }
 
-// DeleteRequest asks to delete rules by number, or every rule that
-// allows exactly the traffic of a spec.
+// DeleteRequest asks to delete rules by number, by ID, or every rule
+// that allows exactly the traffic of a spec.
 type DeleteRequest struct {
 	Numbers []int      `json:"numbers,omitempty"`
+	IDs     []string   `json:"ids,omitempty"` // e.g. "sgr-1d2c3b4a5f6e"
 	Rules   []RuleSpec `json:"rules,omitempty"`
 }
 

@@ -43,6 +43,7 @@ func Parse(name string, data []byte, opts Options) (*File, error) {
 	f.Path = name
 	f.Hash = hex.EncodeToString(sum[:])
 	f.Warnings = d.warns
+	f.assignIDs()
 	return f, nil
 }
 

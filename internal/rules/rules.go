@@ -97,6 +97,9 @@ type Rule struct {
 	Prefixes    []netip.Prefix
 	Description string
 	Pos         Pos
+	// ID is the rule's stable name, "sgr-" and 12 hex digits (see
+	// IsRuleID): filled by Parse, empty in a Rule made any other way.
+	ID string
 }
 
 // Proto is a rule's protocol: one IP protocol number, or all of them.

@@ -1,9 +1,6 @@
 package rules
 
-import (
-	"net/netip"
-	"slices"
-)
+import "slices"
 
 // SameTraffic reports whether two rules allow exactly the same
 // connections: same protocol, same set of ports, same ICMP type and code
@@ -19,16 +16,7 @@ func (r *Rule) SameTraffic(o *Rule) bool {
 	if (r.ICMP == nil) != (o.ICMP == nil) || r.ICMP != nil && *r.ICMP != *o.ICMP {
 		return false
 	}
-	a, b := slices.Clone(r.Prefixes), slices.Clone(o.Prefixes)
-	cmpPrefix := func(x, y netip.Prefix) int {
-		if c := x.Addr().Compare(y.Addr()); c != 0 {
-			return c
-		}
-		return x.Bits() - y.Bits()
-	}
-	slices.SortFunc(a, cmpPrefix)
-	slices.SortFunc(b, cmpPrefix)
-	return slices.Equal(slices.Compact(a), slices.Compact(b))
+	return slices.Equal(sortedPrefixes(r.Prefixes), sortedPrefixes(o.Prefixes))
 }
 
 // normPorts sorts and merges port ranges; nil (all ports) becomes 0-65535.
