@@ -54,7 +54,7 @@ func (e *Error) Error() string {
 // reload statistics.
 func (e *Error) refused() bool {
 	switch e.Code {
-	case CodeNotFound, CodeBadRequest, CodeEgressOmitted, CodeStaleNumbers:
+	case CodeNotFound, CodeBadRequest, CodeEgressOmitted, CodeStaleNumbers, CodeReadOnly:
 		return true
 	}
 	return false
