@@ -61,7 +61,7 @@ func (e *Error) refused() bool {
 }
 
 func readError(path string, err error) *Error {
-	return &Error{Code: CodeReadFailed, Message: fmt.Sprintf("read %s: %v", path, unwrapPath(err))}
+	return &Error{Code: CodeReadFailed, Message: fmt.Sprintf("read %s: %v", path, unwrapPath(err)), cause: err}
 }
 
 func unwrapPath(err error) error {
