@@ -51,7 +51,7 @@ SHARED_DATA ?= ../shared/data
 BENCH_OUT ?= bench/out
 
 .PHONY: bench
-bench: ## about 10 min: match, decode, compile benchmarks, then pcap replay against tcpdump; reports in bench/out (untracked)
+bench: ## about 8 min (2 vCPUs): match, decode, compile benchmarks, then pcap replay against tcpdump; reports in bench/out (untracked)
 	@mkdir -p $(BENCH_OUT)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/filter ./internal/packet | tee $(BENCH_OUT)/engine.txt
 	@command -v tcpdump >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tcpdump >/dev/null; } || echo "bench: tcpdump missing, the anchor column will be n/a"
