@@ -11,7 +11,7 @@ FUZZPARALLEL ?= 2
 .PHONY: help
 help: ## print this help
 	@echo "fwd make targets:"
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## build bin/fwd and bin/fwctl
@@ -48,12 +48,20 @@ fuzz: ## run every fuzz target (found, not listed) for FUZZTIME each (default 20
 
 SHARED_DATA ?= ../shared/data
 
+BENCH_OUT ?= bench/out
+
 .PHONY: bench
-bench: ## engine benchmarks: match, decode, compile, then pcap replay against tcpdump (see bench/RESULTS.md)
-	@mkdir -p bench/out
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/filter ./internal/packet | tee bench/out/engine.txt
+bench: ## about 8 min (2 vCPUs): match, decode, compile benchmarks, then pcap replay against tcpdump; reports in bench/out (untracked)
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/filter ./internal/packet | tee $(BENCH_OUT)/engine.txt
 	@command -v tcpdump >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tcpdump >/dev/null; } || echo "bench: tcpdump missing, the anchor column will be n/a"
-	$(GO) run ./bench/replay -data $(SHARED_DATA) -report bench/replay/RESULTS-replay.md -svg bench/results.svg
+	$(GO) run ./bench/replay -data $(SHARED_DATA) -report $(BENCH_OUT)/RESULTS-replay.md -svg $(BENCH_OUT)/results.svg
+	@echo "bench: reports in $(BENCH_OUT); the committed bench/RESULTS.md is unchanged (make bench-results refreshes the committed replay report and chart)"
+
+.PHONY: bench-results
+bench-results: bench ## make bench, then copy its replay report and chart over the committed ones (edit bench/RESULTS.md by hand from bench/out)
+	sed 's|](results.svg)|](../results.svg)|' $(BENCH_OUT)/RESULTS-replay.md >bench/replay/RESULTS-replay.md
+	cp $(BENCH_OUT)/results.svg bench/results.svg
 
 .PHONY: demo
 demo: deps ## as root: nginx behind fwd in network namespaces, a short transcript of what passes

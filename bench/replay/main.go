@@ -98,8 +98,8 @@ func main() {
 	flag.StringVar(&c.data, "data", filepath.Join("..", "shared", "data"), "directory with pcap/ and classbench/")
 	flag.Var(&caps, "capture", "another capture `FILE` to replay (repeatable)")
 	flag.StringVar(&c.rules, "rules", "", "another rules `FILE` to benchmark")
-	flag.StringVar(&c.report, "report", filepath.Join("bench", "replay", "RESULTS-replay.md"), "Markdown report to write")
-	flag.StringVar(&c.svg, "svg", filepath.Join("bench", "results.svg"), "SVG chart to write")
+	flag.StringVar(&c.report, "report", filepath.Join("bench", "out", "RESULTS-replay.md"), "Markdown report to write (bench/replay/RESULTS-replay.md is the committed copy: make bench-results)")
+	flag.StringVar(&c.svg, "svg", filepath.Join("bench", "out", "results.svg"), "SVG chart to write (bench/results.svg is the committed copy)")
 	flag.BoolVar(&c.tcpdump, "tcpdump", true, "time tcpdump on the same files")
 	flag.DurationVar(&c.benchFor, "benchtime", time.Second, "time per measurement")
 	flag.StringVar(&c.note, "note", "", "a paragraph to add to the report (how the run was made)")
@@ -160,7 +160,16 @@ func run(c config) error {
 		results = append(results, res)
 	}
 	sets = append(sets, viaReader)
-	if err := os.WriteFile(c.report, []byte(report(results, sets, caps, c.note)), 0o644); err != nil {
+	for _, p := range []string{c.report, c.svg} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	link, err := filepath.Rel(filepath.Dir(c.report), c.svg)
+	if err != nil {
+		link = c.svg
+	}
+	if err := os.WriteFile(c.report, []byte(report(results, sets, caps, c.note, filepath.ToSlash(link))), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	if err := os.WriteFile(c.svg, []byte(chart(results, sets, last.name)), 0o644); err != nil {

@@ -150,7 +150,6 @@ or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT].`,
 N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status.`,
 	"status": `usage: fwctl status [numbered|verbose] [-o json]`,
 	"reload": `usage: fwctl reload [-o json]`,
-	"deny":   `usage: fwctl deny ...: not available (security groups are allow-only)`,
 }
 
 // dial connects to the daemon; on failure it prints why and returns the
@@ -278,12 +277,18 @@ func commentOf(r control.RuleInfo) string {
 	return " # " + r.Description
 }
 
-// runNotAllow answers deny, reject and limit.
+// runNotAllow answers deny, reject and limit: exit 1 with the
+// explanation, or with --help the usage and the explanation, exit 0.
 func runNotAllow(word string) func(e env, args []string) int {
 	return func(e env, args []string) int {
-		fmt.Fprintf(e.stderr, "fwctl %s: security groups are allow-only: there is nothing to %s, traffic no rule allows is dropped.\n"+
+		w, code := e.stderr, exitRejected
+		if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }) {
+			w, code = e.stdout, exitOK
+			fmt.Fprintf(w, "usage: fwctl %s ...: not available (security groups are allow-only)\n", word)
+		}
+		fmt.Fprintf(w, "fwctl %s: security groups are allow-only: there is nothing to %s, traffic no rule allows is dropped.\n"+
 			"To stop allowing something, delete the rule that allows it: fwctl status numbered, then fwctl delete N (or fwctl delete allow RULE).\n", word, word)
-		return exitRejected
+		return code
 	}
 }
 

@@ -135,6 +135,12 @@ func TestPermission(t *testing.T) {
 		{"socket mode 0600", control.ServerConfig{}, exitPermission, "permission denied: cannot connect"},
 		{"peer credentials", control.ServerConfig{SocketMode: 0o666}, exitPermission, "permission denied: uid 65534 is not root"},
 		{"socket group", control.ServerConfig{SocketGroup: "65534"}, exitOK, ""},
+		// Outside the socket group (issue 18): told about the group, by
+		// the socket's mode or by fwd.
+		{"socket mode, other group", control.ServerConfig{SocketGroup: "adm"},
+			exitPermission, "permission denied: cannot connect to SOCK: the control socket is for root and the members of group adm (gid 4): add the user to it (usermod -aG adm USER, then log in again) or run fwctl as root\n"},
+		{"peer credentials, other group", control.ServerConfig{SocketGroup: "adm", SocketMode: 0o666},
+			exitPermission, "permission denied: uid 65534 is not root and not in the socket group adm (gid 4); the control socket is for root and the members of group adm (gid 4): add the user to it (usermod -aG adm USER, then log in again) or run fwctl as root\n"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,7 +148,7 @@ func TestPermission(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Socket = sock
 			serveRules(t, rulesPath, cfg)
-			if tc.cfg.SocketGroup != "" {
+			if tc.cfg.SocketGroup == "65534" {
 				fi, err := os.Stat(sock)
 				if err != nil || fi.Mode().Perm() != 0o660 || fi.Sys().(*syscall.Stat_t).Gid != 65534 {
 					t.Fatalf("socket with a group: %v %v, want mode 0660 group 65534", fi.Mode(), err)
@@ -160,8 +166,9 @@ func TestPermission(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			if code != tc.wantCode || !strings.Contains(errb.String(), tc.wantErr) {
-				t.Fatalf("fwctl status as nobody: exit %d, stderr %q; want exit %d and %q", code, errb.String(), tc.wantCode, tc.wantErr)
+			wantErr := strings.ReplaceAll(tc.wantErr, "SOCK", sock)
+			if code != tc.wantCode || !strings.Contains(errb.String(), wantErr) {
+				t.Fatalf("fwctl status as nobody: exit %d, stderr %q; want exit %d and %q", code, errb.String(), tc.wantCode, wantErr)
 			}
 			if tc.wantCode == exitOK && !strings.Contains(out.String(), "Status: active") {
 				t.Fatalf("stdout %q", out.String())

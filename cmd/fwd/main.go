@@ -30,12 +30,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -185,7 +187,16 @@ func rulesPath(o options, log *slog.Logger) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("no rules file: %s does not exist and no shipped rules/default.yaml was found next to the binary", o.rules)
+	return "", fmt.Errorf("no rules file: %s does not exist, and no shipped default rules at %s: create it with install -D -m 0644 rules/default.yaml %s (in fwd's source tree)",
+		o.rules, strings.Join(cleanPaths(shippedRules()), ", "), o.rules)
+}
+
+func cleanPaths(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = filepath.Clean(p)
+	}
+	return out
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -268,10 +279,31 @@ func printRulesError(w io.Writer, path string, err error) {
 		}
 		return
 	}
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprint(w, missingRules(path, shippedRules()))
+		return
+	}
 	if e := (*lifecycle.Error)(nil); errors.As(err, &e) {
 		err = errors.New(e.Message)
 	}
 	fmt.Fprintf(w, "fwd: cannot load %s, not starting: %v\n", path, err)
+}
+
+// missingRules says that the rules file given with --rules does not
+// exist and how to create it: from the first of shipped (the places
+// the shipped rules may be) that exists, else from the source tree's
+// rules/default.yaml.
+func missingRules(path string, shipped []string) string {
+	from := "rules/default.yaml"
+	where := " (in fwd's source tree)"
+	for _, p := range shipped {
+		if _, err := os.Stat(p); err == nil {
+			from, where = filepath.Clean(p), ""
+			break
+		}
+	}
+	return fmt.Sprintf("fwd: rules file %s does not exist, not starting. Create it from the rules shipped with fwd%s, then edit it:\n"+
+		"  install -D -m 0644 %s %s\n", path, where, from, path)
 }
 
 type daemon struct {

@@ -149,3 +149,35 @@ func TestRulesPathFallback(t *testing.T) {
 		t.Errorf("error %v does not name %s", err, missing)
 	}
 }
+
+// TestMissingRulesFileSaysHowToCreateIt (issue 18): a --rules file that
+// does not exist (the systemd unit's /etc/fwd/rules.yaml before it was
+// installed) stops fwd at start with an error that names the file and
+// the command that creates it, from the shipped rules when fwd finds
+// them. The fallback to the shipped rules is only for fwd without
+// --rules.
+func TestMissingRulesFileSaysHowToCreateIt(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "etc", "fwd", "rules.yaml")
+	var stderr bytes.Buffer
+	if code := run([]string{"--rules", missing}, &stderr); code != exitBadRules {
+		t.Errorf("exit code %d, want %d", code, exitBadRules)
+	}
+	want := "fwd: rules file " + missing + " does not exist, not starting. Create it from the rules shipped with fwd (in fwd's source tree), then edit it:\n" +
+		"  install -D -m 0644 rules/default.yaml " + missing + "\n"
+	if stderr.String() != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr.String(), want)
+	}
+
+	shipped := filepath.Join(dir, "share", "fwd", "default.yaml")
+	if err := os.MkdirAll(filepath.Dir(shipped), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shipped, []byte("version: 1\ngroups: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := missingRules(missing, []string{filepath.Join(dir, "rules", "default.yaml"), filepath.Join(dir, "bin", "..", "share", "fwd", "default.yaml")})
+	if !strings.Contains(got, "\n  install -D -m 0644 "+shipped+" "+missing+"\n") || strings.Contains(got, "source tree") {
+		t.Errorf("with shipped rules at %s:\n%s", shipped, got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -68,7 +69,7 @@ func Dial(path string) (*Client, error) {
 func (c *Client) dialError(err error) error {
 	switch {
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return fmt.Errorf("%w: cannot connect to %s (the control socket is for root; try sudo)", ErrPermission, c.socket)
+		return fmt.Errorf("%w: cannot connect to %s: %s", ErrPermission, c.socket, socketFor(socketGroup(c.socket)))
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%w: no fwd listening on %s (is fwd running?)", ErrUnreachable, c.socket)
 	}
@@ -178,4 +179,18 @@ func (c *Client) Check(ctx context.Context, q Query) (CheckResult, error) {
 // CheckKey asks the live table about a lookup key.
 func (c *Client) CheckKey(ctx context.Context, k filter.Key) (CheckResult, error) {
 	return c.Check(ctx, QueryOf(k))
+}
+
+// socketGroup is the group that may use the socket at path besides root
+// (its group, when its mode lets the group write), or -1.
+func socketGroup(path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Gid == 0 || fi.Mode().Perm()&0o020 == 0 {
+		return -1
+	}
+	return int(st.Gid)
 }

@@ -201,9 +201,32 @@ func (s *Server) allow(c *unix.Ucred) error {
 		if int(c.Gid) == s.gid || slices.Contains(procGroups(int(c.Pid)), s.gid) {
 			return nil
 		}
-		return fmt.Errorf("uid %d is not root and not in group %d", c.Uid, s.gid)
+		return fmt.Errorf("uid %d is not root and not in the socket group %s", c.Uid, groupWords(s.gid))
 	}
 	return fmt.Errorf("uid %d is not root", c.Uid)
+}
+
+// groupWords names a group for a person: "fwd (gid 990)", or "gid 990"
+// when it has no name.
+func groupWords(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return fmt.Sprintf("%s (gid %d)", g.Name, gid)
+	}
+	return fmt.Sprintf("gid %d", gid)
+}
+
+// socketFor says who may use the control socket and what a refused user
+// can do about it: a group's member is told about the group, not to
+// become root.
+func socketFor(gid int) string {
+	if gid < 0 {
+		return "the control socket is for root: run fwctl as root (sudo), or start fwd with --socket-group GROUP to let a group in"
+	}
+	name := groupWords(gid)
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		name = g.Name
+	}
+	return fmt.Sprintf("the control socket is for root and the members of group %s: add the user to it (usermod -aG %s USER, then log in again) or run fwctl as root", groupWords(gid), name)
 }
 
 // procGroups reads a process's supplementary groups.
@@ -251,13 +274,6 @@ func (s *Server) refuse(c net.Conn, cred *unix.Ucred, why error) {
 	default:
 		s.log.Warn("control socket: connection refused", "uid", uid, "pid", pid, "reason", why)
 	}
-	body, _ := json.Marshal(errorBody{&Error{Code: CodeForbidden, Message: "permission denied: " + why.Error() + " (the control socket is for root" + s.groupWords() + ")"}})
+	body, _ := json.Marshal(errorBody{&Error{Code: CodeForbidden, Message: "permission denied: " + why.Error() + "; " + socketFor(s.gid)}})
 	fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n", len(body)+1, body)
-}
-
-func (s *Server) groupWords() string {
-	if s.gid < 0 {
-		return ""
-	}
-	return fmt.Sprintf(" and group %d", s.gid)
 }

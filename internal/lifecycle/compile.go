@@ -10,13 +10,13 @@ import (
 // Compile reads, validates and compiles a rules file, as a reload does
 // before its swap, for the commands that need a table but no daemon
 // (fwctl validate, check and replay; the benchmarks). A bad file's error
-// is a rules.ErrorList naming every problem; an unreadable one's wraps
-// the fs error. The file's warnings are in the table's File().Warnings
+// is a rules.ErrorList naming every problem; an unreadable one's is
+// "file: message" and wraps the fs error. The file's warnings are in the table's File().Warnings
 // (Warnings renders them).
 func Compile(path string, opts rules.Options) (*filter.Table, error) {
 	data, err := rules.ReadFile(path, opts.MaxFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read rules: %w", err)
+		return nil, &fileError{path: path, err: err}
 	}
 	f, err := rules.Parse(path, data, opts)
 	if err != nil {
@@ -24,6 +24,17 @@ func Compile(path string, opts rules.Options) (*filter.Table, error) {
 	}
 	return compile(path, f)
 }
+
+// fileError is a rules file that cannot be read, said as every other
+// error about a file is: "file: message" ("rules.yaml: no such file or
+// directory"). It wraps the fs error (errors.Is(err, fs.ErrNotExist)).
+type fileError struct {
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string { return e.path + ": " + unwrapPath(e.err).Error() }
+func (e *fileError) Unwrap() error { return e.err }
 
 // compile is the step from a decoded file to a table, shared by Compile
 // and the daemon's reloads and edits.

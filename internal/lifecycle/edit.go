@@ -20,8 +20,10 @@ func (s *Service) edit(ctx context.Context, dryRun bool, change editStep) (EditR
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := EditResult{DryRun: dryRun}
-	if s.cfg.ReadOnly != "" {
-		return res, s.fail(&Error{Code: CodeReadOnly, Message: s.cfg.ReadOnly})
+	if s.cfg.ReadOnly != "" && !dryRun {
+		// A refusal, not a failed change: it is not counted in Stats.
+		// A dry run changes nothing, so it is answered.
+		return res, &Error{Code: CodeReadOnly, Message: s.cfg.ReadOnly}
 	}
 	data, err := rules.ReadFile(s.cfg.Path, s.cfg.Rules.MaxFileBytes)
 	if err != nil {

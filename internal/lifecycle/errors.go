@@ -54,14 +54,14 @@ func (e *Error) Error() string {
 // reload statistics.
 func (e *Error) refused() bool {
 	switch e.Code {
-	case CodeNotFound, CodeBadRequest, CodeEgressOmitted, CodeStaleNumbers:
+	case CodeNotFound, CodeBadRequest, CodeEgressOmitted, CodeStaleNumbers, CodeReadOnly:
 		return true
 	}
 	return false
 }
 
 func readError(path string, err error) *Error {
-	return &Error{Code: CodeReadFailed, Message: fmt.Sprintf("read %s: %v", path, unwrapPath(err))}
+	return &Error{Code: CodeReadFailed, Message: fmt.Sprintf("read %s: %v", path, unwrapPath(err)), cause: err}
 }
 
 func unwrapPath(err error) error {

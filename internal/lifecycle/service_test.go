@@ -181,8 +181,33 @@ func TestReadOnlyRefusesEdits(t *testing.T) {
 	if got, _ := os.ReadFile(fx.path); string(got) != baseRules || fx.h.Table() != old {
 		t.Errorf("a refused edit changed the file or the table:\n%s", got)
 	}
+	// A refusal is not a failed reload (issue 18).
+	if st := fx.svc.Stats(); st.Failed != 0 || st.LastError != nil {
+		t.Errorf("refused edits counted as failures: %+v", st)
+	}
 	if _, err := fx.svc.Reload(context.Background()); err != nil {
 		t.Errorf("reload on read-only rules: %v", err)
+	}
+}
+
+// TestReadOnlyAllowsDryRun (issue 18): a dry run changes nothing, so
+// read-only rules answer it with the diff an edit would make.
+func TestReadOnlyAllowsDryRun(t *testing.T) {
+	fx := newFixture(t, baseRules)
+	fx.svc.cfg.ReadOnly = "fwd runs on the shipped default rules"
+	old := fx.h.Table()
+	res, err := fx.svc.Add(context.Background(), AddRequest{Rules: []RuleSpec{{Proto: "tcp", Ports: []string{"22"}}}}, true)
+	if err != nil || !res.DryRun || !res.Changed || len(res.Added) != 1 || res.Diff == "" {
+		t.Fatalf("dry-run add on read-only rules: %+v, %v", res, err)
+	}
+	if res, err := fx.svc.Delete(context.Background(), DeleteRequest{Numbers: []int{1}}, true); err != nil || len(res.Deleted) != 1 {
+		t.Fatalf("dry-run delete on read-only rules: %+v, %v", res, err)
+	}
+	if got, _ := os.ReadFile(fx.path); string(got) != baseRules || fx.h.Table() != old {
+		t.Errorf("a dry run changed the file or the table:\n%s", got)
+	}
+	if st := fx.svc.Stats(); st.Failed != 0 || st.OK != 0 {
+		t.Errorf("dry runs counted: %+v", st)
 	}
 }
 

@@ -341,6 +341,14 @@ func (d *decoder) prefixLists(n *yaml.Node) []PrefixList {
 		d.errorf(n, "prefix_lists: expected a mapping of name: [CIDR, ...], got %s", kindName(n))
 		return nil
 	}
+	// Every list's name, so that an entry naming a list (before or after
+	// it) is told that lists do not nest.
+	names := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && listName.MatchString(k.Value) {
+			names[k.Value] = true
+		}
+	}
 	var out []PrefixList
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
@@ -368,6 +376,10 @@ func (d *decoder) prefixLists(n *yaml.Node) []PrefixList {
 			it = deref(it)
 			s, ok := d.scalar(it, "prefix list entry", "a CIDR or an address")
 			if !ok {
+				continue
+			}
+			if names[s] {
+				d.errorf(it, "prefix list %q names prefix list %q: prefix lists do not nest, expected a CIDR or an address (copy its entries here)", name, s)
 				continue
 			}
 			if p, ok := d.prefix(it, s); ok {

@@ -148,6 +148,8 @@ func TestParseErrors(t *testing.T) {
 		{"empty from", rulesOf("      - {proto: tcp, ports: 22, from: []}"), "e.yaml:5:39: from is an empty list: expected at least one CIDR, address, prefix list name or any"},
 		{"from is a map", rulesOf("      - {proto: tcp, ports: 22, from: {a: b}}"), "e.yaml:5:39: from: expected a list of CIDRs, addresses, prefix list names or any, got a mapping"},
 		{"prefix list bad entry", "version: 1\nprefix_lists:\n  office: [203.0.113.0/24, nope]\ngroups: [{name: a}]\n", "e.yaml:3:28: bad address \"nope\": expected a CIDR, an address, a prefix list name or any"},
+		{"nested prefix list", "version: 1\nprefix_lists:\n  office: [203.0.113.0/24]\n  staff: [office, 198.51.100.7]\ngroups: [{name: a}]\n", "e.yaml:4:11: prefix list \"staff\" names prefix list \"office\": prefix lists do not nest, expected a CIDR or an address (copy its entries here)"},
+		{"nested prefix list defined later", "version: 1\nprefix_lists:\n  staff: [vpn]\n  vpn: [198.51.100.0/24]\ngroups: [{name: a}]\n", "e.yaml:3:11: prefix list \"staff\" names prefix list \"vpn\": prefix lists do not nest, expected a CIDR or an address (copy its entries here)"},
 		{"prefix list reserved name", "version: 1\nprefix_lists:\n  any: [203.0.113.0/24]\ngroups: [{name: a}]\n", "e.yaml:3:3: prefix list name \"any\" is reserved: pick another name"},
 		{"description type", rulesOf("      - {proto: tcp, ports: 22, from: [any], description: [x]}"), "e.yaml:5:59: rule description: expected a string, got a list"},
 		{"two documents", "version: 1\ngroups: [{name: a}]\n---\nversion: 1\n", "e.yaml:3:1: a second YAML document: expected one rules document per file"},
