@@ -9,6 +9,7 @@
 //	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D]
 //	    [--max-rules N] [--max-file-bytes N]
 //	    [--socket PATH] [--socket-group GROUP]
+//	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
 //
 // One fwd owns a network namespace's firewall: a second one started in the
 // same namespace refuses to start, naming the first one's pid, before it
@@ -16,6 +17,10 @@
 // --reconcile-interval the owner compares the kernel's tables with its
 // rules and installs them again when someone changed or removed them,
 // saying so in its log and in the kernel_rules_restored counter.
+//
+// --flow-log writes one line per decided new flow, in the AWS VPC Flow
+// Logs version 2 format, rotated by size and rate-limited (see
+// internal/flowlog); the verdict path never waits for it.
 //
 // The control socket (default /run/fwd/fwd.sock) serves fwctl: status,
 // reload and runtime edits, all through the same all-or-nothing path as
@@ -45,6 +50,7 @@ import (
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/engine"
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/flowlog"
 	"github.com/fwd-project/fwd/internal/kernel"
 	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/netnslock"
@@ -88,6 +94,7 @@ type options struct {
 	// maxRules and maxFileBytes bound the rules file fwd accepts.
 	maxRules     int
 	maxFileBytes int64
+	flowLog      flowLogOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -109,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.ownerLock = netnslock.DefaultName
 	fs.IntVar(&o.maxRules, "max-rules", rules.DefaultMaxRules, "largest number of rules the rules file may hold")
 	fs.Int64Var(&o.maxFileBytes, "max-file-bytes", rules.DefaultMaxFileBytes, "largest rules file, in `bytes`, fwd reads")
+	flowLogSize := o.flowLog.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -119,11 +127,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "rules" {
-			o.rulesGiven = true
-		}
-	})
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	o.rulesGiven = given["rules"]
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
 	}
@@ -152,6 +158,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxFileBytes < 1 {
 		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
+	}
+	if err := o.flowLog.check(*flowLogSize, given); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -238,6 +247,22 @@ func run(args []string, stderr io.Writer) int {
 	}
 	defer lock.Close()
 
+	// The flow log, once the rules are good and this fwd owns the
+	// namespace; the workers that write to it start below.
+	if d.flows, err = openFlowLog(o.flowLog, log); err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailure
+	}
+	if d.flows != nil {
+		// After the engine's stop (in every return below): nothing
+		// logs flows any more.
+		defer func() {
+			if err := d.flows.Close(); err != nil {
+				log.Error("flow log", "err", err)
+			}
+		}()
+	}
+
 	if err := d.start(); err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure
@@ -319,6 +344,9 @@ type daemon struct {
 	// shipped is true when fwd fell back to the rules shipped with it.
 	shipped bool
 	srv     *control.Server
+	// flows is the flow log, nil without --flow-log; opened after the
+	// first load, before the workers start.
+	flows *flowlog.Logger
 	// kmu serializes every use of inst and kcfg once fwd runs: a
 	// reload's Prepare and Settle, the reconcile loop and the stop.
 	kmu sync.Mutex
@@ -328,7 +356,7 @@ type daemon struct {
 // load makes the engine, with no table, and the lifecycle service, and
 // loads the rules through it: the path of every later reload and edit.
 func (d *daemon) load() error {
-	d.eng = engine.New(nil, engine.Config{Log: d.log})
+	d.eng = engine.New(nil, engine.Config{Log: d.log, OnFlow: d.flowHook()})
 	cfg := lifecycle.ServiceConfig{
 		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
 		Prepare: d.prepareKernel, Settle: d.settleKernel,
@@ -445,6 +473,7 @@ func (d *daemon) counters() map[string]uint64 {
 		// goroutines, the status request's own included.
 		"goroutines": uint64(runtime.NumGoroutine()),
 	}
+	addFlowLogCounters(c, d.flows)
 	// The kernel's side of overload: packets that found the queue full
 	// (dropped, or accepted failing open) or the socket buffer full.
 	if ks, err := nfq.ReadKernelStats(); err == nil {

@@ -49,6 +49,33 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("limits: %d rules, %d bytes", o.maxRules, o.maxFileBytes)
 			}
 		}},
+		{name: "flow log off by default", check: func(t *testing.T, o options) {
+			if o.flowLog != (flowLogOptions{maxSize: 64 << 20, files: 5, rate: 10000}) {
+				t.Errorf("flow log defaults: %+v", o.flowLog)
+			}
+		}},
+		{name: "flow log", args: []string{"--flow-log", "/var/log/fwd/flows.log", "--flow-log-max-size", "1MiB", "--flow-log-files", "3", "--flow-log-rate", "50"},
+			check: func(t *testing.T, o options) {
+				if o.flowLog != (flowLogOptions{path: "/var/log/fwd/flows.log", maxSize: 1 << 20, files: 3, rate: 50}) {
+					t.Errorf("flow log: %+v", o.flowLog)
+				}
+			}},
+		{name: "flow log size in bytes", args: []string{"--flow-log", "f", "--flow-log-max-size", "10000"}, check: func(t *testing.T, o options) {
+			if o.flowLog.maxSize != 10000 {
+				t.Errorf("size %d, want 10000", o.flowLog.maxSize)
+			}
+		}},
+		{name: "flow log size in G", args: []string{"--flow-log", "f", "--flow-log-max-size", "2G"}, check: func(t *testing.T, o options) {
+			if o.flowLog.maxSize != 2<<30 {
+				t.Errorf("size %d, want 2 GiB", o.flowLog.maxSize)
+			}
+		}},
+		{name: "flow log bad size", args: []string{"--flow-log", "f", "--flow-log-max-size", "12x"}, wantErr: `--flow-log-max-size "12x"`},
+		{name: "flow log tiny size", args: []string{"--flow-log", "f", "--flow-log-max-size", "100"}, wantErr: `--flow-log-max-size "100": want a size of at least 4KiB`},
+		{name: "flow log size overflow", args: []string{"--flow-log", "f", "--flow-log-max-size", "99999999999GiB"}, wantErr: "--flow-log-max-size"},
+		{name: "flow log zero files", args: []string{"--flow-log", "f", "--flow-log-files", "0"}, wantErr: "--flow-log-files 0: want at least 1"},
+		{name: "flow log zero rate", args: []string{"--flow-log", "f", "--flow-log-rate", "0"}, wantErr: "--flow-log-rate 0: want at least 1"},
+		{name: "flow log option without the log", args: []string{"--flow-log-rate", "5"}, wantErr: "--flow-log-rate needs --flow-log FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

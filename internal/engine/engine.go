@@ -39,6 +39,10 @@ type Config struct {
 	// means 10 per second.
 	DropLogBurst int
 	DropLogEvery time.Duration
+	// OnFlow, when set, receives every new flow a worker decides (every
+	// packet it answers that decodes as IP; not the undecodable ones).
+	// Nil is off and costs one comparison.
+	OnFlow FlowFunc
 }
 
 // Engine holds the live table and the workers.
@@ -294,17 +298,27 @@ func (w *Worker) Decide(m *nfq.Msg) verdict.Verdict {
 	if l == nil {
 		w.noTable.Add(1)
 		w.logDrop(dir, p, ReasonNoTable)
+		if w.e.cfg.OnFlow != nil {
+			w.reportFlow(dir, p, verdict.Drop, filter.Result{}, ReasonNoTable)
+		}
 		return verdict.Drop
 	}
-	if v := l.t.Match(filter.KeyOf(p, dir)); v.Accepted() {
+	v := l.t.Match(filter.KeyOf(p, dir))
+	if v.Accepted() {
 		w.accepted.Add(1)
 		if s := l.t.Slot(v); s >= 0 {
 			l.hits[s].Add(1)
+		}
+		if w.e.cfg.OnFlow != nil {
+			w.reportFlow(dir, p, verdict.Accept, v, "")
 		}
 		return verdict.Accept
 	}
 	w.noMatch.Add(1)
 	w.logDrop(dir, p, ReasonNoMatch)
+	if w.e.cfg.OnFlow != nil {
+		w.reportFlow(dir, p, verdict.Drop, v, ReasonNoMatch)
+	}
 	return verdict.Drop
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/flowlog"
 	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/nfq"
 	"github.com/fwd-project/fwd/internal/packet"
@@ -149,19 +150,29 @@ func TestDecideWithoutTableDrops(t *testing.T) {
 }
 
 // TestDecideAllocs: the hot path allocates nothing, accepting or dropping
-// (once the drop log's rate limit is used up).
+// (once the drop log's rate limit is used up), with the flow hook off and
+// on: handing records to a flow log that takes them, and to one whose
+// buffer is full.
 func TestDecideAllocs(t *testing.T) {
-	e, _ := mustEngine(t, webRules, slog.New(slog.DiscardHandler))
-	w := e.NewWorker(0)
-	fixed := time.Unix(1000, 0)
-	w.now = func() time.Time { return fixed }
-	for _, c := range decideCases(t) {
-		m := &nfq.Msg{ID: 1, Hook: c.hook, Payload: c.data}
-		for range 2 * e.cfg.DropLogBurst {
-			w.Decide(m)
+	for _, hook := range []struct {
+		name   string
+		buffer int // of the flow log; 0: no flow log
+	}{{"no flow log", 0}, {"flow log", 1 << 16}, {"flow log full", 1}} {
+		e, _ := mustEngine(t, webRules, slog.New(slog.DiscardHandler))
+		if hook.buffer > 0 {
+			e.cfg.OnFlow = openFlowLog(t, flowlog.Config{Buffer: hook.buffer, Rate: 100})
 		}
-		if n := testing.AllocsPerRun(200, func() { w.Decide(m) }); n != 0 {
-			t.Errorf("%s: %v allocs per Decide, want 0", c.name, n)
+		w := e.NewWorker(0)
+		fixed := time.Unix(1000, 0)
+		w.now = func() time.Time { return fixed }
+		for _, c := range decideCases(t) {
+			m := &nfq.Msg{ID: 1, Hook: c.hook, Payload: c.data}
+			for range 2 * e.cfg.DropLogBurst {
+				w.Decide(m)
+			}
+			if n := testing.AllocsPerRun(200, func() { w.Decide(m) }); n != 0 {
+				t.Errorf("%s, %s: %v allocs per Decide, want 0", hook.name, c.name, n)
+			}
 		}
 	}
 }
