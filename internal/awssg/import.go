@@ -158,32 +158,45 @@ func (im *importer) group(g sgroup, taken map[string]bool) (outGroup, error) {
 // uniqueName is the group's name in the rules file: its GroupName (or
 // GroupId), made valid text and unique.
 func uniqueName(g sgroup, taken map[string]bool) string {
-	name := strings.TrimSpace(strings.Map(func(r rune) rune {
-		if rules.CheckText("name", string(r)) != nil {
-			return -1
-		}
-		return r
-	}, g.name))
+	name := strings.TrimSpace(printable(g.name))
 	if name == "" {
-		name = g.id
+		name = strings.TrimSpace(printable(g.id))
 	}
-	if utf8.RuneCountInString(name) > rules.MaxTextLen-30 {
-		name = string([]rune(name)[:rules.MaxTextLen-30])
+	if name == "" {
+		name = "imported"
+	}
+	if utf8.RuneCountInString(name) > rules.MaxTextLen {
+		name = string([]rune(name)[:rules.MaxTextLen])
 	}
 	if !taken[name] {
 		return name
 	}
-	if g.id != "" && !taken[name+"-"+g.id] && name != g.id {
-		name += "-" + g.id
-		if !taken[name] {
-			return name
-		}
+	suffix := func(sfx string) string {
+		base := []rune(name)
+		return string(base[:min(len(base), rules.MaxTextLen-utf8.RuneCountInString(sfx))]) + sfx
 	}
-	for i := 2; ; i++ {
-		if n := name + "-" + strconv.Itoa(i); !taken[n] {
+	if g.id != "" && name != g.id {
+		if n := suffix("-" + g.id); !taken[n] {
 			return n
 		}
 	}
+	for i := 2; ; i++ {
+		if n := suffix("-" + strconv.Itoa(i)); !taken[n] {
+			return n
+		}
+	}
+}
+
+// printable drops from s the characters rules.CheckText refuses
+// (controls, line breaks, invisible formatting), so that s can be a group
+// name or a comment line.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || rules.CheckText("text", string(r)) != nil {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // rules converts one direction's permissions. Peers of rules with the
@@ -428,7 +441,7 @@ func (im *importer) write(src Source, groups []outGroup) []byte {
 	b.WriteString("groups:\n")
 	for _, g := range groups {
 		for _, c := range g.comments {
-			fmt.Fprintf(&b, "  # %s\n", c)
+			fmt.Fprintf(&b, "  # %s\n", printable(c))
 		}
 		fmt.Fprintf(&b, "  - name: %s\n", scalar(g.name))
 		if g.description != "" {
