@@ -241,4 +241,3 @@ func runExport(e env, args []string) int {
 	e.stdout.Write(out)
 	return exitOK
 }
-
