@@ -138,9 +138,9 @@ func checkRoundTrip(t *testing.T, f *rules.File, text []byte) {
 	}
 }
 
-// TestRoundTripShipped: import(export(x)) means x for the shipped rules
+// TestImportExportShipped: import(export(x)) means x for the shipped rules
 // files.
-func TestRoundTripShipped(t *testing.T) {
+func TestImportExportShipped(t *testing.T) {
 	for _, name := range []string{"default.yaml", "office-ssh.yaml", "locked-egress.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join("..", "..", "rules", name)
@@ -157,8 +157,8 @@ func TestRoundTripShipped(t *testing.T) {
 	}
 }
 
-// TestRoundTripRandom: the same on seeded random rules files.
-func TestRoundTripRandom(t *testing.T) {
+// TestImportExportRandom: the same on seeded random rules files.
+func TestImportExportRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 1))
 	for i := range 300 {
 		text := randomFile(rng)
@@ -173,9 +173,9 @@ func TestRoundTripRandom(t *testing.T) {
 	}
 }
 
-// TestMeaningSeesChanges keeps the round-trip tests honest: meaning
+// TestImportExportMeaningSeesChanges keeps the round-trip tests honest: meaning
 // tells apart files that differ in any one respect.
-func TestMeaningSeesChanges(t *testing.T) {
+func TestImportExportMeaningSeesChanges(t *testing.T) {
 	base := "version: 1\ngroups:\n  - name: g\n    description: d\n    ingress:\n      - {proto: tcp, ports: 22, from: [10.0.0.0/8], description: x}\n"
 	changed := []string{
 		strings.Replace(base, "name: g", "name: h", 1),
