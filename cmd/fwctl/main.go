@@ -41,6 +41,8 @@ func commands() []command {
 		{"delete", "delete N... | delete allow RULE: remove rules from the running fwd", runDelete},
 		{"status", "status [numbered|verbose]: the running fwd's rules and counters", runStatus},
 		{"reload", "reload: reload the running fwd's rules file (all or nothing)", runReload},
+		{"import", "import aws FILE.json: AWS security groups (describe-security-groups output) to a rules file", runImport},
+		{"export", "export aws [-f RULES]: a rules file's groups as AWS security-group permissions (JSON)", runExport},
 		{"deny", "deny, reject, limit: not available, security groups are allow-only", runNotAllow("deny")},
 		{"reject", "", runNotAllow("reject")},
 		{"limit", "", runNotAllow("limit")},
