@@ -39,6 +39,12 @@ type Config struct {
 	// means 10 per second.
 	DropLogBurst int
 	DropLogEvery time.Duration
+	// LatencySampleEvery, when above zero, times one Decide in that many
+	// into the worker's latency histogram (Stats.Latency); zero times
+	// none.
+	LatencySampleEvery uint32
+	// Drops, when set, receives every drop the drop log logs.
+	Drops DropRecorder
 }
 
 // Engine holds the live table and the workers.
@@ -218,6 +224,7 @@ type Stats struct {
 	DroppedNoTable     uint64 // before the first table (fail closed)
 	DroppedUndecodable uint64 // not decodable as IPv4/IPv6 and a transport
 	DropLogSkipped     uint64 // drops not logged because of the rate limit
+	Latency            Latency // sampled Decide durations (Config.LatencySampleEvery)
 	Queue              nfq.Stats
 	Workers            int
 }
@@ -233,6 +240,7 @@ func (e *Engine) Stats() Stats {
 		s.DroppedNoTable += w.noTable.Load()
 		s.DroppedUndecodable += w.undecodable.Load()
 		s.DropLogSkipped += w.logSkipped.Load()
+		w.lat.addTo(&s.Latency)
 	}
 	for _, q := range e.queues {
 		qs := q.Stats()
@@ -253,6 +261,10 @@ type Worker struct {
 	pkt   packet.Packet
 	now   func() time.Time
 	limit dropLimiter
+	// sampleEvery and sampleLeft pace the latency samples: one Decide
+	// in sampleEvery is timed (0: none).
+	sampleEvery, sampleLeft uint32
+	lat                     latencyHist
 
 	accepted, noMatch, noTable, undecodable, logSkipped atomic.Uint64
 }
@@ -265,6 +277,9 @@ func (e *Engine) NewWorker(id int) *Worker {
 		e:     e,
 		now:   time.Now,
 		limit: dropLimiter{burst: e.cfg.DropLogBurst, every: e.cfg.DropLogEvery},
+
+		sampleEvery: e.cfg.LatencySampleEvery,
+		sampleLeft:  e.cfg.LatencySampleEvery,
 	}
 }
 
@@ -279,6 +294,20 @@ const (
 // the connection it starts. Packets queued from OUTPUT are egress, all
 // others ingress. It is an nfq.Handler.
 func (w *Worker) Decide(m *nfq.Msg) verdict.Verdict {
+	if w.sampleEvery == 0 {
+		return w.decide(m)
+	}
+	if w.sampleLeft--; w.sampleLeft > 0 {
+		return w.decide(m)
+	}
+	w.sampleLeft = w.sampleEvery
+	start := time.Now()
+	v := w.decide(m)
+	w.lat.observe(time.Since(start))
+	return v
+}
+
+func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 	dir := direction.Ingress
 	if m.Hook == nfq.HookLocalOut {
 		dir = direction.Egress
@@ -330,6 +359,9 @@ func (w *Worker) logDrop(dir direction.Dir, p *packet.Packet, reason string) {
 		"queue_worker", w.id,
 		"not_logged_before", skipped,
 	)
+	if r := w.e.cfg.Drops; r != nil {
+		r.RecordDrop(DropEvent{Time: w.now(), Dir: dir, Peer: peer, Proto: p.Proto, Port: p.DstPort, Reason: reason, Worker: w.id})
+	}
 }
 
 // dropLimiter lets burst log lines through per interval, and counts the
