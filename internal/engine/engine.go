@@ -219,11 +219,11 @@ func (e *Engine) Stop() error {
 
 // Stats are the engine's counters, summed over its workers.
 type Stats struct {
-	Accepted           uint64 // new flows accepted
-	DroppedNoMatch     uint64 // no rule allows them
-	DroppedNoTable     uint64 // before the first table (fail closed)
-	DroppedUndecodable uint64 // not decodable as IPv4/IPv6 and a transport
-	DropLogSkipped     uint64 // drops not logged because of the rate limit
+	Accepted           uint64  // new flows accepted
+	DroppedNoMatch     uint64  // no rule allows them
+	DroppedNoTable     uint64  // before the first table (fail closed)
+	DroppedUndecodable uint64  // not decodable as IPv4/IPv6 and a transport
+	DropLogSkipped     uint64  // drops not logged because of the rate limit
 	Latency            Latency // sampled Decide durations (Config.LatencySampleEvery)
 	Queue              nfq.Stats
 	Workers            int
