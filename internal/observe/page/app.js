@@ -49,10 +49,11 @@ function renderGroups(s) {
 }
 
 // renderChart draws the per-second rates as two polylines in a 600x160
-// box, scaled to the peak, the newest sample on the right.
+// box, scaled to the peak, the newest sample on the right; the x axis
+// spans at least a minute, at most the five the series keeps.
 function renderChart(s) {
-  const W = 600, H = 160, n = 300;
   const a = s.rates.accepted, d = s.rates.dropped;
+  const W = 600, H = 160, n = Math.max(60, a.length);
   const peak = Math.max(1, ...a, ...d);
   const pts = (xs) => xs.map((v, i) => {
     const x = W - (xs.length - 1 - i) * (W / n);
