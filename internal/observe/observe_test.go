@@ -304,3 +304,25 @@ func TestPageAssets(t *testing.T) {
 		}
 	}
 }
+
+func TestHealth(t *testing.T) {
+	failed := []lifecycle.ReloadEvent{{Result: lifecycle.ReloadFailed, Err: "bad"}, {Result: lifecycle.ReloadOK}}
+	recovered := []lifecycle.ReloadEvent{{Result: lifecycle.ReloadOK}, {Result: lifecycle.ReloadFailed}}
+	for _, c := range []struct {
+		name      string
+		tableLive bool
+		workers   int
+		reloads   []lifecycle.ReloadEvent
+		want      string
+	}{
+		{"running", true, 2, recovered, "ok"},
+		{"no table", false, 2, nil, "failing"},
+		{"no worker", true, 0, nil, "failing"},
+		{"last reload failed", true, 2, failed, "degraded"},
+	} {
+		h := health(c.tableLive, engine.Stats{Workers: c.workers}, c.reloads)
+		if h.Status != c.want || (c.want == "ok") != (len(h.Problems) == 0) {
+			t.Errorf("%s: %+v, want %s", c.name, h, c.want)
+		}
+	}
+}

@@ -116,7 +116,7 @@ func dropStatus(d engine.DropEvent) DropStatus {
 
 // health is failing when fwd answers nothing (no table, no worker),
 // degraded when it runs on rules older than the file (the last reload
-// failed) or has lost packets on the queue socket.
+// failed). Overload shows in the counters and the metrics.
 func health(tableLive bool, es engine.Stats, reloads []lifecycle.ReloadEvent) Health {
 	h := Health{Status: "ok", Problems: []string{}}
 	if !tableLive {
@@ -131,9 +131,6 @@ func health(tableLive bool, es engine.Stats, reloads []lifecycle.ReloadEvent) He
 	}
 	if len(reloads) > 0 && reloads[0].Result == lifecycle.ReloadFailed {
 		h.Problems = append(h.Problems, "the last reload failed: running the previous rules ("+reloads[0].Err+")")
-	}
-	if es.Queue.RecvErrors > 0 {
-		h.Problems = append(h.Problems, "the queue socket overran: packets were lost (see fwd_queue_recv_errors_total)")
 	}
 	if len(h.Problems) > 0 {
 		h.Status = "degraded"
