@@ -9,6 +9,8 @@ command -v conntrack >/dev/null 2>&1 || need="$need conntrack"
 command -v curl >/dev/null 2>&1 || need="$need curl"
 [ -x /usr/sbin/nginx ] || need="$need nginx-light"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
+# The status page test loads the page in headless Chromium.
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"

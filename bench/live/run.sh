@@ -14,7 +14,9 @@
 #
 # Bounded: DURATION seconds per measurement (default 3), four modes:
 # about 90 seconds. Environment: DURATION, QUEUES (fwd --queues, default:
-# CPUs), PARALLEL (default 64).
+# CPUs), PARALLEL (default 64), METRICS=1 adds a mode (d): fwd batch with
+# --metrics 127.0.0.1:9101 in the server namespace, scraped every second
+# while it is measured (the before/after of the metrics).
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -129,11 +131,13 @@ queued_total() { ip netns exec "$S" cat /proc/net/netfilter/nfnetlink_queue | aw
 # cpu_ticks PID: user+system clock ticks of a process.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run_fwd IO: measure with fwd --queue-io=IO; sets res[IO] and qs[IO].
+# run_fwd IO [KEY [FLAGS...]]: measure with fwd --queue-io=IO and FLAGS;
+# sets res[KEY] and qs[KEY] (KEY defaults to IO).
 declare -A qs
 run_fwd() {
-	local io=$1
-	ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues "$queues" --queue-io "$io" --log-level warn 2>"$tmp/fwd-$io.log" &
+	local io=$1 key=${2:-$1}
+	shift $(($# < 2 ? $# : 2))
+	ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues "$queues" --queue-io "$io" --log-level warn "$@" 2>"$tmp/fwd-$key.log" &
 	fwd_pid=$!
 	for _ in $(seq 100); do
 		ip netns exec "$S" iptables-save 2>/dev/null | grep -q FWD-INPUT && break
@@ -141,11 +145,21 @@ run_fwd() {
 	done
 	sleep 0.5
 	local q0 t0 q1 t1
+	local scraper=""
+	if [[ " $* " == *" --metrics "* ]]; then
+		# Scraped every second while measured, as a busy Prometheus would.
+		ip netns exec "$S" sh -c 'while :; do curl -s -o /dev/null http://127.0.0.1:9101/metrics; sleep 1; done' &
+		scraper=$!
+	fi
 	q0=$(queued_total); t0=$(cpu_ticks "$fwd_pid")
-	res[$io]=$(measure)
+	res[$key]=$(measure)
 	q1=$(queued_total); t1=$(cpu_ticks "$fwd_pid")
-	qs[$io]=$(ip netns exec "$S" cat /proc/net/netfilter/nfnetlink_queue)
-	res[$io]+=" queued=$((q1 - q0)) cpu_us_per_pkt=$(awk -v t=$((t1 - t0)) -v q=$((q1 - q0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (q>0 ? t*1e6/hz/q : 0)}')"
+	if [ -n "$scraper" ]; then
+		ip netns exec "$S" curl -s http://127.0.0.1:9101/metrics | grep -E '^fwd_(flows_accepted_total|verdict_latency_seconds_(sum|count)) ' >"$tmp/metrics-$key.txt" || true
+		kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true
+	fi
+	qs[$key]=$(ip netns exec "$S" cat /proc/net/netfilter/nfnetlink_queue)
+	res[$key]+=" queued=$((q1 - q0)) cpu_us_per_pkt=$(awk -v t=$((t1 - t0)) -v q=$((q1 - q0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (q>0 ? t*1e6/hz/q : 0)}')"
 	kill -TERM "$fwd_pid"; wait "$fwd_pid" || true
 	fwd_pid=""
 }
@@ -168,6 +182,12 @@ echo "mode b: fwd --queues $queues --queue-io batch" >&2
 run_fwd batch
 echo "mode c: fwd --queues $queues --queue-io simple" >&2
 run_fwd simple
+modes="none iptables batch simple"
+if [ "${METRICS:-0}" = 1 ]; then
+	echo "mode d: fwd --queues $queues --queue-io batch --metrics 127.0.0.1:9101" >&2
+	run_fwd batch metrics --metrics 127.0.0.1:9101
+	modes+=" metrics"
+fi
 
 base_flows=$(field flows_per_s "${res[iptables]}")
 base_conns=$(field conns_per_s "${res[iptables]}")
@@ -178,7 +198,7 @@ echo "fwd live benchmark: $(nproc) CPUs, ${dur}s per measurement, fwd --queues $
 echo
 echo "| mode | sent/s | new UDP flows/s | vs (a) | TCP conns/s | vs (a) | TCP Gbit/s | vs (a) | fwd CPU µs/queued pkt | TCP runs |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-for m in none iptables batch simple; do
+for m in $modes; do
 	r=${res[$m]}
 	flows=$(field flows_per_s "$r")
 	conns=$(field conns_per_s "$r")
@@ -189,13 +209,18 @@ for m in none iptables batch simple; do
 	iptables) name="(a) plain iptables ACCEPT" ;;
 	batch) name="(b) fwd --queue-io=batch" ;;
 	simple) name="(c) fwd --queue-io=simple" ;;
+	metrics) name="(d) fwd --queue-io=batch --metrics" ;;
 	esac
 	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(field sent_per_s "$r")" \
 		"$flows" "$(pct "$flows" "$base_flows")" "$conns" "$(pct "$conns" "$base_conns")" \
 		"$bulk" "$(pct "$bulk" "$base_bulk")" "${cpu:--}" "$(sed -n 's/.*runs=\([0-9./]*\).*/\1/p' <<<"$r")"
 done
 echo
-for m in batch simple; do
-	echo "fwd --queue-io=$m: $(field queued "${res[$m]}") packets queued; failed connects $(field failed "${res[$m]}"); kernel queue counters after the run (queue portid waiting copymode copyrange queue_dropped user_dropped id_seq 1):"
+for m in ${modes#none iptables }; do
+	echo "fwd ($m): $(field queued "${res[$m]}") packets queued; failed connects $(field failed "${res[$m]}"); kernel queue counters after the run (queue portid waiting copymode copyrange queue_dropped user_dropped id_seq 1):"
 	echo "${qs[$m]}" | sed 's/^/  /'
 done
+if [ -s "$tmp/metrics-metrics.txt" ]; then
+	echo "fwd --metrics after mode (d) (verdict latency sampled 1 in 64):"
+	sed 's/^/  /' "$tmp/metrics-metrics.txt"
+fi

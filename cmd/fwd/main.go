@@ -10,6 +10,7 @@
 //	    [--max-rules N] [--max-file-bytes N]
 //	    [--socket PATH] [--socket-group GROUP]
 //	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
+//	    [--metrics HOST:PORT [--metrics-public]]
 //
 // One fwd owns a network namespace's firewall: a second one started in the
 // same namespace refuses to start, naming the first one's pid, before it
@@ -55,6 +56,7 @@ import (
 	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/netnslock"
 	"github.com/fwd-project/fwd/internal/nfq"
+	"github.com/fwd-project/fwd/internal/observe"
 	"github.com/fwd-project/fwd/internal/rules"
 )
 
@@ -95,6 +97,9 @@ type options struct {
 	maxRules     int
 	maxFileBytes int64
 	flowLog      flowLogOptions
+	// metrics is the metrics and status page listener ("": none).
+	metrics       string
+	metricsPublic bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -117,6 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.maxRules, "max-rules", rules.DefaultMaxRules, "largest number of rules the rules file may hold")
 	fs.Int64Var(&o.maxFileBytes, "max-file-bytes", rules.DefaultMaxFileBytes, "largest rules file, in `bytes`, fwd reads")
 	flowLogSize := o.flowLog.register(fs)
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics (/metrics) and a status page (/) on `HOST:PORT`, e.g. 127.0.0.1:9101; loopback only unless --metrics-public")
+	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "let --metrics listen on an address that is not loopback")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -161,6 +168,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if err := o.flowLog.check(*flowLogSize, given); err != nil {
 		return o, err
+	}
+	if o.metrics != "" {
+		if err := observe.CheckAddr(o.metrics, o.metricsPublic); err != nil {
+			return o, fmt.Errorf("--metrics %w", err)
+		}
 	}
 	return o, nil
 }
@@ -227,6 +239,9 @@ func run(args []string, stderr io.Writer) int {
 	// The first load is a reload like any other, into an engine that
 	// has no table (and would drop everything: fail closed).
 	d := &daemon{o: o, path: path, ropts: rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}, log: log, shipped: path != o.rules}
+	if o.metrics != "" {
+		d.obs = observe.NewRecorder()
+	}
 	if err := d.load(); err != nil {
 		printRulesError(stderr, path, err)
 		return exitBadRules
@@ -268,6 +283,13 @@ func run(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	if err := d.serveControl(); err != nil {
+		log.Error("cannot start", "err", err)
+		if err := d.stop(); err != nil {
+			log.Error("stop", "err", err)
+		}
+		return exitFailure
+	}
+	if err := d.serveMetrics(); err != nil {
 		log.Error("cannot start", "err", err)
 		if err := d.stop(); err != nil {
 			log.Error("stop", "err", err)
@@ -351,15 +373,19 @@ type daemon struct {
 	// reload's Prepare and Settle, the reconcile loop and the stop.
 	kmu sync.Mutex
 	rec reconciler
+	// obs and metrics serve --metrics (nil without it).
+	obs     *observe.Recorder
+	metrics *observe.Server
 }
 
 // load makes the engine, with no table, and the lifecycle service, and
 // loads the rules through it: the path of every later reload and edit.
 func (d *daemon) load() error {
-	d.eng = engine.New(nil, engine.Config{Log: d.log, OnFlow: d.flowHook()})
+	d.eng = engine.New(nil, d.engineConfig())
 	cfg := lifecycle.ServiceConfig{
 		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
 		Prepare: d.prepareKernel, Settle: d.settleKernel,
+		Observe: d.observeReload(),
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
@@ -540,6 +566,7 @@ func (d *daemon) stop() error {
 	if d.srv != nil {
 		serr = d.srv.Close(ctx)
 	}
+	merr := d.stopMetrics(ctx)
 	d.stopReconcile()
 	// Rules first: nothing new is queued, then the queues go.
 	d.kmu.Lock()
@@ -547,7 +574,7 @@ func (d *daemon) stop() error {
 	d.kmu.Unlock()
 	qerr := d.eng.Stop()
 	d.logStats()
-	return errors.Join(serr, kerr, qerr)
+	return errors.Join(serr, merr, kerr, qerr)
 }
 
 func (d *daemon) logStats() {

@@ -44,6 +44,19 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{name: "negative max-rules", args: []string{"--max-rules", "-1"}, wantErr: "--max-rules -1: want at least 1"},
 		{name: "zero max-file-bytes", args: []string{"--max-file-bytes", "0"}, wantErr: "--max-file-bytes 0: want at least 1"},
+		{name: "metrics on loopback", args: []string{"--metrics", "127.0.0.1:9101"}, check: func(t *testing.T, o options) {
+			if o.metrics != "127.0.0.1:9101" || o.metricsPublic {
+				t.Errorf("metrics: %q public %v", o.metrics, o.metricsPublic)
+			}
+		}},
+		{name: "metrics on every address", args: []string{"--metrics", ":9101"}, wantErr: "--metrics :9101 listens on every address, not on loopback"},
+		{name: "metrics on a public address", args: []string{"--metrics", "198.18.0.1:9101"}, wantErr: "--metrics 198.18.0.1:9101 listens on 198.18.0.1, not on loopback: listen on 127.0.0.1 or [::1], or allow it with --metrics-public"},
+		{name: "metrics public allowed", args: []string{"--metrics", "198.18.0.1:9101", "--metrics-public"}, check: func(t *testing.T, o options) {
+			if o.metrics != "198.18.0.1:9101" || !o.metricsPublic {
+				t.Errorf("metrics: %q public %v", o.metrics, o.metricsPublic)
+			}
+		}},
+		{name: "metrics without port", args: []string{"--metrics", "127.0.0.1"}, wantErr: `--metrics "127.0.0.1": want HOST:PORT`},
 		{name: "limits", args: []string{"--max-rules", "10", "--max-file-bytes", "4096"}, check: func(t *testing.T, o options) {
 			if o.maxRules != 10 || o.maxFileBytes != 4096 {
 				t.Errorf("limits: %d rules, %d bytes", o.maxRules, o.maxFileBytes)

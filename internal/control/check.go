@@ -78,7 +78,7 @@ type CheckResult struct {
 	// rule accepts: the codes of the type that pass, as "0-255", "4" or
 	// "0,2-5".
 	Codes string `json:"codes,omitempty"`
-	ID string `json:"id,omitempty"` // the accepting rule's ID (rules.Rule.ID); absent unless Rule is set
+	ID    string `json:"id,omitempty"` // the accepting rule's ID (rules.Rule.ID); absent unless Rule is set
 	// Error is a --batch line's answer to a query it could not read; the
 	// other fields are then empty. The API answers errors with an Error.
 	Error string `json:"error,omitempty"`

@@ -9,6 +9,6 @@
 // ends, failed or not.
 //
 // The tests need root, iptables, iproute2, nginx (Debian nginx-light),
-// curl and openssl (make deps installs them). Without root they skip;
+// curl, openssl and chromium (make deps installs them). Without root they skip;
 // with CI=true in the environment a skip is a failure.
 package e2e

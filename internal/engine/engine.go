@@ -43,6 +43,12 @@ type Config struct {
 	// packet it answers that decodes as IP; not the undecodable ones).
 	// Nil is off and costs one comparison.
 	OnFlow FlowFunc
+	// LatencySampleEvery, when above zero, times one Decide in that many
+	// into the worker's latency histogram (Stats.Latency); zero times
+	// none.
+	LatencySampleEvery uint32
+	// Drops, when set, receives every drop the drop log logs.
+	Drops DropRecorder
 }
 
 // Engine holds the live table and the workers.
@@ -217,11 +223,12 @@ func (e *Engine) Stop() error {
 
 // Stats are the engine's counters, summed over its workers.
 type Stats struct {
-	Accepted           uint64 // new flows accepted
-	DroppedNoMatch     uint64 // no rule allows them
-	DroppedNoTable     uint64 // before the first table (fail closed)
-	DroppedUndecodable uint64 // not decodable as IPv4/IPv6 and a transport
-	DropLogSkipped     uint64 // drops not logged because of the rate limit
+	Accepted           uint64  // new flows accepted
+	DroppedNoMatch     uint64  // no rule allows them
+	DroppedNoTable     uint64  // before the first table (fail closed)
+	DroppedUndecodable uint64  // not decodable as IPv4/IPv6 and a transport
+	DropLogSkipped     uint64  // drops not logged because of the rate limit
+	Latency            Latency // sampled Decide durations (Config.LatencySampleEvery)
 	Queue              nfq.Stats
 	Workers            int
 }
@@ -237,6 +244,7 @@ func (e *Engine) Stats() Stats {
 		s.DroppedNoTable += w.noTable.Load()
 		s.DroppedUndecodable += w.undecodable.Load()
 		s.DropLogSkipped += w.logSkipped.Load()
+		w.lat.addTo(&s.Latency)
 	}
 	for _, q := range e.queues {
 		qs := q.Stats()
@@ -257,6 +265,10 @@ type Worker struct {
 	pkt   packet.Packet
 	now   func() time.Time
 	limit dropLimiter
+	// sampleEvery and sampleLeft pace the latency samples: one Decide
+	// in sampleEvery is timed (0: none).
+	sampleEvery, sampleLeft uint32
+	lat                     latencyHist
 
 	accepted, noMatch, noTable, undecodable, logSkipped atomic.Uint64
 }
@@ -269,6 +281,9 @@ func (e *Engine) NewWorker(id int) *Worker {
 		e:     e,
 		now:   time.Now,
 		limit: dropLimiter{burst: e.cfg.DropLogBurst, every: e.cfg.DropLogEvery},
+
+		sampleEvery: e.cfg.LatencySampleEvery,
+		sampleLeft:  e.cfg.LatencySampleEvery,
 	}
 }
 
@@ -283,6 +298,20 @@ const (
 // the connection it starts. Packets queued from OUTPUT are egress, all
 // others ingress. It is an nfq.Handler.
 func (w *Worker) Decide(m *nfq.Msg) verdict.Verdict {
+	if w.sampleEvery == 0 {
+		return w.decide(m)
+	}
+	if w.sampleLeft--; w.sampleLeft > 0 {
+		return w.decide(m)
+	}
+	w.sampleLeft = w.sampleEvery
+	start := time.Now()
+	v := w.decide(m)
+	w.lat.observe(time.Since(start))
+	return v
+}
+
+func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 	dir := direction.Ingress
 	if m.Hook == nfq.HookLocalOut {
 		dir = direction.Egress
@@ -344,6 +373,9 @@ func (w *Worker) logDrop(dir direction.Dir, p *packet.Packet, reason string) {
 		"queue_worker", w.id,
 		"not_logged_before", skipped,
 	)
+	if r := w.e.cfg.Drops; r != nil {
+		r.RecordDrop(DropEvent{Time: w.now(), Dir: dir, Peer: peer, Proto: p.Proto, Port: p.DstPort, Reason: reason, Worker: w.id})
+	}
 }
 
 // dropLimiter lets burst log lines through per interval, and counts the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
@@ -22,7 +23,9 @@ func (s *Service) Reload(ctx context.Context) (ReloadResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	live := s.cfg.Target.Table()
+	start := time.Now()
 	res, e := s.reload(ctx, live)
+	s.observe(start, live == nil, res, e)
 	if e != nil {
 		if live != nil {
 			if len(e.Details) > 0 {

@@ -58,6 +58,9 @@ type ServiceConfig struct {
 	// Settle, when set, is called after a swap with the new live table,
 	// to remove what only the old table needed. Its error is logged.
 	Settle func(ctx context.Context, live *filter.Table) error
+	// Observe, when set, is called after every reload (the first load
+	// included, edits not), with how long it took and how it ended.
+	Observe func(ReloadEvent)
 	// Log receives one line per change, per warning of a reloaded file
 	// and per failed reload while a table is live.
 	Log *slog.Logger
