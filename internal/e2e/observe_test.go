@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fwd-project/fwd/internal/rules"
 )
 
 const observeRules = `version: 1
@@ -136,21 +138,26 @@ func TestMetricsEndToEnd(t *testing.T) {
 	e.mustDrop(url("http", server4, 22), "")
 	f.reload("rules unchanged")
 	m := e.getIn("http://" + addr + "/metrics")
+	f0, err := rules.Parse("rules.yaml", []byte(observeRules), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webID, adminID := f0.Groups[0].Ingress[0].ID, f0.Groups[1].Ingress[0].ID
 	for series, min := range map[string]float64{
-		`fwd_flows_accepted_total`:                               2,
-		`fwd_flows_dropped_total{reason="no-match"}`:             1,
-		`fwd_rule_accepted_total{dir="in",group="web",rule="1"}`: 2,
-		`fwd_group_accepted_total{group="web"}`:                  2,
-		`fwd_reloads_total{result="unchanged"}`:                  1,
-		`fwd_table_live`:                                         1,
-		`fwd_reload_duration_seconds_count`:                      2, // the first load and the reload
-		`fwd_workers`:                                            1,
+		`fwd_flows_accepted_total`:                                           2,
+		`fwd_flows_dropped_total{reason="no-match"}`:                         1,
+		`fwd_rule_accepted_total{dir="in",group="web",rule="` + webID + `"}`: 2,
+		`fwd_group_accepted_total{group="web"}`:                              2,
+		`fwd_reloads_total{result="unchanged"}`:                              1,
+		`fwd_table_live`:                                                     1,
+		`fwd_reload_duration_seconds_count`:                                  2, // the first load and the reload
+		`fwd_workers`:                                                        1,
 	} {
 		if v := metricValue(t, m, series); v < min {
 			t.Errorf("%s = %v, want at least %v", series, v, min)
 		}
 	}
-	if v := metricValue(t, m, `fwd_rule_accepted_total{dir="in",group="admin",rule="2"}`); v != 0 {
+	if v := metricValue(t, m, `fwd_rule_accepted_total{dir="in",group="admin",rule="`+adminID+`"}`); v != 0 {
 		t.Errorf("admin rule counted %v accepts, want 0", v)
 	}
 	for _, series := range []string{`fwd_kernel_queue_dropped_total{queue="0"}`, `fwd_kernel_user_dropped_total{queue="0"}`, `fwd_verdict_latency_seconds_count`, `fwd_table_memory_bytes`} {

@@ -79,7 +79,7 @@ func NewCollector(src *Sources) *Collector {
 		accepted:           d("fwd_flows_accepted_total", "New flows (connections) accepted."),
 		dropped:            d("fwd_flows_dropped_total", "New flows dropped, by reason: no-match (no rule allows it), undecodable, no-table (before the first rules).", "reason"),
 		groupAccepted:      d("fwd_group_accepted_total", "New flows accepted by the rules of a security group, since each rule went live.", "group"),
-		ruleAccepted:       d("fwd_rule_accepted_total", "New flows accepted by a rule of the live table: rule is its number as fwctl status lists it, or default for a group's implicit egress accept.", "group", "dir", "rule"),
+		ruleAccepted:       d("fwd_rule_accepted_total", "New flows accepted by a rule of the live table: rule is its ID as fwctl status lists it (sgr-...), or default for a group's implicit egress accept.", "group", "dir", "rule"),
 		logSkipped:         d("fwd_drop_log_skipped_total", "Drops not logged because of the drop log's rate limit."),
 		queued:             d("fwd_queue_packets_total", "Packets received from the kernel's queues."),
 		recvErrors:         d("fwd_queue_recv_errors_total", "Errors receiving from the queues (the kernel's socket buffer overran)."),

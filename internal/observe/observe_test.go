@@ -148,16 +148,19 @@ func metricValues(t *testing.T, h http.Handler) map[string]string {
 }
 
 func TestMetrics(t *testing.T) {
-	h, _, _ := testHandler(t)
+	h, src, _ := testHandler(t)
 	got := metricValues(t, h)
+	// A rule's label is its ID, as fwctl status shows it.
+	f := src.Engine.(*fakeEngine).table.File()
+	id := func(g, r int) string { return f.Groups[g].Ingress[r].ID }
 	want := map[string]string{
-		`fwd_flows_accepted_total`:                               "12",
-		`fwd_flows_dropped_total{reason="no-match"}`:             "5",
-		`fwd_flows_dropped_total{reason="undecodable"}`:          "1",
-		`fwd_flows_dropped_total{reason="no-table"}`:             "0",
-		`fwd_rule_accepted_total{dir="in",group="web",rule="1"}`: "7",
-		`fwd_rule_accepted_total{dir="in",group="web",rule="2"}`: "2",
-		`fwd_rule_accepted_total{dir="in",group="ops",rule="3"}`: "3",
+		`fwd_flows_accepted_total`:                                              "12",
+		`fwd_flows_dropped_total{reason="no-match"}`:                            "5",
+		`fwd_flows_dropped_total{reason="undecodable"}`:                         "1",
+		`fwd_flows_dropped_total{reason="no-table"}`:                            "0",
+		`fwd_rule_accepted_total{dir="in",group="web",rule="` + id(0, 0) + `"}`: "7",
+		`fwd_rule_accepted_total{dir="in",group="web",rule="` + id(0, 1) + `"}`: "2",
+		`fwd_rule_accepted_total{dir="in",group="ops",rule="` + id(1, 0) + `"}`: "3",
 		// ops has no egress rules: its implicit "all to anywhere" counts.
 		`fwd_rule_accepted_total{dir="out",group="ops",rule="default"}`: "0",
 		`fwd_group_accepted_total{group="web"}`:                         "9",

@@ -1,8 +1,6 @@
 package observe
 
 import (
-	"strconv"
-
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/types/direction"
 	"github.com/fwd-project/fwd/internal/types/verdict"
@@ -13,16 +11,19 @@ type ruleHit struct {
 	Group  string
 	Dir    direction.Dir
 	Number int    // as fwctl status numbers it; 0 for a group's default egress accept
+	ID     string // the rule's stable ID (sgr-...); "" for a group's default egress accept
 	Text   string // the rule in words
 	Hits   uint64
 }
 
-// Label is the rule label of the metrics: its number, or "default".
+// Label is the rule label of the metrics: the rule's ID, which stays
+// the same when other rules are added or deleted (a number would move a
+// time series to another rule), or "default".
 func (r ruleHit) Label() string {
-	if r.Number == 0 {
+	if r.ID == "" {
 		return "default"
 	}
-	return strconv.Itoa(r.Number)
+	return r.ID
 }
 
 // ruleHits lists the live table's rule slots, in fwctl status order,
@@ -42,8 +43,9 @@ func ruleHits(t *filter.Table, hits map[filter.Result]uint64) []ruleHit {
 			last = ref.Group
 		}
 		v := filter.Result{Verdict: verdict.Accept, Dir: ref.Dir, Group: int32(ref.Group), Rule: int32(ref.Index)}
-		out = append(out, ruleHit{Group: f.Groups[ref.Group].Name, Dir: ref.Dir, Number: i + 1,
-			Text: f.RuleAt(ref).Format(ref.Dir), Hits: hits[v]})
+		r := f.RuleAt(ref)
+		out = append(out, ruleHit{Group: f.Groups[ref.Group].Name, Dir: ref.Dir, Number: i + 1, ID: r.ID,
+			Text: r.Format(ref.Dir), Hits: hits[v]})
 	}
 	out = appendDefault(out, t, last, hits)
 	// Groups without rules may still omit egress.
