@@ -207,6 +207,7 @@ func run(args []string, stderr io.Writer) int {
 	// The first load is a reload like any other, into an engine that
 	// has no table (and would drop everything: fail closed).
 	d := &daemon{o: o, path: path, ropts: rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}, log: log, shipped: path != o.rules}
+	d.initSystemd()
 	if err := d.load(); err != nil {
 		printRulesError(stderr, path, err)
 		return exitBadRules
@@ -239,6 +240,7 @@ func run(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	d.startReconcile(o.reconcile)
+	d.notifyReady()
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -291,6 +293,7 @@ type daemon struct {
 	// reload's Prepare and Settle, the reconcile loop and the stop.
 	kmu sync.Mutex
 	rec reconciler
+	sd  *systemd
 }
 
 // load makes the engine, with no table, and the lifecycle service, and
@@ -300,6 +303,7 @@ func (d *daemon) load() error {
 	cfg := lifecycle.ServiceConfig{
 		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
 		Prepare: d.prepareKernel, Settle: d.settleKernel,
+		Changing: d.changing,
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
@@ -475,6 +479,7 @@ func (d *daemon) installEgress(ctx context.Context, egress bool) error {
 func (d *daemon) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	d.notifyStopping()
 	var serr error
 	if d.srv != nil {
 		serr = d.srv.Close(ctx)
