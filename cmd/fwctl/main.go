@@ -41,6 +41,8 @@ func commands() []command {
 		{"delete", "delete N... | delete allow RULE: remove rules from the running fwd", runDelete},
 		{"status", "status [numbered|verbose]: the running fwd's rules and counters", runStatus},
 		{"reload", "reload: reload the running fwd's rules file (all or nothing)", runReload},
+		{"version", "version: print fwctl's version and commit (also --version)", runVersion},
+		{"completion", "completion bash|zsh: print a shell completion script", runCompletion},
 		{"deny", "deny, reject, limit: not available, security groups are allow-only", runNotAllow("deny")},
 		{"reject", "", runNotAllow("reject")},
 		{"limit", "", runNotAllow("limit")},
@@ -50,9 +52,13 @@ func commands() []command {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: fwctl COMMAND [ARGS]")
 	fmt.Fprintln(w, "commands:")
+	width := 0
+	for _, c := range commands() {
+		width = max(width, len(c.name))
+	}
 	for _, c := range commands() {
 		if c.summary != "" {
-			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
 		}
 	}
 	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME")
@@ -68,6 +74,8 @@ func run(e env, args []string) int {
 	case "-h", "--help", "help":
 		usage(e.stdout)
 		return exitOK
+	case "--version":
+		return runVersion(e, args[1:])
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {

@@ -9,6 +9,7 @@
 //	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D]
 //	    [--max-rules N] [--max-file-bytes N]
 //	    [--socket PATH] [--socket-group GROUP]
+//	fwd --version
 //
 // One fwd owns a network namespace's firewall: a second one started in the
 // same namespace refuses to start, naming the first one's pid, before it
@@ -40,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fwd-project/fwd/internal/buildinfo"
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/engine"
 	"github.com/fwd-project/fwd/internal/filter"
@@ -86,6 +88,8 @@ type options struct {
 	// maxRules and maxFileBytes bound the rules file fwd accepts.
 	maxRules     int
 	maxFileBytes int64
+	// version: print the version and exit.
+	version bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -107,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.ownerLock = netnslock.DefaultName
 	fs.IntVar(&o.maxRules, "max-rules", rules.DefaultMaxRules, "largest number of rules the rules file may hold")
 	fs.Int64Var(&o.maxFileBytes, "max-file-bytes", rules.DefaultMaxFileBytes, "largest rules file, in `bytes`, fwd reads")
+	fs.BoolVar(&o.version, "version", false, "print fwd's version and commit, and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -196,6 +201,10 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "fwd: %v\n", err)
 		return exitUsage
+	}
+	if o.version {
+		fmt.Fprintln(os.Stdout, "fwd", buildinfo.Get())
+		return exitOK
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 
