@@ -9,6 +9,9 @@ command -v conntrack >/dev/null 2>&1 || need="$need conntrack"
 command -v curl >/dev/null 2>&1 || need="$need curl"
 [ -x /usr/sbin/nginx ] || need="$need nginx-light"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
+# packaging/: lintian checks the .deb, systemd-analyze verifies the unit.
+command -v lintian >/dev/null 2>&1 || need="$need lintian"
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"
