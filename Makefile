@@ -13,9 +13,14 @@ help: ## print this help
 	@echo "fwd make targets:"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
+# The version fwd --version and fwctl version print: git describe when
+# this is a git checkout; the commit comes from the build's VCS stamp.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+GOLDFLAGS := -X github.com/fwd-project/fwd/internal/buildinfo.version=$(VERSION)
+
 .PHONY: build
 build: ## build bin/fwd and bin/fwctl
-	$(GO) build -trimpath -o $(BIN)/ ./cmd/fwd ./cmd/fwctl
+	$(GO) build -trimpath -buildvcs=auto -ldflags '$(GOLDFLAGS)' -o $(BIN)/ ./cmd/fwd ./cmd/fwctl
 
 .PHONY: deps
 deps: ## as root: apt-get install what the end-to-end tests need, when missing
@@ -71,6 +76,62 @@ demo: deps ## as root: nginx behind fwd in network namespaces, a short transcrip
 bench-live: deps ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 75 s)
 	@GO=$(GO) bash bench/live/run.sh
 
+# make install / uninstall / deb. PREFIX /usr/local by default (the .deb
+# uses /usr); DESTDIR stages the tree elsewhere.
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+SBINDIR   ?= $(PREFIX)/sbin
+BINDIR    ?= $(PREFIX)/bin
+DATADIR   ?= $(PREFIX)/share
+MANDIR    ?= $(DATADIR)/man
+UNITDIR   ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+DIST      ?= dist
+
+.PHONY: man
+man: ## rewrite man/fwd.8 and man/fwctl.8 from fwd --help and fwctl --help
+	$(GO) test -count=1 -run '^TestManPage$$' ./cmd/fwd ./cmd/fwctl -update
+
+.PHONY: install
+install: build ## as root: install fwd, fwctl, the systemd unit and man pages; /etc/fwd/rules.yaml only when absent
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/doc/fwd $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
+		$(DESTDIR)$(SYSCONFDIR)/fwd
+	install -m 0755 $(BIN)/fwd $(DESTDIR)$(SBINDIR)/fwd
+	install -m 0755 $(BIN)/fwctl $(DESTDIR)$(BINDIR)/fwctl
+	install -m 0644 rules/default.yaml $(DESTDIR)$(DATADIR)/fwd/default.yaml
+	install -m 0644 rules/README.md $(DESTDIR)$(DATADIR)/doc/fwd/rules.md
+	install -m 0644 man/fwd.8 man/fwctl.8 $(DESTDIR)$(MANDIR)/man8/
+	sed 's|/usr/sbin/fwd|$(SBINDIR)/fwd|' packaging/fwd.service > $(BIN)/fwd.service
+	install -m 0644 $(BIN)/fwd.service $(DESTDIR)$(UNITDIR)/fwd.service
+	$(BIN)/fwctl completion bash > $(BIN)/fwctl.bash
+	$(BIN)/fwctl completion zsh > $(BIN)/_fwctl
+	install -m 0644 $(BIN)/fwctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/fwctl
+	install -m 0644 $(BIN)/_fwctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_fwctl
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/fwd/rules.yaml ]; then \
+		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/fwd/rules.yaml"; \
+	else \
+		install -m 0644 rules/default.yaml $(DESTDIR)$(SYSCONFDIR)/fwd/rules.yaml; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "fwd is installed, not enabled or started. Check that $(SYSCONFDIR)/fwd/rules.yaml lets your SSH in, then: systemctl enable --now fwd"
+
+.PHONY: uninstall
+uninstall: ## as root: stop fwd (it removes its kernel rules) and remove what make install put in place, except /etc/fwd
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now fwd.service 2>/dev/null || true; fi
+	rm -f $(DESTDIR)$(SBINDIR)/fwd $(DESTDIR)$(BINDIR)/fwctl $(DESTDIR)$(UNITDIR)/fwd.service \
+		$(DESTDIR)$(MANDIR)/man8/fwd.8 $(DESTDIR)$(MANDIR)/man8/fwctl.8 \
+		$(DESTDIR)$(DATADIR)/fwd/default.yaml $(DESTDIR)$(DATADIR)/doc/fwd/rules.md \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions/fwctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_fwctl
+	-rmdir $(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/doc/fwd 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "uninstall: $(SYSCONFDIR)/fwd (your rules) is left in place"
+
+.PHONY: deb
+deb: ## build the Debian package into DIST (default dist/) with dpkg-deb
+	@GO=$(GO) VERSION=$(VERSION) DIST=$(DIST) sh packaging/deb.sh
+
 .PHONY: clean
 clean: ## remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

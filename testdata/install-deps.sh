@@ -11,6 +11,9 @@ command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 # The status page test loads the page in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
+# packaging/: lintian checks the .deb, systemd-analyze verifies the unit.
+command -v lintian >/dev/null 2>&1 || need="$need lintian"
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"

@@ -43,6 +43,8 @@ func commands() []command {
 		{"reload", "reload: reload the running fwd's rules file (all or nothing)", runReload},
 		{"import", "import aws FILE.json: AWS security groups (describe-security-groups output) to a rules file", runImport},
 		{"export", "export aws [-f RULES]: a rules file's groups as AWS security-group permissions (JSON)", runExport},
+		{"version", "version: print fwctl's version and commit (also --version)", runVersion},
+		{"completion", "completion bash|zsh: print a shell completion script", runCompletion},
 		{"deny", "deny, reject, limit: not available, security groups are allow-only", runNotAllow("deny")},
 		{"reject", "", runNotAllow("reject")},
 		{"limit", "", runNotAllow("limit")},
@@ -52,9 +54,13 @@ func commands() []command {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: fwctl COMMAND [ARGS]")
 	fmt.Fprintln(w, "commands:")
+	width := 0
+	for _, c := range commands() {
+		width = max(width, len(c.name))
+	}
 	for _, c := range commands() {
 		if c.summary != "" {
-			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
 		}
 	}
 	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME")
@@ -70,6 +76,8 @@ func run(e env, args []string) int {
 	case "-h", "--help", "help":
 		usage(e.stdout)
 		return exitOK
+	case "--version":
+		return runVersion(e, args[1:])
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {

@@ -11,6 +11,7 @@
 //	    [--socket PATH] [--socket-group GROUP]
 //	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
 //	    [--metrics HOST:PORT [--metrics-public]]
+//	fwd --version
 //
 // One fwd owns a network namespace's firewall: a second one started in the
 // same namespace refuses to start, naming the first one's pid, before it
@@ -48,6 +49,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fwd-project/fwd/internal/buildinfo"
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/engine"
 	"github.com/fwd-project/fwd/internal/filter"
@@ -100,6 +102,8 @@ type options struct {
 	// metrics is the metrics and status page listener ("": none).
 	metrics       string
 	metricsPublic bool
+	// version: print the version and exit.
+	version bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -124,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	flowLogSize := o.flowLog.register(fs)
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics (/metrics) and a status page (/) on `HOST:PORT`, e.g. 127.0.0.1:9101; loopback only unless --metrics-public")
 	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "let --metrics listen on an address that is not loopback")
+	fs.BoolVar(&o.version, "version", false, "print fwd's version and commit, and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -229,6 +234,10 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fwd: %v\n", err)
 		return exitUsage
 	}
+	if o.version {
+		fmt.Fprintln(os.Stdout, "fwd", buildinfo.Get())
+		return exitOK
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 
 	path, err := rulesPath(o, log)
@@ -242,6 +251,7 @@ func run(args []string, stderr io.Writer) int {
 	if o.metrics != "" {
 		d.obs = observe.NewRecorder()
 	}
+	d.initSystemd()
 	if err := d.load(); err != nil {
 		printRulesError(stderr, path, err)
 		return exitBadRules
@@ -297,6 +307,7 @@ func run(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	d.startReconcile(o.reconcile)
+	d.notifyReady()
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -376,6 +387,7 @@ type daemon struct {
 	// obs and metrics serve --metrics (nil without it).
 	obs     *observe.Recorder
 	metrics *observe.Server
+	sd      *systemd
 }
 
 // load makes the engine, with no table, and the lifecycle service, and
@@ -385,7 +397,8 @@ func (d *daemon) load() error {
 	cfg := lifecycle.ServiceConfig{
 		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
 		Prepare: d.prepareKernel, Settle: d.settleKernel,
-		Observe: d.observeReload(),
+		Observe:  d.observeReload(),
+		Changing: d.changing,
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
@@ -562,6 +575,7 @@ func (d *daemon) installEgress(ctx context.Context, egress bool) error {
 func (d *daemon) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	d.notifyStopping()
 	var serr error
 	if d.srv != nil {
 		serr = d.srv.Close(ctx)

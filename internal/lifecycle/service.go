@@ -61,6 +61,13 @@ type ServiceConfig struct {
 	// Observe, when set, is called after every reload (the first load
 	// included, edits not), with how long it took and how it ended.
 	Observe func(ReloadEvent)
+	// Changing, when set, is called as a change of the live rules begins
+	// (a reload of a changed file, an edit that is not a dry run) and
+	// returns what to call when it ends, with the live table then (the
+	// new one, or the old one when the change failed). Every change
+	// passes here, whatever asked for it: the daemon tells systemd
+	// RELOADING=1 and READY=1 around it.
+	Changing func() (done func(live *filter.Table))
 	// Log receives one line per change, per warning of a reloaded file
 	// and per failed reload while a table is live.
 	Log *slog.Logger
@@ -129,6 +136,10 @@ func (s *Service) fail(err *Error) *Error {
 // write of an edit; nil for a reload) and swaps the table in. The caller
 // holds s.mu.
 func (s *Service) apply(ctx context.Context, f *rules.File, commit func() error) (*filter.Table, *Error) {
+	if s.cfg.Changing != nil {
+		done := s.cfg.Changing()
+		defer func() { done(s.cfg.Target.Table()) }()
+	}
 	t, err := compile(s.cfg.Path, f)
 	if err != nil {
 		return nil, s.fail(&Error{Code: CodeApplyFailed, Message: fmt.Sprintf("%v: nothing changed", err)})

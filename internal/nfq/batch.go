@@ -53,6 +53,7 @@ type Batch struct {
 	closing atomic.Bool
 	solo    atomic.Bool // served by a goroutine of its own (Loop)
 	failed  atomic.Bool // the socket failed: the Loop lets go of it
+	turns   atomic.Uint64
 	once    sync.Once
 	errLog  limiter
 }
@@ -662,6 +663,7 @@ func (l *Loop) run() {
 			fds = append(fds, unix.PollFd{Fd: int32(l.wake), Events: unix.POLLIN})
 		}
 		if len(view) == 1 && !view[0].solo.Load() {
+			view[0].turns.Add(1)
 			if _, ok := view[0].serve(unix.MSG_WAITFORONE); !ok {
 				view[0].failed.Store(true)
 				l.changed.Store(true)
@@ -686,6 +688,11 @@ func (l *Loop) run() {
 				go q.soloLoop(l)
 			}
 		}
+		for _, q := range view {
+			if !q.solo.Load() {
+				q.turns.Add(1)
+			}
+		}
 		w := &fds[len(fds)-1]
 		if w.Revents != 0 {
 			unix.Read(l.wake, buf[:])
@@ -697,11 +704,17 @@ func (l *Loop) run() {
 	}
 }
 
+// Turns implements Turner: the loop that serves q (its Loop, or its own
+// goroutine while it is busy) counts one turn per receive or poll(2),
+// which returns at the latest after closePoll when no packet comes.
+func (q *Batch) Turns() uint64 { return q.turns.Load() }
+
 // soloLoop serves q with blocking receives while it keeps falling
 // behind, then hands it back to l.
 func (q *Batch) soloLoop(l *Loop) {
 	small := 0
 	for small < soloIdle && !q.closing.Load() {
+		q.turns.Add(1)
 		if _, ok := q.serve(unix.MSG_WAITFORONE); !ok {
 			q.failed.Store(true)
 			break

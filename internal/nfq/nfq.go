@@ -62,6 +62,15 @@ type Queue interface {
 	Stats() Stats
 }
 
+// Turner is a Queue whose serving loop can prove it is not stuck: Turns
+// grows, at least every 50 ms, while the loop still goes round (it waits
+// in the kernel with a timeout); a loop wedged in a handler or a syscall
+// stops it. fwd's systemd watchdog pings only while every queue's Turns
+// moves. Batch is a Turner; Simple, whose loop is go-nfqueue's, is not.
+type Turner interface {
+	Turns() uint64
+}
+
 // Stats are a queue's I/O counters (the Handler counts verdicts).
 type Stats struct {
 	Received      uint64 // packets handed to the Handler

@@ -400,3 +400,92 @@ func TestLoopServesSeveralQueues(t *testing.T) {
 		}
 	}
 }
+
+// TestTurnsStopWhileWedged checks the liveness signal behind fwd's
+// systemd watchdog: an idle Loop keeps turning (it waits with a
+// timeout), a handler that never returns stops every queue of its Loop
+// from turning, and the turns resume when it returns.
+func TestTurnsStopWhileWedged(t *testing.T) {
+	for _, queues := range []int{1, 2} {
+		t.Run(fmt.Sprint(queues, " queues"), func(t *testing.T) { testTurnsStopWhileWedged(t, queues) })
+	}
+}
+
+func testTurnsStopWhileWedged(t *testing.T, queues int) {
+	requireRoot(t)
+	ns := newNetns(t)
+	const base = 20
+	restore(t, ns, fmt.Sprintf("*filter\n-A INPUT -p udp --dport 5371 -j NFQUEUE --queue-num %d\nCOMMIT\n", base))
+	nsf, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsf.Close()
+	loop := NewLoop()
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	qs := make([]*Batch, queues)
+	for i := range qs {
+		qs[i], err = OpenBatch(Config{Num: uint16(base + i), NetNS: int(nsf.Fd()), Loop: loop, Log: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := qs[i].Start(func(m *Msg) verdict.Verdict {
+			select {
+			case entered <- struct{}{}:
+				<-release // the first packet wedges the loop
+			default:
+			}
+			return verdict.Drop
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer qs[i].Close()
+	}
+	var _ Turner = qs[0]
+	waitTurns := func(what string) {
+		t.Helper()
+		from := make([]uint64, queues)
+		for i, q := range qs {
+			from[i] = q.Turns()
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			moved := true
+			for i, q := range qs {
+				moved = moved && q.Turns() > from[i]+2
+			}
+			if moved {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: turns did not move", what)
+			}
+		}
+	}
+	waitTurns("idle")
+	inNetns(t, ns, func() {
+		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5371})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c.Write([]byte("x"))
+		c.Close()
+	})
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the packet never reached the handler")
+	}
+	before := make([]uint64, queues)
+	for i, q := range qs {
+		before[i] = q.Turns()
+	}
+	time.Sleep(5 * closePoll) // an alive loop turns at least every closePoll
+	for i, q := range qs {
+		if q.Turns() != before[i] {
+			t.Errorf("queue %d turned (%d -> %d) while its loop was wedged in a handler", base+i, before[i], q.Turns())
+		}
+	}
+	close(release)
+	waitTurns("after the handler returned")
+}
