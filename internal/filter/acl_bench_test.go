@@ -25,7 +25,7 @@ func synthACLYAML(n int, seed uint64) []byte {
 		}
 		fmt.Fprintf(&b, "    - {number: %d, action: %s", 1+i*(rules.MaxACLNumber-1)/max(n, 1), action)
 		if r.IntN(2) == 0 {
-			fmt.Fprintf(&b, ", proto: tcp, ports: %d", []int{22, 80, 443, 1+r.IntN(65535)}[r.IntN(4)])
+			fmt.Fprintf(&b, ", proto: tcp, ports: %d", []int{22, 80, 443, 1 + r.IntN(65535)}[r.IntN(4)])
 		} else {
 			b.WriteString(", proto: all")
 		}

@@ -28,8 +28,10 @@ groups:`, 1)
 
 var may2026 = time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)
 
-func aclDeny(n int32) Result  { return Result{Group: -1, Rule: NoRule, ACL: n} }
-func aclAllow(n int32) Result { return Result{Verdict: verdict.Accept, Group: -1, Rule: NoRule, ACL: n} }
+func aclDeny(n int32) Result { return Result{Group: -1, Rule: NoRule, ACL: n} }
+func aclAllow(n int32) Result {
+	return Result{Verdict: verdict.Accept, Group: -1, Rule: NoRule, ACL: n}
+}
 
 func TestMatchACL(t *testing.T) {
 	tab, err := CompileAt(parse(t, aclPolicy), may2026)
@@ -249,5 +251,3 @@ func dumpACL(f *rules.File) string {
 	}
 	return b.String()
 }
-
-
