@@ -44,7 +44,7 @@ func TestDecideACL(t *testing.T) {
 		t.Errorf("counters deny %d allow %d no-match %d accepted %d, want 1 2 0 3", w.aclDeny.Load(), w.aclAllow.Load(), w.noMatch.Load(), w.accepted.Load())
 	}
 	hits := e.RuleHits(e.Table())
-	if hits[ACLKey(direction.Ingress, 100)] != 1 || hits[ACLKey(direction.Ingress, 200)] != 2 {
+	if hits[filter.ACLKey(direction.Ingress, 100)] != 1 || hits[filter.ACLKey(direction.Ingress, 200)] != 2 {
 		t.Errorf("acl hits = %v, want 1 on 100, 2 on 200", hits)
 	}
 	// A swap to the same rules carries the entries' counts.
@@ -53,7 +53,7 @@ func TestDecideACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Swap(again)
-	if got := e.RuleHits(again)[ACLKey(direction.Ingress, 200)]; got != 2 {
+	if got := e.RuleHits(again)[filter.ACLKey(direction.Ingress, 200)]; got != 2 {
 		t.Errorf("after a swap entry 200 has %d hits, want 2", got)
 	}
 	// The hot path stays allocation-free on ACL decisions.

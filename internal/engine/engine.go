@@ -94,7 +94,7 @@ func (e *Engine) Table() *filter.Table {
 // RuleHits returns how many new connections each rule of t accepted
 // since the rule went live (a swap carries the counts of unchanged
 // rules), keyed by the accepting verdict, and how many each ACL entry
-// decided, keyed by ACLKey; nil when t is not the live table.
+// decided, keyed by filter.ACLKey; nil when t is not the live table.
 func (e *Engine) RuleHits(t *filter.Table) map[filter.Result]uint64 {
 	l := e.live.Load()
 	if l == nil || l.t != t {
@@ -122,17 +122,11 @@ func (e *Engine) RuleHits(t *filter.Table) map[filter.Result]uint64 {
 	for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
 		for _, en := range f.ACL.List(d) {
 			if s := t.ACLSlot(d, en.Number); s >= 0 {
-				hits[ACLKey(d, en.Number)] = l.hits[s].Load()
+				hits[filter.ACLKey(d, en.Number)] = l.hits[s].Load()
 			}
 		}
 	}
 	return hits
-}
-
-// ACLKey is the key of RuleHits under which the ACL entry numbered n of
-// direction d counts the new connections it decided (allowed or denied).
-func ACLKey(d direction.Dir, n int) filter.Result {
-	return filter.Result{Dir: d, Group: -1, Rule: filter.NoRule, ACL: int32(n)}
 }
 
 // Swap publishes t as the live table. The hit counts of the rules t

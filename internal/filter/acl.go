@@ -161,3 +161,10 @@ func (t *Table) describeACL(v Result) string {
 
 // icmpProto reports whether p's lookups use type and code.
 func icmpProto(p ipproto.Proto) bool { return p == ipproto.ICMP || p == ipproto.ICMPv6 }
+
+// ACLKey is the Result naming the ACL entry numbered n of direction d
+// with the verdict left out (a drop): the key under which hit counts of
+// ACL entries are kept (engine.Engine.RuleHits).
+func ACLKey(d direction.Dir, n int) Result {
+	return Result{Dir: d, Group: -1, Rule: NoRule, ACL: int32(n)}
+}
