@@ -37,6 +37,7 @@ line is accepted); bad input exits 1 too, with a message.
 --batch reads JSON lines on stdin and writes one JSON line per input line:
   in : {"dir":"in","proto":"tcp","src":"198.51.100.7","dst":"192.0.2.10","sport":40000,"dport":443}
   out: {"verdict":"accept","group":"web","rule":0,"reason":"rule","id":"sgr-cd50c0891d1f"} | {"verdict":"drop","reason":"no-match"} | {"error":"line 7: ..."}
+       an ACL entry decided: {"verdict":"drop","reason":"acl-deny","acl":100} | {"verdict":"accept","reason":"acl-allow","acl":200}
 `
 
 func runCheck(e env, args []string) int {

@@ -31,6 +31,7 @@ func TestValidate(t *testing.T) {
 	bad := writeFile(t, "bad.yaml", "version: 1\ngroups:\n  - name: a\n    ingress:\n      - {proto: tcp, ports: 70000, from: [any]}\n      - {proto: icmp, ports: 8, from: [1.2.3]}\n")
 	many := writeFile(t, "many.yaml", "version: 1\ngroups:\n  - name: a\n    ingress:\n"+strings.Repeat("      - {proto: tcp, ports: http, from: [any]}\n", 250))
 	syntax := writeFile(t, "syntax.yaml", "version: 1\ngroups:\n  - name: a\n    ingress:\n      - {proto: tcp, ports: [80, from: [any]}\n")
+	acl := writeFile(t, "acl.yaml", "version: 1\nacl:\n  ingress:\n    - {number: 100, action: deny, proto: all, from: [198.51.100.9]}\n    - {number: 200, action: allow, proto: tcp, ports: 22, from: [198.51.100.0/24]}\n  egress:\n    - {number: 1, action: deny, proto: all, to: [198.51.100.9]}\ngroups:\n  - name: a\n")
 	hostBits := writeFile(t, "hb.yaml", "version: 1\ngroups:\n  - name: a\n    ingress:\n      - {proto: tcp, ports: 22, from: [198.51.100.7/24]}\n")
 	tests := []struct {
 		name       string
@@ -42,6 +43,7 @@ func TestValidate(t *testing.T) {
 		stderrNone bool
 	}{
 		{"good", []string{"validate", defaultRules}, exitOK, "../../rules/default.yaml: ok: version 1, 1 group, 6 rules (6 ingress, 0 egress), all outbound allowed (egress omitted in default), sha256 ", "", false, true},
+		{"acl counted", []string{"validate", acl}, exitOK, acl + ": ok: version 1, 3 acl entries (2 ingress, 1 egress), 1 group, 0 rules (0 ingress, 0 egress), all outbound allowed (egress omitted in a), sha256 ", "", false, true},
 		{"every error", []string{"validate", bad}, exitRejected, "", "bad.yaml:5:29: port 70000 out of range: expected 0-65535\n" + bad + ":6:23: ports on proto icmp: only tcp and udp rules take ports\n" + bad + ":6:40: bad address \"1.2.3\"", true, false},
 		{"error count", []string{"validate", bad}, exitRejected, "", "bad.yaml: 3 errors", true, false},
 		{"many errors capped", []string{"validate", many}, exitRejected, "", many + ":105:29: and 150 more errors\n" + many + ": 250 errors\n", true, false},

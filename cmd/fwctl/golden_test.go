@@ -61,6 +61,12 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 			for i := range t.File().Groups[0].Ingress {
 				m[filter.Result{Verdict: verdict.Accept, Dir: direction.Ingress, Group: 0, Rule: int32(i)}] = uint64(10 * (i + 1))
 			}
+			// ACL entry N decided N/100 connections.
+			for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
+				for _, e := range t.File().ACL.List(d) {
+					m[filter.ACLKey(d, e.Number)] = uint64(e.Number / 100)
+				}
+			}
 			return m
 		}
 	}
@@ -152,6 +158,29 @@ groups:
     ingress:
       - {proto: tcp, ports: 8080, from: [any]}
     egress: []
+`
+
+// goldenACL is goldenLocked with an ACL: a ban (with a description), an
+// exception that opens a port no group opens, an entry that expired
+// long ago and one that expires long from now, and an egress entry.
+const goldenACL = `version: 1
+prefix_lists:
+  office: [203.0.113.0/24]
+acl:
+  ingress:
+    - {number: 200, action: allow, proto: tcp, ports: 9000, from: [office], description: office tool}
+    - {number: 100, action: deny, proto: tcp, ports: [80, 443], from: [198.18.0.66], description: brute force}
+    - {number: 300, action: deny, proto: all, from: [198.18.0.0/24], expires: 2020-01-01T00:00:00Z}
+    - {number: 400, action: deny, proto: udp, from: [198.18.0.77], expires: 2099-01-01T00:00:00Z}
+  egress:
+    - {number: 100, action: deny, proto: udp, ports: 123, to: ["2001:db8::bad"]}
+groups:
+  - name: web
+    ingress:
+      - {proto: tcp, ports: [80, 443], from: [any]}
+      - {proto: udp, ports: 53, from: [any]}
+    egress:
+      - {proto: udp, ports: 123, to: [any]}
 `
 
 var goldenScenarios = []struct {
@@ -273,6 +302,26 @@ var goldenScenarios = []struct {
 		"-o json status",
 		"status bogus",
 	)},
+	{name: "acl", rules: goldenACL, opts: daemonOpts{hits: true}, steps: []step{
+		{cmd: "status"},
+		{cmd: "status numbered"},
+		{cmd: "status verbose"},
+		{cmd: "-o json status"},
+		{cmd: "check tcp 198.18.0.66 443"},
+		{cmd: "check tcp 198.18.0.67 443"},
+		{cmd: "check tcp 203.0.113.9 9000"},
+		{cmd: "check udp 198.18.0.5 53"},
+		{cmd: "check udp 198.18.0.77 53"},
+		{cmd: "check out udp 2001:db8::bad 123"},
+		{cmd: "check -o json tcp 198.18.0.66 80"},
+		{cmd: "check --exit-status tcp 198.18.0.66 80"},
+		{cmd: "check -f $DIR/rules.yaml --batch", stdin: `{"dir":"in","proto":"tcp","src":"198.18.0.66","dport":443}
+{"dir":"in","proto":"tcp","src":"203.0.113.9","dport":9000}
+{"dir":"in","proto":"tcp","src":"198.18.0.67","dport":443}
+{"dir":"in","proto":"tcp","src":"198.18.0.67","dport":22}
+{"dir":"out","proto":"udp","dst":"2001:db8::bad","dport":123}
+`},
+	}},
 	{name: "status-no-hits", rules: goldenBase, steps: cmds(
 		"status verbose",
 	)},

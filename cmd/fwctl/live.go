@@ -425,6 +425,9 @@ func printStatus(w io.Writer, st control.Status, mode string) {
 	} else if st.Hash != "" {
 		fmt.Fprintf(w, "Rules: %s (sha256 %.12s)\n", st.RulesPath, st.Hash)
 	}
+	if len(st.ACL) > 0 {
+		printACLTable(w, st.ACL, mode)
+	}
 	if len(st.Rules) == 0 {
 		fmt.Fprintln(w, "\nNo rules: every new incoming connection is dropped.")
 		return
@@ -497,6 +500,50 @@ func printRuleTable(w io.Writer, rs []control.RuleInfo, mode string) {
 		}
 		if r.Description != "" {
 			row += " # " + r.Description
+		}
+		fmt.Fprintln(w, strings.TrimRight(row, " "))
+	}
+}
+
+// printACLTable prints the ACL above the groups' rules: each entry by
+// its own number (the one the ACL is evaluated by, lowest first), its
+// action and direction, then To and From as for rules; hits in verbose;
+// the expiry and description after.
+func printACLTable(w io.Writer, acl []control.ACLInfo, mode string) {
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "ACL (before the groups: lowest number first, the first entry that matches decides):")
+	fmt.Fprintln(w)
+	head := fmt.Sprintf("%-7s %-26s %-11s %-26s", "Number", "To", "Action", "From")
+	line := fmt.Sprintf("%-7s %-26s %-11s %-26s", "------", "--", "------", "----")
+	if mode == "verbose" {
+		head += " Hits"
+		line += " ----"
+	}
+	fmt.Fprintln(w, strings.TrimRight(head, " "))
+	fmt.Fprintln(w, strings.TrimRight(line, " "))
+	for _, a := range acl {
+		to, action, from := ruleColumns(control.RuleInfo{RuleSpec: a.RuleSpec}, "numbered")
+		action = strings.Replace(action, "ALLOW", strings.ToUpper(a.Action), 1)
+		row := fmt.Sprintf("%-7s %-26s %-11s %-26s", fmt.Sprintf("[%d]", a.Number), to, action, from)
+		if mode == "verbose" {
+			hits := "-"
+			if a.Hits != nil {
+				hits = strconv.FormatUint(*a.Hits, 10)
+			}
+			row += fmt.Sprintf(" %4s", hits)
+		}
+		var notes []string
+		switch {
+		case a.Expired:
+			notes = append(notes, "expired "+a.Expires)
+		case a.Expires != "":
+			notes = append(notes, "until "+a.Expires)
+		}
+		if a.Description != "" {
+			notes = append(notes, a.Description)
+		}
+		if len(notes) > 0 {
+			row += " # " + strings.Join(notes, "; ")
 		}
 		fmt.Fprintln(w, strings.TrimRight(row, " "))
 	}

@@ -210,9 +210,15 @@ func writeSummary(w io.Writer, s replay.Summary, diffPath string) {
 	fmt.Fprintf(w, "replayed %d packets from %d %s in %.3fs (%s packets/s)\n",
 		s.Packets, len(s.Files), files, s.Seconds, human(s.PPS))
 	r := s.Reasons
-	fmt.Fprintf(w, "  accepted   %d  (rule %d, established %d, related %d, loopback %d, neighbour discovery %d)\n",
-		s.Accepted, r.Rule, r.Established, r.Related, r.Loopback, r.NeighbourDiscovery)
-	fmt.Fprintf(w, "  dropped    %d  (no rule %d, malformed %d)\n", s.Dropped, r.NoMatch, r.Malformed)
+	// The ACL's counts are said only when it decided something, so that
+	// the lines of rules without an ACL stay as they were.
+	aclAllow, aclDeny := "", ""
+	if r.ACLAllow+r.ACLDeny > 0 {
+		aclAllow, aclDeny = fmt.Sprintf(", acl %d", r.ACLAllow), fmt.Sprintf(", acl %d", r.ACLDeny)
+	}
+	fmt.Fprintf(w, "  accepted   %d  (rule %d%s, established %d, related %d, loopback %d, neighbour discovery %d)\n",
+		s.Accepted, r.Rule, aclAllow, r.Established, r.Related, r.Loopback, r.NeighbourDiscovery)
+	fmt.Fprintf(w, "  dropped    %d  (no rule %d%s, malformed %d)\n", s.Dropped, r.NoMatch, aclDeny, r.Malformed)
 	fmt.Fprintf(w, "  transit    %d\n", s.Transit)
 	fmt.Fprintf(w, "  not IP     %d\n", s.NotIP)
 	fmt.Fprintf(w, "  flows      %d started, %d closed, %d timed out", s.Flows, s.FlowsClosed, s.FlowsExpired)

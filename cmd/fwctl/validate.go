@@ -110,8 +110,13 @@ func summary(path string, f *rules.File) string {
 	if len(omit) > 0 {
 		egress = "all outbound allowed (egress omitted in " + strings.Join(omit, ", ") + ")"
 	}
-	return fmt.Sprintf("%s: ok: version %d, %s, %s (%d ingress, %d egress), %s, sha256 %.12s",
-		path, f.Version, plural(len(f.Groups), "group"), plural(in+out, "rule"), in, out, egress, f.Hash)
+	acl := ""
+	if n := f.ACL.Len(); n > 0 {
+		acl = fmt.Sprintf(", %s (%d ingress, %d egress)", plural(n, "acl entry"), len(f.ACL.Ingress), len(f.ACL.Egress))
+		acl = strings.Replace(acl, "acl entrys", "acl entries", 1)
+	}
+	return fmt.Sprintf("%s: ok: version %d%s, %s, %s (%d ingress, %d egress), %s, sha256 %.12s",
+		path, f.Version, acl, plural(len(f.Groups), "group"), plural(in+out, "rule"), in, out, egress, f.Hash)
 }
 
 func plural(n int, word string) string {

@@ -499,6 +499,8 @@ func (d *daemon) counters() map[string]uint64 {
 	c := map[string]uint64{
 		"accepted":            s.Accepted,
 		"dropped_no_match":    s.DroppedNoMatch,
+		"dropped_acl":         s.DroppedACL,  // denied by an ACL entry
+		"accepted_acl":        s.AcceptedACL, // of accepted: allowed by an ACL entry
 		"dropped_undecodable": s.DroppedUndecodable,
 		"dropped_no_table":    s.DroppedNoTable,
 		"queued":              s.Queue.Received,
@@ -596,6 +598,7 @@ func (d *daemon) logStats() {
 	d.log.Info("counters",
 		"accepted", s.Accepted,
 		"dropped_no_match", s.DroppedNoMatch,
+		"dropped_acl", s.DroppedACL,
 		"dropped_undecodable", s.DroppedUndecodable,
 		"dropped_no_table", s.DroppedNoTable,
 		"drop_log_skipped", s.DropLogSkipped,

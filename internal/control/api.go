@@ -116,6 +116,7 @@ type (
 	RuleSpec      = lifecycle.RuleSpec
 	ICMPSpec      = lifecycle.ICMPSpec
 	RuleInfo      = lifecycle.RuleInfo
+	ACLInfo       = lifecycle.ACLInfo
 	AddRequest    = lifecycle.AddRequest    // the body of POST /v1/rules
 	DeleteRequest = lifecycle.DeleteRequest // the body of DELETE /v1/rules
 	EditResult    = lifecycle.EditResult
@@ -137,4 +138,7 @@ type Status struct {
 	Reloads         ReloadStats       `json:"reloads"`
 	Counters        map[string]uint64 `json:"counters,omitempty"`
 	Rules           []RuleInfo        `json:"rules"`
+	// ACL is the network-ACL layer, evaluated before the rules; absent
+	// when the rules file has none.
+	ACL []ACLInfo `json:"acl,omitempty"`
 }

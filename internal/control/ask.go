@@ -18,6 +18,8 @@ const (
 	ReasonLoopback           = "loopback"            // the host accepts loopback traffic before fwd sees it
 	ReasonNeighbourDiscovery = "neighbour-discovery" // the host accepts IPv6 neighbour discovery and MLD before fwd sees it
 	ReasonNoMatch            = "no-match"            // nothing accepts: dropped
+	ReasonACLAllow           = "acl-allow"           // an ACL entry allows it, before the groups
+	ReasonACLDeny            = "acl-deny"            // an ACL entry denies it, before the groups
 )
 
 // Conntrack's ESTABLISHED and RELATED are no reason a check answer gives:
@@ -95,6 +97,13 @@ func answer(t *filter.Table, a Ask) (CheckResult, filter.Result) {
 		v = t.Match(k)
 	}
 	res := CheckResult{Verdict: "drop", Reason: ReasonNoMatch}
+	if v.ACL != 0 {
+		res.ACL, res.Reason = int(v.ACL), ReasonACLDeny
+		if v.Accepted() {
+			res.Verdict, res.Reason, res.Codes = "accept", ReasonACLAllow, codes
+		}
+		return res, v
+	}
 	if v.Accepted() {
 		res.Verdict, res.Group, res.Reason, res.Codes = "accept", t.GroupName(v.Group), ReasonRule, codes
 		if v.Rule == filter.NoRule {

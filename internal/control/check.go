@@ -79,6 +79,9 @@ type CheckResult struct {
 	// "0,2-5".
 	Codes string `json:"codes,omitempty"`
 	ID    string `json:"id,omitempty"` // the accepting rule's ID (rules.Rule.ID); absent unless Rule is set
+	// ACL is the number of the ACL entry that decided (reason acl-allow
+	// or acl-deny); absent (0) when the groups decided.
+	ACL int `json:"acl,omitempty"`
 	// Error is a --batch line's answer to a query it could not read; the
 	// other fields are then empty. The API answers errors with an Error.
 	Error string `json:"error,omitempty"`
@@ -102,8 +105,9 @@ func (r CheckResult) MarshalJSON() ([]byte, error) {
 		Reason      string          `json:"reason,omitempty"`
 		Codes       string          `json:"codes,omitempty"`
 		ID          string          `json:"id,omitempty"`
-	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash, Reason: r.Reason, Codes: r.Codes}
-	if r.Verdict == "accept" && !hostReason(r.Reason) {
+		ACL         int             `json:"acl,omitempty"`
+	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash, Reason: r.Reason, Codes: r.Codes, ACL: r.ACL}
+	if r.Verdict == "accept" && !hostReason(r.Reason) && r.Reason != ReasonACLAllow {
 		w.Group, w.Rule = r.Group, json.RawMessage("null")
 		if r.Rule != nil {
 			w.Rule = strconv.AppendInt(nil, int64(*r.Rule), 10)
@@ -114,9 +118,9 @@ func (r CheckResult) MarshalJSON() ([]byte, error) {
 }
 
 // Short is the answer as one --batch line has it: verdict, group, rule,
-// reason, codes and the rule's ID.
+// reason, codes, the rule's ID and the deciding ACL entry.
 func (r CheckResult) Short() CheckResult {
-	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Reason: r.Reason, Codes: r.Codes, ID: r.ID, Error: r.Error}
+	return CheckResult{Verdict: r.Verdict, Group: r.Group, Rule: r.Rule, Reason: r.Reason, Codes: r.Codes, ID: r.ID, ACL: r.ACL, Error: r.Error}
 }
 
 // Check answers a query from table t: the verdict, why, the accepting

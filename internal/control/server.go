@@ -199,6 +199,7 @@ func (s *Server) status() Status {
 		st.Counters = s.cfg.Counters()
 	}
 	st.Rules = svc.Rules(s.cfg.RuleHits)
+	st.ACL = svc.ACL(s.cfg.RuleHits)
 	return st
 }
 

@@ -103,8 +103,8 @@ func (e *Engine) Table() *filter.Table {
 
 // RuleHits returns how many new connections each rule of t accepted
 // since the rule went live (a swap carries the counts of unchanged
-// rules), keyed by the accepting verdict; nil when t is not the live
-// table.
+// rules), keyed by the accepting verdict, and how many each ACL entry
+// decided, keyed by filter.ACLKey; nil when t is not the live table.
 func (e *Engine) RuleHits(t *filter.Table) map[filter.Result]uint64 {
 	l := e.live.Load()
 	if l == nil || l.t != t {
@@ -127,6 +127,13 @@ func (e *Engine) RuleHits(t *filter.Table) map[filter.Result]uint64 {
 		}
 		if g.EgressOmitted {
 			count(filter.Result{Verdict: verdict.Accept, Dir: direction.Egress, Group: int32(gi), Rule: filter.NoRule})
+		}
+	}
+	for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
+		for _, en := range f.ACL.List(d) {
+			if s := t.ACLSlot(d, en.Number); s >= 0 {
+				hits[filter.ACLKey(d, en.Number)] = l.hits[s].Load()
+			}
 		}
 	}
 	return hits
@@ -223,8 +230,10 @@ func (e *Engine) Stop() error {
 
 // Stats are the engine's counters, summed over its workers.
 type Stats struct {
-	Accepted           uint64  // new flows accepted
-	DroppedNoMatch     uint64  // no rule allows them
+	Accepted           uint64 // new flows accepted
+	DroppedNoMatch     uint64 // no rule allows them
+	DroppedACL         uint64 // an ACL entry denies them (AcceptedACL of Accepted: one allows them)
+	AcceptedACL        uint64
 	DroppedNoTable     uint64  // before the first table (fail closed)
 	DroppedUndecodable uint64  // not decodable as IPv4/IPv6 and a transport
 	DropLogSkipped     uint64  // drops not logged because of the rate limit
@@ -241,6 +250,8 @@ func (e *Engine) Stats() Stats {
 	for _, w := range e.workers {
 		s.Accepted += w.accepted.Load()
 		s.DroppedNoMatch += w.noMatch.Load()
+		s.DroppedACL += w.aclDeny.Load()
+		s.AcceptedACL += w.aclAllow.Load()
 		s.DroppedNoTable += w.noTable.Load()
 		s.DroppedUndecodable += w.undecodable.Load()
 		s.DropLogSkipped += w.logSkipped.Load()
@@ -271,6 +282,7 @@ type Worker struct {
 	lat                     latencyHist
 
 	accepted, noMatch, noTable, undecodable, logSkipped atomic.Uint64
+	aclDeny, aclAllow                                   atomic.Uint64
 }
 
 // NewWorker returns a worker reading e's live table. Start makes one per
@@ -292,6 +304,7 @@ const (
 	ReasonNoMatch     = "no-match"
 	ReasonUndecodable = "undecodable"
 	ReasonNoTable     = "no-table"
+	ReasonACLDeny     = "acl-deny" // an ACL entry denies it; the log names the entry
 )
 
 // Decide answers one queued packet: verdict.Accept when the live table allows
@@ -333,15 +346,26 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 		return verdict.Drop
 	}
 	v := l.t.Match(filter.KeyOf(p, dir))
+	if s := l.t.Slot(v); s >= 0 {
+		l.hits[s].Add(1)
+	}
 	if v.Accepted() {
 		w.accepted.Add(1)
-		if s := l.t.Slot(v); s >= 0 {
-			l.hits[s].Add(1)
+		if v.ACL != 0 {
+			w.aclAllow.Add(1)
 		}
 		if w.e.cfg.OnFlow != nil {
 			w.reportFlow(dir, p, verdict.Accept, v, "")
 		}
 		return verdict.Accept
+	}
+	if v.ACL != 0 {
+		w.aclDeny.Add(1)
+		w.logACLDrop(dir, p, v.ACL)
+		if w.e.cfg.OnFlow != nil {
+			w.reportFlow(dir, p, verdict.Drop, v, ReasonACLDeny)
+		}
+		return verdict.Drop
 	}
 	w.noMatch.Add(1)
 	w.logDrop(dir, p, ReasonNoMatch)
@@ -352,6 +376,15 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 }
 
 func (w *Worker) logDrop(dir direction.Dir, p *packet.Packet, reason string) {
+	w.logDropEntry(dir, p, reason, 0)
+}
+
+// logACLDrop logs a drop by ACL entry n: the line carries "acl": n.
+func (w *Worker) logACLDrop(dir direction.Dir, p *packet.Packet, n int32) {
+	w.logDropEntry(dir, p, ReasonACLDeny, n)
+}
+
+func (w *Worker) logDropEntry(dir direction.Dir, p *packet.Packet, reason string, acl int32) {
 	ok, skipped := w.limit.allow(w.now())
 	if !ok {
 		w.logSkipped.Add(1)
@@ -364,15 +397,28 @@ func (w *Worker) logDrop(dir direction.Dir, p *packet.Packet, reason string) {
 			peer = p.Dst
 		}
 	}
-	w.e.log.Info("dropped",
-		"dir", dir.String(),
-		"peer", peer,
-		"proto", p.Proto.String(),
-		"port", p.DstPort,
-		"reason", reason,
-		"queue_worker", w.id,
-		"not_logged_before", skipped,
-	)
+	if acl != 0 {
+		w.e.log.Info("dropped",
+			"dir", dir.String(),
+			"peer", peer,
+			"proto", p.Proto.String(),
+			"port", p.DstPort,
+			"reason", reason,
+			"acl", acl,
+			"queue_worker", w.id,
+			"not_logged_before", skipped,
+		)
+	} else {
+		w.e.log.Info("dropped",
+			"dir", dir.String(),
+			"peer", peer,
+			"proto", p.Proto.String(),
+			"port", p.DstPort,
+			"reason", reason,
+			"queue_worker", w.id,
+			"not_logged_before", skipped,
+		)
+	}
 	if r := w.e.cfg.Drops; r != nil {
 		r.RecordDrop(DropEvent{Time: w.now(), Dir: dir, Peer: peer, Proto: p.Proto, Port: p.DstPort, Reason: reason, Worker: w.id})
 	}

@@ -55,6 +55,33 @@ func carryHits(old, next *liveTable) {
 			}
 		}
 	}
+	carryACLHits(old, next)
+}
+
+// carryACLHits carries the counts of the ACL entries next keeps: same
+// direction, same number, same action and traffic (an edit that changes
+// an entry's action or peers starts its count again; a change of its
+// description or expiry does not).
+func carryACLHits(old, next *liveTable) {
+	of, nf := old.t.File(), next.t.File()
+	for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
+		olist := of.ACL.List(d)
+		for _, e := range nf.ACL.List(d) {
+			i := of.ACL.Find(d, e.Number)
+			if i < 0 || olist[i].Action != e.Action || !sameACLTraffic(&olist[i], &e) {
+				continue
+			}
+			from, to := old.t.ACLSlot(d, e.Number), next.t.ACLSlot(d, e.Number)
+			if from >= 0 && to >= 0 {
+				next.hits[to].Add(old.hits[from].Load())
+			}
+		}
+	}
+}
+
+func sameACLTraffic(a, b *rules.ACLEntry) bool {
+	ra, rb := a.Rule(), b.Rule()
+	return ra.SameTraffic(&rb)
 }
 
 func ruleList(g *rules.Group, d direction.Dir) []rules.Rule {

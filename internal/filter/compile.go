@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
@@ -13,15 +14,21 @@ import (
 	"github.com/gaissmai/bart"
 )
 
-// Compile builds the lookup table for a validated rules file.
-func Compile(f *rules.File) (*Table, error) {
+// Compile builds the lookup table for a validated rules file, judging
+// ACL expiries against the current time (see CompileAt).
+func Compile(f *rules.File) (*Table, error) { return CompileAt(f, time.Now()) }
+
+// CompileAt builds the lookup table for a validated rules file. ACL
+// entries that expire at or before now are left out of the index (they
+// keep their slots); Table.NextExpiry says when to compile again.
+func CompileAt(f *rules.File, now time.Time) (*Table, error) {
 	if f == nil {
 		return nil, fmt.Errorf("compile: no rules file")
 	}
 	if len(f.Groups) >= 1<<16-1 {
 		return nil, fmt.Errorf("compile: %d groups is too many: at most %d", len(f.Groups), 1<<16-2)
 	}
-	t := &Table{file: f, slots: make([]groupSlots, len(f.Groups))}
+	t := &Table{file: f, slots: make([]groupSlots, len(f.Groups)), compiledAt: now}
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
 		sl := groupSlots{in: int32(t.numSlots), out: int32(t.numSlots + len(g.Ingress)), def: -1}
@@ -68,6 +75,9 @@ func Compile(f *rules.File) (*Table, error) {
 	t.stats.PortMaps = len(c.shared)
 	t.stats.Intervals = len(t.pieces) - 1
 	t.stats.V4Ranges = len(t.ranges)
+	if err := t.compileACL(f, now); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 

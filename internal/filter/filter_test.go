@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
@@ -13,10 +14,31 @@ import (
 	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
-// refMatch is the reference: a plain scan of every rule of every group, in
-// file order, returning the first that allows the key.
-func refMatch(f *rules.File, k Key) Result {
+// refMatch is the reference: a plain scan of the ACL entries of the
+// key's direction, lowest number first, returning the first that matches
+// and has not expired by now; then of every rule of every group, in file
+// order, returning the first that allows the key.
+func refMatch(f *rules.File, k Key) Result { return refMatchAt(f, k, time.Now()) }
+
+func refMatchAt(f *rules.File, k Key, now time.Time) Result {
 	drop := Result{Dir: k.Dir, Group: -1, Rule: NoRule}
+	var best *rules.ACLEntry
+	for _, e := range f.ACL.List(k.Dir) {
+		r := e.Rule()
+		if e.Expired(now) || !refRule(&r, k) {
+			continue
+		}
+		if best == nil || e.Number < best.Number {
+			best = &e
+		}
+	}
+	if best != nil {
+		res := Result{Dir: k.Dir, Group: -1, Rule: NoRule, ACL: int32(best.Number)}
+		if best.Action == rules.Allow {
+			res.Verdict = verdict.Accept
+		}
+		return res
+	}
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
 		if k.Dir == direction.Egress && g.EgressOmitted {

@@ -54,12 +54,18 @@ const NoRule = -1
 // that the table was compiled from: Group into its groups, Rule into that
 // group's ingress or egress list (the first rule of that group that
 // matches). When several groups allow, the first group in file order is
-// reported. Group and Rule are -1 on a drop.
+// reported. Group and Rule are -1 on a drop, and when an ACL entry
+// decided.
 type Result struct {
 	Verdict verdict.Verdict
 	Dir     direction.Dir // the direction asked about: Rule indexes that list
 	Group   int32
 	Rule    int32
+	// ACL is the number of the ACL entry of direction Dir that decided
+	// (rules.ACLEntry.Number, 1-32766), its action giving the verdict;
+	// 0 when no entry matched and the groups decided. (0 is no entry's
+	// number, so a Result made without it names no entry.)
+	ACL int32
 }
 
 // Accepted reports whether the verdict is accept.

@@ -20,10 +20,10 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
-	"github.com/fwd-project/fwd/internal/types/ipproto"
 	"github.com/fwd-project/fwd/internal/types/verdict"
 )
 
@@ -47,6 +47,10 @@ type Table struct {
 	// callers can count per rule in a flat array (see Slot).
 	slots    []groupSlots
 	numSlots int
+	// acl is the network-ACL layer, nil when the file has no entries.
+	acl        *aclTable
+	nextExpiry time.Time
+	compiledAt time.Time
 }
 
 type groupSlots struct {
@@ -100,6 +104,7 @@ type Stats struct {
 	Intervals int // port intervals over all distinct port maps
 	PortMaps  int // distinct port maps (identical ones are shared)
 	V4Ranges  int // address ranges inside IPv4 /16s split by longer prefixes
+	ACL       int // ACL entries in the file, expired ones too
 }
 
 // Stats returns figures about the table's size.
@@ -108,31 +113,17 @@ func (t *Table) Stats() Stats { return t.stats }
 // File returns the rules file the table was compiled from.
 func (t *Table) File() *rules.File { return t.file }
 
-// Match answers whether the security groups allow a new connection. It
-// allocates nothing and takes no lock.
+// Match answers whether a new connection passes: the ACL first, when
+// the table has one (the live entry with the lowest number that matches
+// decides), then the security groups. It allocates nothing and takes no
+// lock.
 func (t *Table) Match(k Key) Result {
-	pt := t.dirs[k.Dir&1].byProto[k.Proto]
-	if pt == nil {
-		return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
-	}
-	var ref uint64
-	if k.Peer.Is4() {
-		if pt.l1 == nil {
-			return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
+	if t.acl != nil {
+		if n, vd := t.acl.match(k); n != 0 {
+			return Result{Verdict: vd, Dir: k.Dir, Group: -1, Rule: NoRule, ACL: n}
 		}
-		a := k.Peer.As4()
-		ref = pt.l1[uint32(a[0])<<8|uint32(a[1])]
-		if ref&rangeFlag != 0 {
-			ref = search(run(t.ranges, ref), uint16(a[2])<<8|uint16(a[3])) & refMask
-		}
-	} else if k.Peer.Is6() {
-		ref = pt.v6.lookup(k.Peer.As16())
 	}
-	x := k.Port
-	if k.Proto == ipproto.ICMP || k.Proto == ipproto.ICMPv6 {
-		x = uint16(k.Type)<<8 | uint16(k.Code)
-	}
-	v := search(run(t.pieces, ref), x)
+	v := lookup(&t.dirs[k.Dir&1], t.ranges, t.pieces, k)
 	g := int32(v>>32&0xffff) - 1
 	if g < 0 {
 		return Result{Dir: k.Dir, Group: -1, Rule: NoRule}
@@ -140,14 +131,46 @@ func (t *Table) Match(k Key) Result {
 	return Result{Verdict: verdict.Accept, Dir: k.Dir, Group: g, Rule: int32(uint32(v))}
 }
 
+// lookup returns the port-map value that holds for k in one index: 0
+// when nothing matches.
+func lookup(dt *dirTable, ranges, pieces []uint64, k Key) uint64 {
+	pt := dt.byProto[k.Proto]
+	if pt == nil {
+		return 0
+	}
+	var ref uint64
+	if k.Peer.Is4() {
+		if pt.l1 == nil {
+			return 0
+		}
+		a := k.Peer.As4()
+		ref = pt.l1[uint32(a[0])<<8|uint32(a[1])]
+		if ref&rangeFlag != 0 {
+			ref = search(run(ranges, ref), uint16(a[2])<<8|uint16(a[3])) & refMask
+		}
+	} else if k.Peer.Is6() {
+		ref = pt.v6.lookup(k.Peer.As16())
+	}
+	x := k.Port
+	if icmpProto(k.Proto) {
+		x = uint16(k.Type)<<8 | uint16(k.Code)
+	}
+	return search(run(pieces, ref), x)
+}
+
 // NumSlots is the number of rule slots: one per rule of the file, plus
-// one per implicit egress default.
+// one per implicit egress default, plus one per ACL entry (expired ones
+// too).
 func (t *Table) NumSlots() int { return t.numSlots }
 
 // Slot returns the slot in [0, NumSlots) of the rule an accept verdict
-// names, or -1 for a drop. It allocates nothing, so the hot path can count
+// names, or of the ACL entry an ACL verdict (accept or drop) names; -1
+// for a drop by no rule. It allocates nothing, so the hot path can count
 // per rule.
 func (t *Table) Slot(v Result) int {
+	if v.ACL != 0 {
+		return t.ACLSlot(v.Dir, int(v.ACL))
+	}
 	if !v.Accepted() || v.Group < 0 || int(v.Group) >= len(t.slots) {
 		return -1
 	}
@@ -190,6 +213,9 @@ func (t *Table) Rule(v Result) *rules.Rule {
 // rule sgr-cd50c0891d1f (tcp 80,443 from any)": a rule is named by its ID
 // (rules.Rule.ID), or by its index in the group's list when it has none.
 func (t *Table) Describe(v Result) string {
+	if v.ACL != 0 {
+		return t.describeACL(v)
+	}
 	if !v.Accepted() {
 		if v.Dir == direction.Egress {
 			return "dropped: no egress rule allows it"

@@ -67,7 +67,7 @@ func testSources(t *testing.T) Sources {
 	lat.Counts[1], lat.Counts[3], lat.Sum = 3, 1, 4*time.Microsecond
 	return Sources{
 		Engine: &fakeEngine{
-			stats: engine.Stats{Accepted: 12, DroppedNoMatch: 5, DroppedUndecodable: 1, Workers: 2, Latency: lat,
+			stats: engine.Stats{Accepted: 12, DroppedNoMatch: 5, DroppedACL: 4, DroppedUndecodable: 1, Workers: 2, Latency: lat,
 				Queue: nfq.Stats{Received: 18}},
 			table: tbl,
 			hits:  map[filter.Result]uint64{accept(0, 0): 7, accept(0, 1): 2, accept(1, 0): 3},
@@ -157,6 +157,7 @@ func TestMetrics(t *testing.T) {
 		`fwd_flows_accepted_total`:                                              "12",
 		`fwd_flows_dropped_total{reason="no-match"}`:                            "5",
 		`fwd_flows_dropped_total{reason="undecodable"}`:                         "1",
+		`fwd_flows_dropped_total{reason="acl-deny"}`:                            "4",
 		`fwd_flows_dropped_total{reason="no-table"}`:                            "0",
 		`fwd_rule_accepted_total{dir="in",group="web",rule="` + id(0, 0) + `"}`: "7",
 		`fwd_rule_accepted_total{dir="in",group="web",rule="` + id(0, 1) + `"}`: "2",

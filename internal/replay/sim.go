@@ -32,10 +32,12 @@ const (
 	// ReasonNeighbourDiscovery: IPv6 neighbour discovery or MLD, which
 	// the kernel rules accept before the queue (kernel.NeighbourDiscovery).
 	ReasonNeighbourDiscovery
+	ReasonACLAllow // accepted by an ACL entry as a new connection, before the groups
+	ReasonACLDeny  // a new connection an ACL entry denies, before the groups
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"rule", "established", "related", "no-match", "malformed", "not-ip", "transit", "loopback", "neighbour-discovery"}
+var reasonNames = [numReasons]string{"rule", "established", "related", "no-match", "malformed", "not-ip", "transit", "loopback", "neighbour-discovery", "acl-allow", "acl-deny"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -50,9 +52,9 @@ func (r Reason) String() string {
 // and v is Drop.
 func (r Reason) Verdict() (v verdict.Verdict, ignored bool) {
 	switch r {
-	case ReasonRule, ReasonEstablished, ReasonRelated, ReasonLoopback, ReasonNeighbourDiscovery:
+	case ReasonRule, ReasonEstablished, ReasonRelated, ReasonLoopback, ReasonNeighbourDiscovery, ReasonACLAllow:
 		return verdict.Accept, false
-	case ReasonNoMatch, ReasonMalformed:
+	case ReasonNoMatch, ReasonMalformed, ReasonACLDeny:
 		return verdict.Drop, false
 	}
 	return verdict.Drop, true
@@ -154,21 +156,33 @@ func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir direction.Di
 		}
 		// An error about nothing tracked is judged as a packet of its own
 		// and never starts a flow.
-		if !s.m.Match(filter.KeyOf(p, dir)).Accepted() {
-			return ReasonNoMatch
-		}
-		return ReasonRule
+		return newReason(s.m.Match(filter.KeyOf(p, dir)))
 	}
-	if !s.m.Match(filter.KeyOf(p, dir)).Accepted() {
-		return ReasonNoMatch
+	r := newReason(s.m.Match(filter.KeyOf(p, dir)))
+	if v, _ := r.Verdict(); v != verdict.Accept {
+		return r
 	}
 	if p.Proto == ipproto.TCP && p.TCPFlags&tcpRST != 0 {
-		return ReasonRule // a reset ends a connection, it does not open one
+		return r // a reset ends a connection, it does not open one
 	}
 	if f := s.flows.insert(k, ts); f != nil {
 		f.start(p, srcIsA, ts)
 	}
-	return ReasonRule
+	return r
+}
+
+// newReason is the reason for a new connection's lookup result: an ACL
+// entry's decision, a rule's accept, or no match.
+func newReason(v filter.Result) Reason {
+	switch {
+	case v.ACL != 0 && v.Accepted():
+		return ReasonACLAllow
+	case v.ACL != 0:
+		return ReasonACLDeny
+	case v.Accepted():
+		return ReasonRule
+	}
+	return ReasonNoMatch
 }
 
 // count adds n packets with reason r.

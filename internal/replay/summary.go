@@ -49,6 +49,10 @@ type Reasons struct {
 	// NeighbourDiscovery counts IPv6 neighbour discovery and MLD, which
 	// the host accepts before fwd sees it.
 	NeighbourDiscovery uint64 `json:"neighbour-discovery"`
+	// ACLAllow and ACLDeny count new connections an ACL entry decided,
+	// before the groups.
+	ACLAllow uint64 `json:"acl-allow"`
+	ACLDeny  uint64 `json:"acl-deny"`
 }
 
 // FragStats counts IPv4 reassembly.
@@ -164,6 +168,7 @@ func (s *sim) fill(sum *Summary) {
 		NoMatch: c[ReasonNoMatch], Malformed: c[ReasonMalformed], NotIP: c[ReasonNotIP],
 		Transit: c[ReasonTransit], Loopback: c[ReasonLoopback],
 		NeighbourDiscovery: c[ReasonNeighbourDiscovery],
+		ACLAllow:           c[ReasonACLAllow], ACLDeny: c[ReasonACLDeny],
 	}
 	for r, n := range c {
 		sum.Packets += n

@@ -118,13 +118,15 @@ func (d *decoder) decode(data []byte) *File {
 	}
 	root = deref(root)
 	if root.Kind != yaml.MappingNode {
-		d.errorf(root, "expected a mapping with keys version, prefix_lists and groups, got %s", kindName(root))
+		d.errorf(root, "expected a mapping with keys version, prefix_lists, acl and groups, got %s", kindName(root))
 		return nil
 	}
 	f := &File{}
-	var versionNode, listsNode, groupsNode *yaml.Node
-	d.fields(root, "rules file", []string{"version", "prefix_lists", "groups"}, func(key string, k, v *yaml.Node) {
+	var versionNode, listsNode, groupsNode, aclKey, aclNode *yaml.Node
+	d.fields(root, "rules file", []string{"version", "prefix_lists", "acl", "groups"}, func(key string, k, v *yaml.Node) {
 		switch key {
+		case "acl":
+			aclKey, aclNode = k, v
 		case "version":
 			versionNode = v
 		case "prefix_lists":
@@ -150,6 +152,9 @@ func (d *decoder) decode(data []byte) *File {
 		d.errorf(root, "missing groups: expected a list of at least one group")
 	} else {
 		f.Groups = d.groups(groupsNode)
+	}
+	if aclNode != nil {
+		f.ACL = d.acl(aclKey, aclNode)
 	}
 	return f
 }
@@ -497,11 +502,23 @@ func (d *decoder) rule(n *yaml.Node, dir direction.Dir) (Rule, bool) {
 		d.errorf(n, "%s: expected a mapping such as {proto: tcp, ports: 443, from: [any]}, got %s", what, kindName(n))
 		return Rule{}, false
 	}
+	return d.traffic(n, what, dir, nil, nil)
+}
+
+// traffic reads a rule's keys (proto, ports, icmp, from or to,
+// description) from mapping n, plus the extra keys, which it hands to
+// extra. It reports whether no error was found, in extra's keys too.
+func (d *decoder) traffic(n *yaml.Node, what string, dir direction.Dir, extraKeys []string, extra func(key string, k, v *yaml.Node)) (Rule, bool) {
 	peerKey := dir.PeerWord()
 	errsBefore := len(d.errs)
 	r := Rule{Pos: pos(n)}
 	var protoNode, portsNode, icmpNode, peersNode *yaml.Node
-	d.fields(n, what, []string{"proto", "ports", "icmp", peerKey, "description"}, func(key string, k, v *yaml.Node) {
+	keys := append(extraKeys[:len(extraKeys):len(extraKeys)], "proto", "ports", "icmp", peerKey, "description")
+	d.fields(n, what, keys, func(key string, k, v *yaml.Node) {
+		if contains(extraKeys, key) {
+			extra(key, k, v)
+			return
+		}
 		switch key {
 		case "proto":
 			protoNode = v

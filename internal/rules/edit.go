@@ -240,5 +240,11 @@ func stripPos(f *File) File {
 			g.Egress[j].Pos = Pos{}
 		}
 	}
+	c.ACL = ACL{Ingress: slices.Clone(f.ACL.Ingress), Egress: slices.Clone(f.ACL.Egress)}
+	for _, list := range [][]ACLEntry{c.ACL.Ingress, c.ACL.Egress} {
+		for j := range list {
+			list[j].Pos = Pos{}
+		}
+	}
 	return c
 }

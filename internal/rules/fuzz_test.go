@@ -22,6 +22,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(rulesOf("      - {proto: tcp, ports: [80, \"1-2\"], from: [any, 1.2.3.4/8]}")))
 	f.Add([]byte("version: 1\ngroups:\n  - &g {name: a}\n  - *g\n"))
+	f.Add([]byte(aclOf("    - {number: 100, action: deny, proto: tcp, ports: 22, from: [203.0.113.9], expires: 2026-01-02T15:04:05+01:00}", "    - {number: 2, action: allow, proto: icmp, icmp: {type: 8}, from: [any6]}")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("f.yaml", data, Options{MaxRules: 1000})
 		if err != nil {

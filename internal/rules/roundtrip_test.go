@@ -50,6 +50,17 @@ func encodeFile(t *testing.T, f *File) []byte {
 		groups.Content = append(groups.Content, gn)
 	}
 	add(root, "groups", groups)
+	if f.ACL.Len() > 0 {
+		acl := &yaml.Node{Kind: yaml.MappingNode}
+		for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
+			seq := &yaml.Node{Kind: yaml.SequenceNode}
+			for i := range f.ACL.List(d) {
+				seq.Content = append(seq.Content, aclNode(&f.ACL.List(d)[i], d))
+			}
+			add(acl, d.Key(), seq)
+		}
+		add(root, "acl", acl)
+	}
 	b, err := yaml.Marshal(root)
 	if err != nil {
 		t.Fatalf("encode: %v", err)
@@ -75,6 +86,11 @@ func meaning(f *File) string {
 				}
 				fmt.Fprintf(&b, "  %d %v %v %s %q %v %q\n", dir, r.Proto, r.Ports, icmp, r.Peers, r.Prefixes, r.Description)
 			}
+		}
+	}
+	for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
+		for _, e := range f.ACL.List(d) {
+			fmt.Fprintf(&b, "acl %s %q %v %q %s\n", d.Key(), e.Format(d), e.Prefixes, e.Description, e.Expires.UTC())
 		}
 	}
 	return b.String()

@@ -46,6 +46,9 @@ type File struct {
 	Version     int
 	PrefixLists []PrefixList
 	Groups      []Group
+	// ACL is the optional network-ACL layer (the acl key); empty when
+	// the file has none.
+	ACL ACL
 	// Warnings are things that were accepted but are worth saying, such
 	// as a CIDR with host bits set (canonicalized).
 	Warnings []*Error

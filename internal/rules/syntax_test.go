@@ -91,7 +91,7 @@ func TestLongValuesClipped(t *testing.T) {
 	tests := []struct {
 		name, src, want string
 	}{
-		{"top-level scalar", passwd, `s.yaml:1:1: expected a mapping with keys version, prefix_lists and groups, got "` + passwd[:60] + `…"`},
+		{"top-level scalar", passwd, `s.yaml:1:1: expected a mapping with keys version, prefix_lists, acl and groups, got "` + passwd[:60] + `…"`},
 		{"long port", rulesOf("      - {proto: tcp, ports: " + long + ", from: [any]}"), `s.yaml:5:29: bad port "` + strings.Repeat("p", 60) + `…": expected`},
 		{"long proto", rulesOf("      - {proto: " + long + ", from: [any]}"), `s.yaml:5:17: bad protocol "` + strings.Repeat("p", 60) + `…": expected`},
 		{"long peer", rulesOf("      - {proto: tcp, from: [" + long + "]}"), `s.yaml:5:29: undefined prefix list "` + strings.Repeat("p", 60) + `…": define`},
