@@ -30,7 +30,7 @@ func Load(path string, opts Options) (*File, error) {
 
 // Parse decodes a rules file held in memory; name is used in errors.
 func Parse(name string, data []byte, opts Options) (*File, error) {
-	d := decoder{file: name, opts: opts, lists: map[string]*PrefixList{}}
+	d := decoder{file: name, opts: opts, lists: map[string]*PrefixList{}, lines: lineCount(data)}
 	f := d.decode(data)
 	if len(d.errs) > 0 {
 		sort.SliceStable(d.errs, func(i, j int) bool {
@@ -56,14 +56,33 @@ type decoder struct {
 	nrules int
 	// tooMany is set once the rule limit is passed, so it is said once.
 	tooMany bool
+	// lines is how many lines the file has, as YAML counts them: no
+	// position is placed past the last.
+	lines int
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Pos: pos(n), Msg: fmt.Sprintf(format, clipArgs(args)...)})
+	d.errs = append(d.errs, &Error{File: d.file, Pos: d.pos(n), Msg: fmt.Sprintf(format, clipArgs(args)...)})
 }
 
 func (d *decoder) warnf(n *yaml.Node, format string, args ...any) {
-	d.warns = append(d.warns, &Error{File: d.file, Pos: pos(n), Msg: fmt.Sprintf(format, clipArgs(args)...)})
+	d.warns = append(d.warns, &Error{File: d.file, Pos: d.pos(n), Msg: fmt.Sprintf(format, clipArgs(args)...)})
+}
+
+// pos is n's place, kept within the file: yaml.v3 places an empty
+// document ("---" alone) on the line after the last.
+func (d *decoder) pos(n *yaml.Node) Pos {
+	p := pos(n)
+	if d.lines > 0 && p.Line > d.lines {
+		p = Pos{Line: d.lines, Col: 1}
+	}
+	return p
+}
+
+// lineCount is how many lines data has as YAML counts them: a line ends
+// at \n, \r\n or a lone \r (as old Mac files have it).
+func lineCount(data []byte) int {
+	return bytes.Count(data, []byte{'\n'}) + bytes.Count(data, []byte{'\r'}) - bytes.Count(data, []byte("\r\n")) + 1
 }
 
 // clipArgs shortens the strings among a message's arguments, which are

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -30,9 +29,7 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &list) || len(list) == 0 {
 				t.Fatalf("error is not a non-empty ErrorList: %v", err)
 			}
-			// YAML breaks lines at \n, \r\n and a lone \r (as old Mac
-			// files do), and so do the positions it reports.
-			lines := bytes.Count(data, []byte{'\n'}) + bytes.Count(data, []byte{'\r'}) - bytes.Count(data, []byte("\r\n")) + 1
+			lines := lineCount(data)
 			for _, e := range list {
 				if e.Pos.Line < 1 || e.Pos.Col < 1 || e.Msg == "" {
 					t.Fatalf("error without a place or a message: %+v", e)
