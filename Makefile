@@ -93,11 +93,11 @@ man: ## rewrite man/fwd.8 and man/fwctl.8 from fwd --help and fwctl --help
 	$(GO) test -count=1 -run '^TestManPage$$' ./cmd/fwd ./cmd/fwctl -update
 
 .PHONY: install
-install: build ## as root: install fwd, fwctl, the systemd unit and man pages; /etc/fwd/rules.yaml only when absent
+install: build ## as root: install fwd, fwctl, the systemd unit, man pages and the fail2ban action; /etc/fwd/rules.yaml only when absent
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/doc/fwd $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
-		$(DESTDIR)$(SYSCONFDIR)/fwd
+		$(DESTDIR)$(SYSCONFDIR)/fwd $(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d
 	install -m 0755 $(BIN)/fwd $(DESTDIR)$(SBINDIR)/fwd
 	install -m 0755 $(BIN)/fwctl $(DESTDIR)$(BINDIR)/fwctl
 	install -m 0644 rules/default.yaml $(DESTDIR)$(DATADIR)/fwd/default.yaml
@@ -109,6 +109,7 @@ install: build ## as root: install fwd, fwctl, the systemd unit and man pages; /
 	$(BIN)/fwctl completion zsh > $(BIN)/_fwctl
 	install -m 0644 $(BIN)/fwctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/fwctl
 	install -m 0644 $(BIN)/_fwctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_fwctl
+	install -m 0644 packaging/fail2ban/fwd.conf $(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d/fwd.conf
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/fwd/rules.yaml ]; then \
 		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/fwd/rules.yaml"; \
 	else \
@@ -123,7 +124,8 @@ uninstall: ## as root: stop fwd (it removes its kernel rules) and remove what ma
 	rm -f $(DESTDIR)$(SBINDIR)/fwd $(DESTDIR)$(BINDIR)/fwctl $(DESTDIR)$(UNITDIR)/fwd.service \
 		$(DESTDIR)$(MANDIR)/man8/fwd.8 $(DESTDIR)$(MANDIR)/man8/fwctl.8 \
 		$(DESTDIR)$(DATADIR)/fwd/default.yaml $(DESTDIR)$(DATADIR)/doc/fwd/rules.md \
-		$(DESTDIR)$(DATADIR)/bash-completion/completions/fwctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_fwctl
+		$(DESTDIR)$(DATADIR)/bash-completion/completions/fwctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_fwctl \
+		$(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d/fwd.conf
 	-rmdir $(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/doc/fwd 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "uninstall: $(SYSCONFDIR)/fwd (your rules) is left in place"

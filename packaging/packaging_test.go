@@ -159,8 +159,12 @@ func TestDeb(t *testing.T) {
 	if got, _ := os.ReadFile(d.path("/etc/fwd/rules.yaml")); !bytes.Equal(got, shipped) {
 		t.Error("/etc/fwd/rules.yaml is not rules/default.yaml")
 	}
-	if got := d.query("Conffiles"); !strings.Contains(got, "/etc/fwd/rules.yaml") {
-		t.Errorf("dpkg lists conffiles %q, want /etc/fwd/rules.yaml", got)
+	if got := d.query("Conffiles"); !strings.Contains(got, "/etc/fwd/rules.yaml") || !strings.Contains(got, "/etc/fail2ban/action.d/fwd.conf") {
+		t.Errorf("dpkg lists conffiles %q, want /etc/fwd/rules.yaml and /etc/fail2ban/action.d/fwd.conf", got)
+	}
+	action, _ := os.ReadFile(filepath.Join(repoRoot(t), "packaging", "fail2ban", "fwd.conf"))
+	if got, _ := os.ReadFile(d.path("/etc/fail2ban/action.d/fwd.conf")); len(action) == 0 || !bytes.Equal(got, action) {
+		t.Error("/etc/fail2ban/action.d/fwd.conf is not packaging/fail2ban/fwd.conf")
 	}
 
 	// The admin edits the rules; an upgrade keeps them, without a prompt.

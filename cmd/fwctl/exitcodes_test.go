@@ -139,7 +139,14 @@ func TestExitCodes(t *testing.T) {
 		{args: []string{"reload", "extra", "--socket", "SOCK"}, code: "usage", live: true},
 		{args: []string{"reload", "--socket", nobody}, code: "unreachable"},
 	}
-	for _, word := range []string{"deny", "reject", "limit"} {
+	tests = append(tests,
+		exitCase{args: []string{"deny", "--help"}, code: "ok", stdout: "network ACL"},
+		exitCase{args: []string{"deny", "from", "198.18.0.9", "--socket", "SOCK"}, code: "ok", live: true},
+		exitCase{args: []string{"deny", "from", "198.18.0.9", "--expire", "x", "--socket", "SOCK"}, code: "usage", live: true},
+		exitCase{args: []string{"insert", "1", "deny", "from", "nolist", "--socket", "SOCK"}, code: "rejected", live: true},
+		exitCase{args: []string{"delete", "acl", "5", "--socket", "SOCK"}, code: "rejected", live: true},
+		exitCase{args: []string{"deny", "from", "198.18.0.9", "--socket", nobody}, code: "unreachable"})
+	for _, word := range []string{"reject", "limit"} {
 		tests = append(tests,
 			exitCase{args: []string{word, "--help"}, code: "ok", stdout: "allow-only"},
 			exitCase{args: []string{word, "22"}, code: "rejected", stderr: "allow-only"})

@@ -15,6 +15,7 @@ import (
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/lifecycle"
+	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
 	"github.com/fwd-project/fwd/internal/types/verdict"
 )
@@ -32,6 +33,10 @@ func (l *liveTable) Swap(t *filter.Table) { l.p.Store(t) }
 type daemonOpts struct {
 	hits     bool // count hits per rule (a fixed, fake count)
 	noServer bool
+	// clock, when set, is the daemon's fixed time (ACL expiries).
+	clock time.Time
+	// revoke, when set, is how many connections each added deny cuts.
+	revoke int
 }
 
 // startDaemon writes the rules file into a fresh directory and serves the
@@ -48,7 +53,14 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 		return dir, rulesPath, sock
 	}
 	// As fwd starts: no table, then the first load through the service.
-	svc := lifecycle.NewService(lifecycle.ServiceConfig{Path: rulesPath, Target: &liveTable{}})
+	scfg := lifecycle.ServiceConfig{Path: rulesPath, Target: &liveTable{}}
+	if !o.clock.IsZero() {
+		scfg.Now = func() time.Time { return o.clock }
+	}
+	if o.revoke > 0 {
+		scfg.Revoke = func(context.Context, direction.Dir, rules.ACLEntry) (int, error) { return o.revoke, nil }
+	}
+	svc := lifecycle.NewService(scfg)
 	if _, err := svc.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +334,50 @@ var goldenScenarios = []struct {
 {"dir":"out","proto":"udp","dst":"2001:db8::bad","dport":123}
 `},
 	}},
+	{name: "deny", rules: goldenACL, opts: daemonOpts{clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), revoke: 2}, steps: cmds(
+		"deny from 203.0.113.9",
+		"deny from 198.51.100.0/24 to any port 22 proto tcp comment 'brute force'",
+		"deny from 203.0.113.9",
+		"deny out to 192.0.2.66",
+		"deny 53 --expire 10m",
+		"--dry-run deny from 198.18.0.99",
+		"insert 150 deny from 198.18.0.100 --expire 1h",
+		"insert 150 allow from 198.18.0.101",
+		"insert 99 allow proto tcp from 198.18.0.0/15 to any port 22",
+		"status",
+		"-o json deny from 2001:db8::66",
+		"delete deny from 203.0.113.9",
+		"delete deny from 203.0.113.9",
+		"delete acl 99",
+		"delete acl out 100 --dry-run",
+		"delete acl out 100",
+		"delete acl 7",
+		"status",
+	)},
+	{name: "deny-errors", rules: goldenACL, opts: daemonOpts{clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, steps: cmds(
+		"deny",
+		"deny from 203.0.113.9 --expire soon",
+		"deny from 203.0.113.9 --expire -5m",
+		"deny from 203.0.113.9 --expire",
+		"allow 22/tcp --expire 10m",
+		"deny from 203.0.113.0/33",
+		"deny from nolist",
+		"deny from 203.0.113.9 port 22",
+		"insert",
+		"insert 100",
+		"insert x deny from 203.0.113.9",
+		"insert 0 deny from 203.0.113.9",
+		"insert 40000 deny from 203.0.113.9",
+		"insert 100 deny from 203.0.113.9",
+		"insert 100 reject from 203.0.113.9",
+		"insert 100 block from 203.0.113.9",
+		"insert 120 deny 53",
+		"delete acl",
+		"delete acl x",
+		"delete acl out",
+		"delete deny from 198.18.0.1",
+		"reject 22",
+	)},
 	{name: "status-no-hits", rules: goldenBase, steps: cmds(
 		"status verbose",
 	)},

@@ -27,11 +27,12 @@ type liveOpts struct {
 	output string // text or json
 	dryRun bool
 	group  string
+	expire string // deny and insert: --expire DURATION
 }
 
 // globalOpts are the options run() moves behind the command name when
 // they come first (fwctl --dry-run allow 22): name -> takes a value.
-var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true}
+var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true}
 
 // hoistGlobals turns "fwctl --dry-run allow 22" into "fwctl allow
 // --dry-run 22".
@@ -59,7 +60,8 @@ func hoistGlobals(args []string) []string {
 }
 
 // scanOpts takes the options out of args wherever they are. what says
-// which the command takes: "o" output, "d" dry-run and group.
+// which the command takes: "o" output, "d" dry-run and group, "e"
+// expire.
 // optsExit is the exit code when scanOpts stopped: 0 after --help.
 func optsExit(o liveOpts) int {
 	if o.help {
@@ -89,7 +91,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			o.help = true
 			return o, nil, false
 		case !known || (name == "-o" || name == "--output") && !strings.Contains(what, "o") ||
-			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d"):
+			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d") ||
+			name == "--expire" && !strings.Contains(what, "e"):
 			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
 			return o, nil, false
 		}
@@ -121,6 +124,11 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			} else {
 				o.dryRun = true
 			}
+		case "--expire":
+			if !checkExpire(cmd, e, val) {
+				return o, nil, false
+			}
+			o.expire = val
 		case "--group":
 			if strings.TrimSpace(val) == "" {
 				fmt.Fprintf(e.stderr, "fwctl %s: bad --group: group name is empty: expected a name\n", cmd)
@@ -147,7 +155,10 @@ RULE is PORT[/PROTO] (443/tcp, 80,443/tcp, 6000:6007/udp, 53), a SERVICE (ssh),
 or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT].`,
 	"delete": `usage: fwctl delete [--dry-run] [-o json] N|ID...
        fwctl delete [--dry-run] [-o json] allow RULE
-N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status.`,
+       fwctl delete [--dry-run] [-o json] deny RULE
+       fwctl delete [--dry-run] [-o json] acl [in|out] N...
+N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status;
+acl N an ACL entry's number (the Number column of fwctl status).`,
 	"status": `usage: fwctl status [numbered|verbose] [-o json]`,
 	"reload": `usage: fwctl reload [-o json]`,
 }
@@ -250,6 +261,7 @@ func printEdit(e env, o liveOpts, res control.EditResult) {
 	for _, r := range res.Deleted {
 		fmt.Fprintf(e.stdout, "Rule deleted%s: %s (was rule %d%s, group %s)%s\n", verb, r.Text, r.Number, idOf(r), r.Group, commentOf(r))
 	}
+	printACLEdit(e, verb, res)
 	for _, n := range res.Notes {
 		fmt.Fprintf(e.stdout, "Note: %s\n", n)
 	}
@@ -287,7 +299,8 @@ func runNotAllow(word string) func(e env, args []string) int {
 			fmt.Fprintf(w, "usage: fwctl %s ...: not available (security groups are allow-only)\n", word)
 		}
 		fmt.Fprintf(w, "fwctl %s: security groups are allow-only: there is nothing to %s, traffic no rule allows is dropped.\n"+
-			"To stop allowing something, delete the rule that allows it: fwctl status numbered, then fwctl delete N (or fwctl delete allow RULE).\n", word, word)
+			"To stop allowing something, delete the rule that allows it: fwctl status numbered, then fwctl delete N (or fwctl delete allow RULE).\n"+
+			"To keep an address out, deny it in the network ACL: fwctl deny from ADDR.\n", word, word)
 		return code
 	}
 }
@@ -309,7 +322,13 @@ func runDelete(e env, args []string) int {
 			return ruleFail(e, "delete", err)
 		}
 		req.Rules = specs
-	case "deny", "reject", "limit":
+	case "deny", "acl":
+		req, code := deleteACLWords(e, words)
+		if code != exitOK {
+			return code
+		}
+		return runDeleteACL(e, o, req)
+	case "reject", "limit":
 		return runNotAllow(words[0])(e, nil)
 	default:
 		for _, w := range words {

@@ -38,15 +38,16 @@ func commands() []command {
 		{"check", "check [-f FILE] [--batch] [PROTO SRC PORT]: what the rules (or the running fwd) do to one connection", runCheck},
 		{"replay", "replay -f RULES CAPTURE...: run recorded traffic through the rules", runReplay},
 		{"allow", "allow [in|out] RULE: allow traffic (443/tcp, ssh, from ADDR to any port N proto P)", runAllow},
-		{"delete", "delete N... | delete allow RULE: remove rules from the running fwd", runDelete},
+		{"delete", "delete N... | delete allow RULE | delete deny RULE | delete acl N: remove rules or ACL entries", runDelete},
 		{"status", "status [numbered|verbose]: the running fwd's rules and counters", runStatus},
 		{"reload", "reload: reload the running fwd's rules file (all or nothing)", runReload},
 		{"import", "import aws FILE.json: AWS security groups (describe-security-groups output) to a rules file", runImport},
 		{"export", "export aws [-f RULES]: a rules file's groups as AWS security-group permissions (JSON)", runExport},
 		{"version", "version: print fwctl's version and commit (also --version)", runVersion},
 		{"completion", "completion bash|zsh: print a shell completion script", runCompletion},
-		{"deny", "deny, reject, limit: not available, security groups are allow-only", runNotAllow("deny")},
-		{"reject", "", runNotAllow("reject")},
+		{"deny", "deny [--expire D] [in|out] RULE: a network-ACL deny entry (from ADDR, to any port N proto P)", runDeny},
+		{"insert", "insert N deny|allow RULE: a network-ACL entry numbered N", runInsert},
+		{"reject", "reject, limit: not available, fwd drops (use deny)", runNotAllow("reject")},
 		{"limit", "", runNotAllow("limit")},
 	}
 }
@@ -63,7 +64,7 @@ func usage(w io.Writer) {
 			fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
 		}
 	}
-	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME")
+	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME, --expire DURATION")
 }
 
 func run(e env, args []string) int {

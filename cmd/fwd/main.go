@@ -46,6 +46,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -307,6 +308,7 @@ func run(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	d.startReconcile(o.reconcile)
+	d.startExpiry()
 	d.notifyReady()
 	for sig := range sigs {
 		switch sig {
@@ -388,6 +390,9 @@ type daemon struct {
 	obs     *observe.Recorder
 	metrics *observe.Server
 	sd      *systemd
+	// exp recompiles the rules when an ACL entry expires (nil until
+	// started).
+	exp atomic.Pointer[expiry]
 }
 
 // load makes the engine, with no table, and the lifecycle service, and
@@ -399,6 +404,7 @@ func (d *daemon) load() error {
 		Prepare: d.prepareKernel, Settle: d.settleKernel,
 		Observe:  d.observeReload(),
 		Changing: d.changing,
+		Revoke:   d.revoke,
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
@@ -584,6 +590,7 @@ func (d *daemon) stop() error {
 	}
 	merr := d.stopMetrics(ctx)
 	d.stopReconcile()
+	d.stopExpiry()
 	// Rules first: nothing new is queued, then the queues go.
 	d.kmu.Lock()
 	kerr := d.inst.Remove(ctx)

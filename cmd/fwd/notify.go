@@ -45,10 +45,13 @@ func rulesStatus(t *filter.Table) string {
 // changing is the lifecycle service's Changing hook.
 func (d *daemon) changing() func(*filter.Table) {
 	if !d.sd.ready.Load() { // the first load, before READY=1
-		return func(*filter.Table) {}
+		return func(*filter.Table) { d.wakeExpiry() }
 	}
 	d.sdSend(d.sd.n.Reloading())
-	return func(live *filter.Table) { d.sdSend(d.sd.n.Ready(rulesStatus(live))) }
+	return func(live *filter.Table) {
+		d.sdSend(d.sd.n.Ready(rulesStatus(live)))
+		d.wakeExpiry()
+	}
 }
 
 func (d *daemon) sdSend(err error) {

@@ -42,6 +42,7 @@ const (
 	CodeEgressOmitted      = lifecycle.CodeEgressOmitted // egress rule for a group that allows all outbound
 	CodeReadOnly           = lifecycle.CodeReadOnly      // edits are refused: fwd runs on its shipped default rules
 	CodeStaleNumbers       = lifecycle.CodeStaleNumbers  // rule numbers given, but the rules file changed since it was loaded: reload first
+	CodeNumberTaken        = lifecycle.CodeNumberTaken   // an ACL entry number already used in its direction
 	CodeUnavailable   Code = "unavailable"               // the daemon has no table yet
 	CodeReadFailed         = lifecycle.CodeReadFailed    // the rules file cannot be read
 	CodeWriteFailed        = lifecycle.CodeWriteFailed   // the rules file cannot be replaced: nothing changed
@@ -61,7 +62,7 @@ func httpStatus(c Code) int {
 		return http.StatusNotFound
 	case CodeMethod:
 		return http.StatusMethodNotAllowed
-	case CodeEgressOmitted, CodeReadOnly, CodeStaleNumbers:
+	case CodeEgressOmitted, CodeReadOnly, CodeStaleNumbers, CodeNumberTaken:
 		return http.StatusConflict
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
@@ -111,16 +112,19 @@ type errorBody struct {
 // The request and reply types of reloads and edits are the lifecycle's
 // inputs and outputs; their JSON is the API's.
 type (
-	ReloadResult  = lifecycle.ReloadResult
-	ReloadStats   = lifecycle.ReloadStats
-	RuleSpec      = lifecycle.RuleSpec
-	ICMPSpec      = lifecycle.ICMPSpec
-	RuleInfo      = lifecycle.RuleInfo
-	ACLInfo       = lifecycle.ACLInfo
-	AddRequest    = lifecycle.AddRequest    // the body of POST /v1/rules
-	DeleteRequest = lifecycle.DeleteRequest // the body of DELETE /v1/rules
-	EditResult    = lifecycle.EditResult
-	Skipped       = lifecycle.Skipped
+	ReloadResult     = lifecycle.ReloadResult
+	ReloadStats      = lifecycle.ReloadStats
+	RuleSpec         = lifecycle.RuleSpec
+	ICMPSpec         = lifecycle.ICMPSpec
+	RuleInfo         = lifecycle.RuleInfo
+	ACLInfo          = lifecycle.ACLInfo
+	AddRequest       = lifecycle.AddRequest    // the body of POST /v1/rules
+	DeleteRequest    = lifecycle.DeleteRequest // the body of DELETE /v1/rules
+	EditResult       = lifecycle.EditResult
+	Skipped          = lifecycle.Skipped
+	ACLSpec          = lifecycle.ACLSpec
+	ACLAddRequest    = lifecycle.ACLAddRequest    // the body of POST /v1/acl
+	ACLDeleteRequest = lifecycle.ACLDeleteRequest // the body of DELETE /v1/acl
 )
 
 // DefaultGroup is the group runtime edits go to.

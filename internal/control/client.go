@@ -169,6 +169,21 @@ func (c *Client) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (Ed
 	return res, err
 }
 
+// AddACL adds an ACL entry; with dryRun it only says what would change.
+func (c *Client) AddACL(ctx context.Context, req ACLAddRequest, dryRun bool) (EditResult, error) {
+	var res EditResult
+	err := c.do(ctx, http.MethodPost, "/v1/acl"+dryQuery(dryRun), req, &res)
+	return res, err
+}
+
+// DeleteACL deletes ACL entries; with dryRun it only says what would
+// change.
+func (c *Client) DeleteACL(ctx context.Context, req ACLDeleteRequest, dryRun bool) (EditResult, error) {
+	var res EditResult
+	err := c.do(ctx, http.MethodDelete, "/v1/acl"+dryQuery(dryRun), req, &res)
+	return res, err
+}
+
 // Check asks the live table about one connection.
 func (c *Client) Check(ctx context.Context, q Query) (CheckResult, error) {
 	var res CheckResult

@@ -90,6 +90,7 @@ func (s *Server) routes() http.Handler {
 		"/v1/reload": {"POST": s.handleReload},
 		"/v1/rules":  {"GET": s.handleRules, "POST": s.handleAdd, "DELETE": s.handleDelete},
 		"/v1/check":  {"POST": s.handleCheck},
+		"/v1/acl":    {"POST": s.handleAddACL, "DELETE": s.handleDeleteACL},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
@@ -98,9 +99,12 @@ func (s *Server) routes() http.Handler {
 			if n, found := strings.CutPrefix(path, "/v1/rules/"); found && n != "" {
 				rt, ok = route{"DELETE": func(w http.ResponseWriter, r *http.Request) { s.handleDeleteNumber(w, r, n) }}, true
 			}
+			if n, found := strings.CutPrefix(path, "/v1/acl/"); found && n != "" {
+				rt, ok = route{"DELETE": func(w http.ResponseWriter, r *http.Request) { s.handleDeleteACLNumber(w, r, n) }}, true
+			}
 		}
 		if !ok {
-			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules and /v1/check", path)})
+			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules, /v1/acl and /v1/check", path)})
 			return
 		}
 		h, ok := rt[r.Method]
@@ -293,4 +297,62 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, Check(t, a))
+}
+
+func (s *Server) handleAddACL(w http.ResponseWriter, r *http.Request) {
+	dry, e := dryRun(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	var req ACLAddRequest
+	if e := s.decode(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	res, err := s.cfg.Service.AddACL(r.Context(), req, dry)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) handleDeleteACL(w http.ResponseWriter, r *http.Request) {
+	dry, e := dryRun(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	var req ACLDeleteRequest
+	if e := s.decode(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	s.deleteACL(w, r, req, dry)
+}
+
+// handleDeleteACLNumber is DELETE /v1/acl/N (an ingress entry) and
+// DELETE /v1/acl/N?dir=out.
+func (s *Server) handleDeleteACLNumber(w http.ResponseWriter, r *http.Request, num string) {
+	dry, e := dryRun(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 {
+		writeError(w, badRequest(fmt.Sprintf("bad acl entry number %q: expected %d-%d", num, rules.MinACLNumber, rules.MaxACLNumber)))
+		return
+	}
+	s.deleteACL(w, r, ACLDeleteRequest{Dir: r.URL.Query().Get("dir"), Numbers: []int{n}}, dry)
+}
+
+func (s *Server) deleteACL(w http.ResponseWriter, r *http.Request, req ACLDeleteRequest, dry bool) {
+	res, err := s.cfg.Service.DeleteACL(r.Context(), req, dry)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }

@@ -43,20 +43,25 @@ func aclInfos(f *rules.File, now time.Time, counts map[filter.Result]uint64) []A
 	for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
 		list := f.ACL.List(d)
 		for _, i := range f.ACL.Sorted(d) {
-			e := &list[i]
-			r := e.Rule()
-			r.Description = e.Description
-			ai := ACLInfo{Number: e.Number, Action: e.Action.String(), RuleSpec: specOf(&r, d), Text: e.Format(d)}
-			if !e.Expires.IsZero() {
-				ai.Expires = e.Expires.UTC().Format(time.RFC3339)
-				ai.Expired = !now.IsZero() && e.Expired(now)
-			}
-			if counts != nil {
-				n := counts[filter.ACLKey(d, e.Number)]
-				ai.Hits = &n
-			}
-			out = append(out, ai)
+			out = append(out, aclInfo(&list[i], d, now, counts))
 		}
 	}
 	return out
+}
+
+// aclInfo lists one entry; Expired is judged at now (none when zero),
+// Hits set when counts is not nil.
+func aclInfo(e *rules.ACLEntry, d direction.Dir, now time.Time, counts map[filter.Result]uint64) ACLInfo {
+	r := e.Rule()
+	r.Description = e.Description
+	ai := ACLInfo{Number: e.Number, Action: e.Action.String(), RuleSpec: specOf(&r, d), Text: e.Format(d)}
+	if !e.Expires.IsZero() {
+		ai.Expires = e.Expires.UTC().Format(time.RFC3339)
+		ai.Expired = !now.IsZero() && e.Expired(now)
+	}
+	if counts != nil {
+		n := counts[filter.ACLKey(d, e.Number)]
+		ai.Hits = &n
+	}
+	return ai
 }

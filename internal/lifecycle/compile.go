@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
@@ -22,7 +23,7 @@ func Compile(path string, opts rules.Options) (*filter.Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return compile(path, f)
+	return compile(path, f, time.Now())
 }
 
 // fileError is a rules file that cannot be read, said as every other
@@ -38,8 +39,9 @@ func (e *fileError) Unwrap() error { return e.err }
 
 // compile is the step from a decoded file to a table, shared by Compile
 // and the daemon's reloads and edits.
-func compile(path string, f *rules.File) (*filter.Table, error) {
-	t, err := filter.Compile(f)
+// now is the time ACL expiries are judged against.
+func compile(path string, f *rules.File, now time.Time) (*filter.Table, error) {
+	t, err := filter.CompileAt(f, now)
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", path, err)
 	}

@@ -22,6 +22,7 @@ const (
 	CodeEgressOmitted Code = "egress_omitted" // egress rule for a group that allows all outbound
 	CodeReadOnly      Code = "read_only"      // edits are refused: fwd runs on its shipped default rules
 	CodeStaleNumbers  Code = "stale_numbers"  // rule numbers given, but the file changed since the live rules were loaded
+	CodeNumberTaken   Code = "number_taken"   // an ACL entry number that an entry of the direction already has
 	CodeReadFailed    Code = "read_failed"    // the rules file cannot be read
 	CodeWriteFailed   Code = "write_failed"   // the rules file cannot be replaced: nothing changed
 	CodeApplyFailed   Code = "apply_failed"   // compiling or preparing the kernel failed: nothing changed
@@ -54,7 +55,7 @@ func (e *Error) Error() string {
 // reload statistics.
 func (e *Error) refused() bool {
 	switch e.Code {
-	case CodeNotFound, CodeBadRequest, CodeEgressOmitted, CodeStaleNumbers, CodeReadOnly:
+	case CodeNotFound, CodeBadRequest, CodeEgressOmitted, CodeStaleNumbers, CodeReadOnly, CodeNumberTaken:
 		return true
 	}
 	return false

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
 )
 
 // Reload reads the rules file and, when it is valid and differs from the
@@ -52,7 +53,10 @@ func (s *Service) reload(ctx context.Context, live *filter.Table) (ReloadResult,
 	// The same bytes decode to the same rules: the hash of the bytes
 	// just read (which Parse computed) says whether anything changed.
 	hash := f.Hash
-	if live != nil && liveHash(live) == hash {
+	// Unchanged bytes are a no-op, unless an ACL entry of the live
+	// table has expired since it was compiled (then the table is
+	// compiled again, as Recompile does).
+	if live != nil && liveHash(live) == hash && !expiryDue(live, s.now()) {
 		s.count(&s.stats.Unchanged)
 		s.log.Info("reload: rules unchanged", "rules", s.cfg.Path, "hash", short(hash))
 		lf := live.File()
@@ -74,4 +78,43 @@ func (s *Service) reload(ctx context.Context, live *filter.Table) (ReloadResult,
 	return ReloadResult{Changed: true, Hash: hash, Groups: len(f.Groups), Rules: f.NumRules(),
 		Message:  fmt.Sprintf("reloaded %s: %d groups, %d rules (sha256 %s)", s.cfg.Path, len(f.Groups), f.NumRules(), short(hash)),
 		Warnings: warns}, nil
+}
+
+// expiryDue reports whether an ACL entry that t matches has expired at
+// now, so that t must be compiled again.
+func expiryDue(t *filter.Table, now time.Time) bool {
+	next := t.NextExpiry()
+	return !next.IsZero() && !now.Before(next)
+}
+
+// Recompile compiles the live rules again at the current time and swaps
+// the new table in, when an ACL entry of the live table has expired
+// since it was compiled (its NextExpiry has come): the new table leaves
+// that entry out. It reads no file (the rules file may have changes
+// not loaded yet, which only a reload loads), writes none, and is a
+// no-op, returning false, when nothing has expired. The daemon calls it
+// at the live table's NextExpiry.
+func (s *Service) Recompile(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	live := s.cfg.Target.Table()
+	if live == nil || live.File() == nil || !expiryDue(live, s.now()) {
+		return false, nil
+	}
+	f := live.File()
+	now := s.now()
+	var gone []string
+	for _, d := range []direction.Dir{direction.Ingress, direction.Egress} {
+		for _, e := range f.ACL.List(d) {
+			if e.Expired(now) && !e.Expired(live.CompiledAt()) {
+				gone = append(gone, e.Format(d))
+			}
+		}
+	}
+	if _, e := s.apply(ctx, f, nil); e != nil {
+		s.log.Error("recompile for expired acl entries failed, keeping the running rules", "rules", s.cfg.Path, "err", e.Message)
+		return false, e
+	}
+	s.log.Info("acl entries expired", "rules", s.cfg.Path, "entries", strings.Join(gone, "; "))
+	return true, nil
 }

@@ -20,9 +20,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/types/direction"
 )
 
 // Target is where the Service publishes tables: the daemon's engine,
@@ -68,6 +70,14 @@ type ServiceConfig struct {
 	// passes here, whatever asked for it: the daemon tells systemd
 	// RELOADING=1 and READY=1 around it.
 	Changing func() (done func(live *filter.Table))
+	// Revoke, when set, is called after an added deny entry went live,
+	// to cut the established connections it matches (their conntrack
+	// entries); it returns how many it cut. Its error is a note of the
+	// edit, which stays done.
+	Revoke func(ctx context.Context, dir direction.Dir, e rules.ACLEntry) (int, error)
+	// Now, when set, is the clock: the time --expire counts from and
+	// the time tables are compiled at (ACL expiries). Tests fix it.
+	Now func() time.Time
 	// Log receives one line per change, per warning of a reloaded file
 	// and per failed reload while a table is live.
 	Log *slog.Logger
@@ -140,7 +150,7 @@ func (s *Service) apply(ctx context.Context, f *rules.File, commit func() error)
 		done := s.cfg.Changing()
 		defer func() { done(s.cfg.Target.Table()) }()
 	}
-	t, err := compile(s.cfg.Path, f)
+	t, err := compile(s.cfg.Path, f, s.now())
 	if err != nil {
 		return nil, s.fail(&Error{Code: CodeApplyFailed, Message: fmt.Sprintf("%v: nothing changed", err)})
 	}
@@ -161,6 +171,14 @@ func (s *Service) apply(ctx context.Context, f *rules.File, commit func() error)
 		}
 	}
 	return t, nil
+}
+
+// now is the Service's clock.
+func (s *Service) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
 }
 
 func short(h string) string {

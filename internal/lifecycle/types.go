@@ -85,6 +85,16 @@ type EditResult struct {
 	Notes   []string   `json:"notes,omitempty"`
 	Diff    string     `json:"diff,omitempty"` // of the rules file, unified
 	Hash    string     `json:"hash"`           // of the rules file after the edit
+	// ACL edits: the entries added, skipped (an entry of the same
+	// action and traffic is there), deleted, and removed because they
+	// had expired (every ACL edit removes those).
+	ACLAdded   []ACLInfo `json:"acl_added,omitempty"`
+	ACLSkipped []ACLInfo `json:"acl_skipped,omitempty"`
+	ACLDeleted []ACLInfo `json:"acl_deleted,omitempty"`
+	ACLExpired []ACLInfo `json:"acl_expired,omitempty"`
+	// Revoked is how many established connections an added deny entry
+	// cut (conntrack entries deleted), when the daemon revokes.
+	Revoked int `json:"revoked,omitempty"`
 }
 
 // Skipped is a rule an add left out because one allowing the same traffic
