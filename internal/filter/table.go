@@ -48,7 +48,7 @@ type Table struct {
 	slots    []groupSlots
 	numSlots int
 	// acl is the network-ACL layer, nil when the file has no entries.
-	acl        *aclTable
+	acl *aclTable
 	// iface holds the per-interface indexes, nil when no group names an
 	// interface (see iface.go).
 	iface      *ifaceIndex
