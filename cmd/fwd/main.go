@@ -288,6 +288,10 @@ func run(args []string, stderr io.Writer) int {
 		}()
 	}
 
+	// Interfaces before the queues: groups attached to interfaces
+	// decide the first packet already.
+	d.startLinks()
+	defer d.stopLinks()
 	if err := d.start(); err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure
@@ -388,6 +392,7 @@ type daemon struct {
 	obs     *observe.Recorder
 	metrics *observe.Server
 	sd      *systemd
+	links   linkWatch
 }
 
 // load makes the engine, with no table, and the lifecycle service, and
