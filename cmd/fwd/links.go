@@ -91,4 +91,3 @@ func (d *daemon) stopLinks() {
 	}
 	d.links.done.Wait()
 }
-
