@@ -33,9 +33,9 @@ func (s *Service) Rules(hits func(*filter.Table) map[filter.Result]uint64) []Rul
 	return out
 }
 
-func findSame(f *rules.File, dir direction.Dir, r *rules.Rule) (rules.RuleRef, bool) {
+func findSame(f *rules.File, dir direction.Dir, r *rules.Rule, ifaces []string) (rules.RuleRef, bool) {
 	for _, ref := range f.Numbered() {
-		if ref.Dir == dir && f.RuleAt(ref).SameTraffic(r) {
+		if ref.Dir == dir && coversIfaces(&f.Groups[ref.Group], ifaces) && f.RuleAt(ref).SameTraffic(r) {
 			return ref, true
 		}
 	}

@@ -63,8 +63,12 @@ type RuleInfo struct {
 
 // AddRequest asks to add rules.
 type AddRequest struct {
-	Group string     `json:"group,omitempty"` // default "local"
+	Group string     `json:"group,omitempty"` // default "local" ("local-IFACE" with Interface)
 	Rules []RuleSpec `json:"rules"`
+	// Interface, when set, is the interface (or pattern, eth*) the rules
+	// apply on (fwctl allow in on eth1 ...): they go to a group attached
+	// to exactly that interface, created when absent (see AddRulesOn).
+	Interface string `json:"interface,omitempty"`
 }
 
 // DeleteRequest asks to delete rules by number, by ID, or every rule
