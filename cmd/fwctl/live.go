@@ -27,6 +27,9 @@ type liveOpts struct {
 	output string // text or json
 	dryRun bool
 	group  string
+	// groupSet is true when --group was given (an add on an interface
+	// without it goes to the interface's own group).
+	groupSet bool
 }
 
 // globalOpts are the options run() moves behind the command name when
@@ -130,7 +133,7 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 				fmt.Fprintf(e.stderr, "fwctl %s: bad --group %q: %v\n", cmd, val, err)
 				return o, nil, false
 			}
-			o.group = val
+			o.group, o.groupSet = val, true
 		}
 	}
 	return o, words, true
@@ -142,7 +145,7 @@ func isNumber(s string) bool {
 }
 
 var liveUsage = map[string]string{
-	"allow": `usage: fwctl allow [--dry-run] [--group G] [-o json] [in|out] RULE [comment TEXT]
+	"allow": `usage: fwctl allow [--dry-run] [--group G] [-o json] [in|out] [on IFACE] RULE [comment TEXT]
 RULE is PORT[/PROTO] (443/tcp, 80,443/tcp, 6000:6007/udp, 53), a SERVICE (ssh),
 or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT].`,
 	"delete": `usage: fwctl delete [--dry-run] [-o json] N|ID...
@@ -201,9 +204,17 @@ func runAllow(e env, args []string) int {
 	if !ok {
 		return optsExit(o)
 	}
+	iface, words, err := cutOn(words)
+	if err != nil {
+		return ruleFail(e, "allow", err)
+	}
 	specs, err := parseRuleWords(words)
 	if err != nil {
 		return ruleFail(e, "allow", err)
+	}
+	group := o.group
+	if iface != "" && !o.groupSet {
+		group = "" // fwd picks local-IFACE
 	}
 	c, code := dial(e, "allow", o)
 	if c == nil {
@@ -212,7 +223,7 @@ func runAllow(e env, args []string) int {
 	defer c.Close()
 	cx, cancel := ctx()
 	defer cancel()
-	res, err := c.Add(cx, control.AddRequest{Group: o.group, Rules: specs}, o.dryRun)
+	res, err := c.Add(cx, control.AddRequest{Group: group, Rules: specs, Interface: iface}, o.dryRun)
 	if err != nil {
 		return apiFail(e, "allow", err)
 	}

@@ -166,10 +166,16 @@ func checkAttached(g *yaml.Node, group string, ifaces []string) error {
 		if have != nil {
 			on = strings.Join(have, ", ")
 		}
-		return fmt.Errorf("group %q is attached to %s, not to %s: %w", group, on, strings.Join(ifaces, ", "), ErrNotAttached)
+		return notAttached(fmt.Sprintf("group %q is attached to %s, not to %s: leave --group out for a group of that interface's own", group, on, strings.Join(ifaces, ", ")))
 	}
 	return nil
 }
+
+// notAttached is ErrNotAttached in words.
+type notAttached string
+
+func (e notAttached) Error() string        { return string(e) }
+func (e notAttached) Is(target error) bool { return target == ErrNotAttached }
 
 func ifaceList(ifaces []string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
