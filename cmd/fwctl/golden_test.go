@@ -144,6 +144,24 @@ groups:
     # egress omitted: all outbound allowed
 `
 
+// goldenIfaces has a group on every interface and two attached to some.
+const goldenIfaces = `version: 1
+groups:
+  - name: web
+    ingress:
+      - {proto: tcp, ports: [80, 443], from: [any]}
+  - name: private
+    interfaces: [eth1]
+    ingress:
+      - {proto: tcp, ports: 5432, from: [198.18.0.0/15]}
+    egress: []
+  - name: metrics
+    interfaces: ["eth*", wg+]
+    ingress:
+      - {proto: tcp, ports: 9100, from: [198.18.0.0/15]}
+    egress: []
+`
+
 const goldenLocked = `version: 1
 groups:
   - name: web
@@ -329,6 +347,20 @@ var goldenScenarios = []struct {
 {"dir":"in","proto":"tcp","src":"198.18.0.67","dport":22}
 {"dir":"out","proto":"udp","dst":"2001:db8::bad","dport":123}
 `},
+	}},
+	{name: "interfaces", rules: goldenIfaces, steps: []step{
+		{cmd: "check tcp 198.18.0.7 5432"},
+		{cmd: "check tcp 198.18.0.7 5432 on eth1"},
+		{cmd: "check in on eth0 tcp 198.18.0.7 5432"},
+		{cmd: "check tcp 198.18.0.7 80 on eth0"},
+		{cmd: "check tcp 198.18.0.7 9100 on eth7"},
+		{cmd: "check tcp 198.18.0.7 80 on e*"},
+		{cmd: "check -f $DIR/rules.yaml --batch", stdin: `{"dir":"in","proto":"tcp","src":"198.18.0.7","dport":5432,"iface":"eth1"}
+{"dir":"in","proto":"tcp","src":"198.18.0.7","dport":5432,"iface":"eth0"}
+{"dir":"in","proto":"tcp","src":"198.18.0.7","dport":5432}
+{"dir":"in","proto":"tcp","src":"198.18.0.7","dport":5432,"iface":"bad/name"}
+`},
+		{cmd: "status"},
 	}},
 	{name: "status-no-hits", rules: goldenBase, steps: cmds(
 		"status verbose",

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/fwd-project/fwd/internal/rules"
 )
 
@@ -26,4 +28,18 @@ func cutOn(words []string) (string, []string, error) {
 	}
 	rest := append(append([]string(nil), words[:i]...), words[i+2:]...)
 	return iface, rest, nil
+}
+
+// cutQueryOn takes "on IFACE" out of the words of a check query,
+// wherever it is (check tcp 198.51.100.7 5432 on eth1, check in on eth1
+// tcp ...). The name is checked where the query is read (Query.Ask).
+func cutQueryOn(args []string) (string, []string, error) {
+	i := slices.Index(args, "on")
+	if i < 0 {
+		return "", args, nil
+	}
+	if i+1 >= len(args) {
+		return "", nil, usageErr("\"on\" needs an interface: on eth1")
+	}
+	return args[i+1], append(slices.Clone(args[:i]), args[i+2:]...), nil
 }

@@ -497,6 +497,9 @@ func printRuleTable(w io.Writer, rs []control.RuleInfo, mode string) {
 	fmt.Fprintln(w, strings.TrimRight(line, " "))
 	for _, r := range rs {
 		to, action, from := ruleColumns(r, mode)
+		if len(r.Interfaces) > 0 {
+			to += " on " + strings.Join(r.Interfaces, ",") // ufw's "22/tcp on eth1"
+		}
 		row := ""
 		if pre != "" {
 			row = fmt.Sprintf(pre, r.Number)

@@ -185,3 +185,22 @@ func (ix *ifaceIndex) dirs(k Key) *dirTable {
 	}
 	return &ix.views[v][k.Dir&1]
 }
+
+// OnIfindex is the interface index Key.Ifindex carries for the table On
+// returns.
+const OnIfindex = 1<<32 - 1
+
+// On returns a table that answers as t does for a packet on interface
+// name whose Key.Ifindex is OnIfindex: a copy sharing t's indexes, with
+// a binding of its own, so that a question about one interface (fwctl
+// check ... on eth1, replay --iface) never touches the binding of the
+// live table. A t whose groups name no interface is returned as is.
+func (t *Table) On(name string) *Table {
+	if t.iface == nil {
+		return t
+	}
+	c := *t
+	c.iface = &ifaceIndex{views: t.iface.views, sets: t.iface.sets}
+	c.Bind([]Link{{Index: OnIfindex, Name: name}})
+	return &c
+}

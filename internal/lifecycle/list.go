@@ -50,7 +50,7 @@ func NumberOf(f *rules.File, ref rules.RuleRef) int {
 
 func info(f *rules.File, ref rules.RuleRef, n int) RuleInfo {
 	r := f.RuleAt(ref)
-	return RuleInfo{Number: n, ID: r.ID, Group: f.Groups[ref.Group].Name, Index: ref.Index, RuleSpec: specOf(r, ref.Dir), Text: r.Format(ref.Dir)}
+	return RuleInfo{Number: n, ID: r.ID, Group: f.Groups[ref.Group].Name, Index: ref.Index, RuleSpec: specOf(r, ref.Dir), Text: r.Format(ref.Dir), Interfaces: f.Groups[ref.Group].Interfaces}
 }
 
 // OpenEgress names the groups that omit egress (so allow all outbound).

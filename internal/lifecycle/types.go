@@ -59,6 +59,9 @@ type RuleInfo struct {
 	RuleSpec
 	Text string  `json:"text"` // e.g. "tcp 80,443 from any"
 	Hits *uint64 `json:"hits"` // connections accepted by it; null when not counted
+	// Interfaces are those the rule's group is attached to; absent for
+	// a group on every interface.
+	Interfaces []string `json:"interfaces,omitempty"`
 }
 
 // AddRequest asks to add rules.
