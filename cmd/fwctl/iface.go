@@ -3,6 +3,9 @@ package main
 import (
 	"slices"
 
+	"github.com/fwd-project/fwd/internal/filter"
+	"github.com/fwd-project/fwd/internal/replay"
+
 	"github.com/fwd-project/fwd/internal/rules"
 )
 
@@ -42,4 +45,25 @@ func cutQueryOn(args []string) (string, []string, error) {
 		return "", nil, usageErr("\"on\" needs an interface: on eth1")
 	}
 	return args[i+1], append(slices.Clone(args[:i]), args[i+2:]...), nil
+}
+
+// ifaceMatcher answers as a table does for packets on one interface
+// (replay --iface): t is a table from filter.Table.On.
+type ifaceMatcher struct{ t *filter.Table }
+
+func (m ifaceMatcher) Match(k filter.Key) filter.Result {
+	k.Ifindex = filter.OnIfindex
+	return m.t.Match(k)
+}
+
+// onIface makes the matchers of a replay answer for interface name
+// ("": an interface no group is attached to, as without --iface).
+func onIface(s *replaySetup, name string) replay.Matcher {
+	if name == "" {
+		return s.table
+	}
+	if d, ok := s.Diff.(*filter.Table); ok {
+		s.Diff = ifaceMatcher{d.On(name)}
+	}
+	return ifaceMatcher{s.table.On(name)}
 }
