@@ -157,6 +157,11 @@ func parseQuery(args []string) (control.Query, control.Ask, error) {
 // is checked here.
 func queryOf(args []string) (control.Query, error) {
 	q := control.Query{Dir: "in"}
+	iface, args, err := cutQueryOn(args)
+	if err != nil {
+		return q, err
+	}
+	q.Iface = iface
 	if len(args) > 0 && (args[0] == "in" || args[0] == "out") {
 		q.Dir = args[0]
 		args = args[1:]

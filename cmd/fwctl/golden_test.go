@@ -156,6 +156,24 @@ groups:
     # egress omitted: all outbound allowed
 `
 
+// goldenIfaces has a group on every interface and two attached to some.
+const goldenIfaces = `version: 1
+groups:
+  - name: web
+    ingress:
+      - {proto: tcp, ports: [80, 443], from: [any]}
+  - name: private
+    interfaces: [eth1]
+    ingress:
+      - {proto: tcp, ports: 5432, from: [198.18.0.0/15]}
+    egress: []
+  - name: metrics
+    interfaces: ["eth*", wg+]
+    ingress:
+      - {proto: tcp, ports: 9100, from: [198.18.0.0/15]}
+    egress: []
+`
+
 const goldenLocked = `version: 1
 groups:
   - name: web
@@ -225,6 +243,11 @@ var goldenScenarios = []struct {
 		"allow from 198.18.0.0/15 to 192.168.0.0/0 port 25 proto tcp",
 		"allow to 0.0.0.0/0 port 2222 proto tcp",
 		"allow 35:39/tcp",
+		"allow in on eth1 to any port 5432 proto tcp",
+		"allow on eth1 9100/tcp",
+		"allow in on eth1 443/tcp",
+		"allow out on eth0 123/udp",
+		"allow in on eth* from 198.18.0.0/15 to any port 161 proto udp",
 		"status numbered",
 	)},
 	{name: "allow-errors", rules: goldenBase, steps: cmds(
@@ -243,7 +266,10 @@ var goldenScenarios = []struct {
 		"allow from 1.2.3",
 		"allow from 203.0.113.0/24 port 22",
 		"allow to 198.18.0.1 port 22 proto tcp",
-		"allow in on eth0 22",
+		"allow in to any port 22 on eth0",
+		"allow in on",
+		"allow in on e*h0 22",
+		"allow --group web in on eth0 22",
 		"allow proto icmp type bogus",
 		"allow to any port 22 proto icmp",
 		"allow 0",
@@ -378,6 +404,20 @@ var goldenScenarios = []struct {
 		"delete deny from 198.18.0.1",
 		"reject 22",
 	)},
+	{name: "interfaces", rules: goldenIfaces, steps: []step{
+		{cmd: "check tcp 198.18.0.7 5432"},
+		{cmd: "check tcp 198.18.0.7 5432 on eth1"},
+		{cmd: "check in on eth0 tcp 198.18.0.7 5432"},
+		{cmd: "check tcp 198.18.0.7 80 on eth0"},
+		{cmd: "check tcp 198.18.0.7 9100 on eth7"},
+		{cmd: "check tcp 198.18.0.7 80 on e*"},
+		{cmd: "check -f $DIR/rules.yaml --batch", stdin: `{"dir":"in","proto":"tcp","src":"198.18.0.7","dport":5432,"iface":"eth1"}
+{"dir":"in","proto":"tcp","src":"198.18.0.7","dport":5432,"iface":"eth0"}
+{"dir":"in","proto":"tcp","src":"198.18.0.7","dport":5432}
+{"dir":"in","proto":"tcp","src":"198.18.0.7","dport":5432,"iface":"bad/name"}
+`},
+		{cmd: "status"},
+	}},
 	{name: "status-no-hits", rules: goldenBase, steps: cmds(
 		"status verbose",
 	)},

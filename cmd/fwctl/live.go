@@ -28,6 +28,9 @@ type liveOpts struct {
 	dryRun bool
 	group  string
 	expire string // deny and insert: --expire DURATION
+	// groupSet is true when --group was given (an add on an interface
+	// without it goes to the interface's own group).
+	groupSet bool
 }
 
 // globalOpts are the options run() moves behind the command name when
@@ -138,7 +141,7 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 				fmt.Fprintf(e.stderr, "fwctl %s: bad --group %q: %v\n", cmd, val, err)
 				return o, nil, false
 			}
-			o.group = val
+			o.group, o.groupSet = val, true
 		}
 	}
 	return o, words, true
@@ -150,7 +153,7 @@ func isNumber(s string) bool {
 }
 
 var liveUsage = map[string]string{
-	"allow": `usage: fwctl allow [--dry-run] [--group G] [-o json] [in|out] RULE [comment TEXT]
+	"allow": `usage: fwctl allow [--dry-run] [--group G] [-o json] [in|out] [on IFACE] RULE [comment TEXT]
 RULE is PORT[/PROTO] (443/tcp, 80,443/tcp, 6000:6007/udp, 53), a SERVICE (ssh),
 or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT].`,
 	"delete": `usage: fwctl delete [--dry-run] [-o json] N|ID...
@@ -212,9 +215,17 @@ func runAllow(e env, args []string) int {
 	if !ok {
 		return optsExit(o)
 	}
+	iface, words, err := cutOn(words)
+	if err != nil {
+		return ruleFail(e, "allow", err)
+	}
 	specs, err := parseRuleWords(words)
 	if err != nil {
 		return ruleFail(e, "allow", err)
+	}
+	group := o.group
+	if iface != "" && !o.groupSet {
+		group = "" // fwd picks local-IFACE
 	}
 	c, code := dial(e, "allow", o)
 	if c == nil {
@@ -223,7 +234,7 @@ func runAllow(e env, args []string) int {
 	defer c.Close()
 	cx, cancel := ctx()
 	defer cancel()
-	res, err := c.Add(cx, control.AddRequest{Group: o.group, Rules: specs}, o.dryRun)
+	res, err := c.Add(cx, control.AddRequest{Group: group, Rules: specs, Interface: iface}, o.dryRun)
 	if err != nil {
 		return apiFail(e, "allow", err)
 	}
@@ -505,6 +516,9 @@ func printRuleTable(w io.Writer, rs []control.RuleInfo, mode string) {
 	fmt.Fprintln(w, strings.TrimRight(line, " "))
 	for _, r := range rs {
 		to, action, from := ruleColumns(r, mode)
+		if len(r.Interfaces) > 0 {
+			to += " on " + strings.Join(r.Interfaces, ",") // ufw's "22/tcp on eth1"
+		}
 		row := ""
 		if pre != "" {
 			row = fmt.Sprintf(pre, r.Number)

@@ -18,7 +18,7 @@ import (
 	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
-const replayUsage = `usage: fwctl replay -f RULES [--host ADDR,...] [--json] [--verdicts FILE]
+const replayUsage = `usage: fwctl replay -f RULES [--host ADDR,...] [--iface NAME] [--json] [--verdicts FILE]
                     [--diff OTHER_RULES] [--max-flows N]
                     [--max-rules N] [--max-file-bytes N] CAPTURE...
 
@@ -59,6 +59,7 @@ func (h *hostList) Set(v string) error {
 // replayArgs are fwctl replay's parsed arguments.
 type replayArgs struct {
 	rules, diff, verdicts string
+	iface                 string // --iface: the interface the capture was taken on
 	hosts                 hostList
 	asJSON                bool
 	maxFlows              int
@@ -79,7 +80,7 @@ func runReplay(e env, args []string) int {
 	if prog != nil {
 		opts.Progress = prog.show
 	}
-	r := replay.New(opts.table, opts.Options)
+	r := replay.New(onIface(&opts, a.iface), opts.Options)
 	code, replayed := replayAll(e, r, a.captures, prog)
 	if c, ok := opts.Verdicts.(io.Closer); ok && opts.Verdicts != e.stdout {
 		if err := c.Close(); err != nil {
@@ -116,6 +117,7 @@ func parseReplayArgs(e env, args []string) (replayArgs, int, bool) {
 	fl.StringVar(&a.diff, "diff", "", "also replay `OTHER_RULES` and list the flows whose verdict changes")
 	fl.IntVar(&a.maxFlows, "max-flows", replay.DefaultMaxFlows, "flow table bound")
 	fl.Var(&a.hosts, "host", "the host's `ADDR`esses, comma separated")
+	fl.StringVar(&a.iface, "iface", "", "judge packets as on interface `NAME`, by the groups attached to it")
 	limits := addLimitFlags(fl)
 	captures, code, ok := parseInterleaved(fl, args)
 	if !ok {
@@ -130,6 +132,8 @@ func parseReplayArgs(e env, args []string) (replayArgs, int, bool) {
 		err = errors.New("no capture given")
 	case a.maxFlows <= 0:
 		err = errors.New("--max-flows must be positive")
+	case a.iface != "" && (rules.CheckIfacePattern(a.iface) != nil || strings.ContainsAny(a.iface, "*+")):
+		err = fmt.Errorf("bad --iface %q: expected an interface name such as eth1", a.iface)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)

@@ -289,6 +289,10 @@ func run(args []string, stderr io.Writer) int {
 		}()
 	}
 
+	// Interfaces before the queues: groups attached to interfaces
+	// decide the first packet already.
+	d.startLinks()
+	defer d.stopLinks()
 	if err := d.start(); err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure
@@ -392,7 +396,8 @@ type daemon struct {
 	sd      *systemd
 	// exp recompiles the rules when an ACL entry expires (nil until
 	// started).
-	exp atomic.Pointer[expiry]
+	exp   atomic.Pointer[expiry]
+	links linkWatch
 }
 
 // load makes the engine, with no table, and the lifecycle service, and

@@ -44,6 +44,9 @@ type Ask struct {
 	// the lowest code that passes and, in Codes, every code that does, so
 	// a rule "icmp 3/4" is never hidden behind an assumed code 0.
 	AnyCode bool
+	// Iface names the interface of the connection ("": one no group
+	// names); it picks the groups attached to it.
+	Iface string
 	// AllProtos is set for protocol all: the question is whether a
 	// connection of any protocol, to any port, from (or to) the peer
 	// passes, that is whether every one does (Key.Proto is 0 and
@@ -85,6 +88,9 @@ func answer(t *filter.Table, a Ask) (CheckResult, filter.Result) {
 	}
 	if h := kernel.Admits(k.Peer, k.Proto, typ); h != kernel.AdmitNone && (!a.AllProtos || h == kernel.AdmitLoopback) {
 		return CheckResult{Verdict: "accept", Reason: h.String()}, filter.Result{Dir: k.Dir, Group: -1, Rule: filter.NoRule}
+	}
+	if a.Iface != "" && t.HasInterfaces() {
+		t, k.Ifindex = t.On(a.Iface), filter.OnIfindex
 	}
 	var v filter.Result
 	var codes string

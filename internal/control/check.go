@@ -25,6 +25,9 @@ type Query struct {
 	Dport *int   `json:"dport,omitempty"`
 	Type  *int   `json:"type,omitempty"`
 	Code  *int   `json:"code,omitempty"`
+	// Iface is the interface the connection comes in on (dir in) or
+	// leaves by (dir out); without it, an interface no group names.
+	Iface string `json:"iface,omitempty"`
 }
 
 // UnmarshalJSON takes proto as a name or a number.
@@ -139,6 +142,9 @@ func Check(t *filter.Table, a Ask) CheckResult {
 			res.Description += fmt.Sprintf("; of type %d only code %s passes", a.Key.Type, res.Codes)
 		}
 	}
+	if t.HasInterfaces() && a.Iface == "" && !hostReason(res.Reason) && res.ACL == 0 {
+		res.Description += " (on an interface no group is attached to; give \"on IFACE\" for the groups of one)"
+	}
 	if f := t.File(); f != nil {
 		res.Hash = f.Hash
 		if res.Rule != nil {
@@ -167,6 +173,12 @@ func (q Query) Ask() (Ask, error) {
 		return a, err
 	}
 	a.Key.Proto, a.AllProtos = p.Num, p.All
+	if q.Iface != "" {
+		if err := rules.CheckIfacePattern(q.Iface); err != nil || strings.ContainsAny(q.Iface, "*+") {
+			return a, fmt.Errorf("bad iface %q: expected an interface name such as eth1", q.Iface)
+		}
+		a.Iface = q.Iface
+	}
 	if a.Key.Dir, a.Key.Peer, err = q.peer(p); err != nil {
 		return a, err
 	}

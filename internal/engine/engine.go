@@ -60,6 +60,7 @@ type Engine struct {
 	workers []*Worker
 	queues  []nfq.Queue
 	started bool
+	links   []filter.Link // the host's interfaces (SetLinks), under mu
 }
 
 // liveTable is a table with its per-rule accept counters; a swap replaces
@@ -152,6 +153,7 @@ func (e *Engine) Swap(t *filter.Table) {
 	}
 	old := e.live.Load()
 	next := newLive(t)
+	t.Bind(e.links) // before it is live: workers resolve interfaces from the first packet
 	e.live.Store(next)
 	// After the store, so that a count a worker adds to the old table
 	// while the swap is under way is carried too (all but those added
@@ -345,7 +347,12 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 		}
 		return verdict.Drop
 	}
-	v := l.t.Match(filter.KeyOf(p, dir))
+	k := filter.KeyOf(p, dir)
+	k.Ifindex = m.InDev
+	if dir == direction.Egress {
+		k.Ifindex = m.OutDev
+	}
+	v := l.t.Match(k)
 	if s := l.t.Slot(v); s >= 0 {
 		l.hits[s].Add(1)
 	}

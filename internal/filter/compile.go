@@ -64,8 +64,14 @@ func CompileAt(f *rules.File, now time.Time) (*Table, error) {
 		return nil, fmt.Errorf("compile: %d rules is too many", len(c.entries)-1)
 	}
 	t.stats.Rules = len(c.entries) - 1
-	for dir := range srcs {
-		t.dirs[dir] = c.dir(srcs[dir])
+	if f.HasInterfaces() {
+		t.iface = c.compileViews(f, srcs)
+		t.dirs = t.iface.views[0]
+		t.stats.Views = len(t.iface.views)
+	} else {
+		for dir := range srcs {
+			t.dirs[dir] = c.dir(srcs[dir])
+		}
 	}
 	if len(c.pieces) >= 1<<32 || len(c.ranges) >= 1<<32 {
 		return nil, fmt.Errorf("compile: table too large")
@@ -125,6 +131,9 @@ type compiler struct {
 	pieces   []uint64
 	ranges   []uint64
 	prefixes int
+	// shareProtos, when not nil, holds the protoTables built so far by
+	// the rules they hold (protoKey), for views to share.
+	shareProtos map[string]*protoTable
 }
 
 // piece is one rule's contribution at one prefix.
@@ -161,6 +170,19 @@ func (c *compiler) dir(srcs []source) dirTable {
 // proto builds the table for one protocol number, or for the protocols no
 // rule names (proto < 0: only "all" rules apply).
 func (c *compiler) proto(srcs []source, proto int) *protoTable {
+	if c.shareProtos == nil {
+		return c.buildProto(srcs, proto)
+	}
+	key := protoKey(srcs, proto)
+	if pt, ok := c.shareProtos[key]; ok {
+		return pt
+	}
+	pt := c.buildProto(srcs, proto)
+	c.shareProtos[key] = pt
+	return pt
+}
+
+func (c *compiler) buildProto(srcs []source, proto int) *protoTable {
 	own := map[netip.Prefix][]piece{}
 	for i := range srcs {
 		s := &srcs[i]

@@ -41,6 +41,9 @@ func refMatchAt(f *rules.File, k Key, now time.Time) Result {
 	}
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
+		if !g.AttachedTo(testLinkName(k.Ifindex)) {
+			continue
+		}
 		if k.Dir == direction.Egress && g.EgressOmitted {
 			if k.Peer.IsValid() {
 				return Result{Verdict: verdict.Accept, Dir: k.Dir, Group: int32(gi), Rule: NoRule}

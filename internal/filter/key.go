@@ -24,6 +24,10 @@ type Key struct {
 	Port uint16
 	Type uint8
 	Code uint8
+	// Ifindex is the interface the packet came in on (Ingress) or leaves
+	// by (Egress), 0 when unknown. It matters only to a table some of
+	// whose groups name interfaces (see Table.Bind); KeyOf leaves it 0.
+	Ifindex uint32
 }
 
 // KeyOf returns the lookup key for p as the first packet of a connection

@@ -13,20 +13,36 @@ func (t *Table) MemoryBytes() int {
 	n += len(t.slots) * int(unsafe.Sizeof(groupSlots{}))
 	seen := make(map[*protoTable]bool)
 	l1s := make(map[*uint64]bool)
-	for d := range t.dirs {
-		for _, pt := range t.dirs[d].byProto {
-			if pt == nil || seen[pt] {
-				continue
-			}
-			seen[pt] = true
-			n += int(unsafe.Sizeof(*pt))
-			if len(pt.l1) > 0 && !l1s[&pt.l1[0]] {
-				l1s[&pt.l1[0]] = true
-				n += len(pt.l1) * word
-			}
-			n += (len(pt.v6.hi) + len(pt.v6.lo) + len(pt.v6.ref)) * word
-			n += len(pt.v6.first) * int(unsafe.Sizeof(uint32(0)))
+	views := [][2]dirTable{t.dirs}
+	if t.iface != nil {
+		views = t.iface.views
+	}
+	for _, pt := range protoTables(views) {
+		if pt == nil || seen[pt] {
+			continue
 		}
+		seen[pt] = true
+		n += int(unsafe.Sizeof(*pt))
+		if len(pt.l1) > 0 && !l1s[&pt.l1[0]] {
+			l1s[&pt.l1[0]] = true
+			n += len(pt.l1) * word
+		}
+		n += (len(pt.v6.hi) + len(pt.v6.lo) + len(pt.v6.ref)) * word
+		n += len(pt.v6.first) * int(unsafe.Sizeof(uint32(0)))
+	}
+	if t.iface != nil {
+		n += len(t.iface.views) * int(unsafe.Sizeof(t.dirs))
 	}
 	return n
+}
+
+// protoTables lists the protoTables of every direction of views.
+func protoTables(views [][2]dirTable) []*protoTable {
+	var out []*protoTable
+	for v := range views {
+		for d := range views[v] {
+			out = append(out, views[v][d].byProto[:]...)
+		}
+	}
+	return out
 }

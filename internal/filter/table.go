@@ -48,7 +48,10 @@ type Table struct {
 	slots    []groupSlots
 	numSlots int
 	// acl is the network-ACL layer, nil when the file has no entries.
-	acl        *aclTable
+	acl *aclTable
+	// iface holds the per-interface indexes, nil when no group names an
+	// interface (see iface.go).
+	iface      *ifaceIndex
 	nextExpiry time.Time
 	compiledAt time.Time
 }
@@ -105,6 +108,7 @@ type Stats struct {
 	PortMaps  int // distinct port maps (identical ones are shared)
 	V4Ranges  int // address ranges inside IPv4 /16s split by longer prefixes
 	ACL       int // ACL entries in the file, expired ones too
+	Views     int // per-interface indexes (distinct group sets), 0 when no group names an interface
 }
 
 // Stats returns figures about the table's size.
@@ -123,7 +127,11 @@ func (t *Table) Match(k Key) Result {
 			return Result{Verdict: vd, Dir: k.Dir, Group: -1, Rule: NoRule, ACL: n}
 		}
 	}
-	v := lookup(&t.dirs[k.Dir&1], t.ranges, t.pieces, k)
+	dt := &t.dirs[k.Dir&1]
+	if t.iface != nil {
+		dt = t.iface.dirs(k)
+	}
+	v := lookup(dt, t.ranges, t.pieces, k)
 	g := int32(v>>32&0xffff) - 1
 	if g < 0 {
 		return Result{Dir: k.Dir, Group: -1, Rule: NoRule}

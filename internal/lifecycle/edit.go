@@ -69,9 +69,9 @@ func (s *Service) edit(ctx context.Context, dryRun bool, change editStep) (EditR
 // file and swaps the new table in. With dryRun nothing changes; the
 // result holds the diff.
 func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditResult, error) {
-	group := req.Group
-	if group == "" {
-		group = s.cfg.Group
+	group, ifaces, e := editGroup(req, s.cfg.Group)
+	if e != nil {
+		return EditResult{DryRun: dryRun}, e
 	}
 	if strings.TrimSpace(group) == "" {
 		return EditResult{DryRun: dryRun}, badRequest("bad group: group name is empty: expected a name")
@@ -87,11 +87,11 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 		return EditResult{DryRun: dryRun}, e
 	}
 	return s.edit(ctx, dryRun, func(cur *rules.File, data []byte, res *EditResult) ([]byte, *Error) {
-		byDir, e := newRules(cur, all, res)
+		byDir, e := newRules(cur, all, ifaces, res)
 		if e != nil {
 			return nil, e
 		}
-		next, e := s.addRules(cur, data, group, byDir, res)
+		next, e := s.addRules(cur, data, group, ifaces, byDir, res)
 		if e != nil || slices.Equal(next, data) {
 			return nil, e
 		}
@@ -104,7 +104,7 @@ func (s *Service) Add(ctx context.Context, req AddRequest, dryRun bool) (EditRes
 
 // newRules sorts the rules to add by direction, leaving out (and listing
 // in res.Skipped) those a rule of cur allows exactly, and repeats.
-func newRules(cur *rules.File, all []specRule, res *EditResult) ([2][]rules.Rule, *Error) {
+func newRules(cur *rules.File, all []specRule, ifaces []string, res *EditResult) ([2][]rules.Rule, *Error) {
 	var byDir [2][]rules.Rule
 	for _, nr := range all {
 		r := nr.rule
@@ -113,7 +113,7 @@ func newRules(cur *rules.File, all []specRule, res *EditResult) ([2][]rules.Rule
 			return byDir, badRequest(err.Error())
 		}
 		r.Prefixes = prefixes
-		if ref, ok := findSame(cur, nr.dir, &r); ok {
+		if ref, ok := findSame(cur, nr.dir, &r, ifaces); ok {
 			res.Skipped = append(res.Skipped, Skipped{Rule: nr.spec, Existing: info(cur, ref, NumberOf(cur, ref))})
 			continue
 		}
@@ -126,14 +126,17 @@ func newRules(cur *rules.File, all []specRule, res *EditResult) ([2][]rules.Rule
 }
 
 // addRules writes the new rules into the text of the file.
-func (s *Service) addRules(cur *rules.File, data []byte, group string, byDir [2][]rules.Rule, res *EditResult) ([]byte, *Error) {
+func (s *Service) addRules(cur *rules.File, data []byte, group string, ifaces []string, byDir [2][]rules.Rule, res *EditResult) ([]byte, *Error) {
 	next := data
 	for dir, rs := range byDir {
 		if len(rs) == 0 {
 			continue
 		}
 		d := direction.Dir(dir)
-		out, err := rules.AddRules(s.cfg.Path, next, group, d, rs, s.cfg.Rules)
+		out, err := addOn(s.cfg.Path, next, group, ifaces, d, rs, s.cfg.Rules)
+		if errors.Is(err, rules.ErrNotAttached) {
+			return nil, badRequest(err.Error())
+		}
 		if errors.Is(err, rules.ErrEgressOmitted) {
 			return nil, &Error{Code: CodeEgressOmitted,
 				Message: fmt.Sprintf("group %s allows all outbound traffic (it has no egress key); an egress rule would restrict it: add the rule to another group or write egress: [] in %s first", group, s.cfg.Path)}

@@ -33,9 +33,9 @@ func (s *Service) Rules(hits func(*filter.Table) map[filter.Result]uint64) []Rul
 	return out
 }
 
-func findSame(f *rules.File, dir direction.Dir, r *rules.Rule) (rules.RuleRef, bool) {
+func findSame(f *rules.File, dir direction.Dir, r *rules.Rule, ifaces []string) (rules.RuleRef, bool) {
 	for _, ref := range f.Numbered() {
-		if ref.Dir == dir && f.RuleAt(ref).SameTraffic(r) {
+		if ref.Dir == dir && coversIfaces(&f.Groups[ref.Group], ifaces) && f.RuleAt(ref).SameTraffic(r) {
 			return ref, true
 		}
 	}
@@ -50,7 +50,7 @@ func NumberOf(f *rules.File, ref rules.RuleRef) int {
 
 func info(f *rules.File, ref rules.RuleRef, n int) RuleInfo {
 	r := f.RuleAt(ref)
-	return RuleInfo{Number: n, ID: r.ID, Group: f.Groups[ref.Group].Name, Index: ref.Index, RuleSpec: specOf(r, ref.Dir), Text: r.Format(ref.Dir)}
+	return RuleInfo{Number: n, ID: r.ID, Group: f.Groups[ref.Group].Name, Index: ref.Index, RuleSpec: specOf(r, ref.Dir), Text: r.Format(ref.Dir), Interfaces: f.Groups[ref.Group].Interfaces}
 }
 
 // OpenEgress names the groups that omit egress (so allow all outbound).

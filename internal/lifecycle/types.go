@@ -59,12 +59,19 @@ type RuleInfo struct {
 	RuleSpec
 	Text string  `json:"text"` // e.g. "tcp 80,443 from any"
 	Hits *uint64 `json:"hits"` // connections accepted by it; null when not counted
+	// Interfaces are those the rule's group is attached to; absent for
+	// a group on every interface.
+	Interfaces []string `json:"interfaces,omitempty"`
 }
 
 // AddRequest asks to add rules.
 type AddRequest struct {
-	Group string     `json:"group,omitempty"` // default "local"
+	Group string     `json:"group,omitempty"` // default "local" ("local-IFACE" with Interface)
 	Rules []RuleSpec `json:"rules"`
+	// Interface, when set, is the interface (or pattern, eth*) the rules
+	// apply on (fwctl allow in on eth1 ...): they go to a group attached
+	// to exactly that interface, created when absent (see AddRulesOn).
+	Interface string `json:"interface,omitempty"`
 }
 
 // DeleteRequest asks to delete rules by number, by ID, or every rule

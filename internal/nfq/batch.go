@@ -84,6 +84,8 @@ const (
 	attrPacketHdr = 1 // NFQA_PACKET_HDR
 	attrVerdict   = 2 // NFQA_VERDICT_HDR
 	attrMark      = 3 // NFQA_MARK
+	attrInDev     = 5 // NFQA_IFINDEX_INDEV
+	attrOutDev    = 6 // NFQA_IFINDEX_OUTDEV
 	attrPayload   = 10
 	cfgCmd        = 1 // NFQA_CFG_CMD
 	cfgParams     = 2
@@ -468,6 +470,14 @@ func (b *batcher) packet(body []byte, cut bool) {
 		case attrMark:
 			if len(data) >= 4 {
 				m.Mark = binary.BigEndian.Uint32(data)
+			}
+		case attrInDev:
+			if len(data) >= 4 {
+				m.InDev = binary.BigEndian.Uint32(data)
+			}
+		case attrOutDev:
+			if len(data) >= 4 {
+				m.OutDev = binary.BigEndian.Uint32(data)
 			}
 		case attrPayload:
 			m.Payload = data

@@ -18,6 +18,8 @@ type pkt struct {
 	payload []byte // sent as NFQA_PAYLOAD when not nil
 	noHdr   bool   // leave out NFQA_PACKET_HDR
 	flags   uint16 // netlink header flags (NLM_F_MULTI...)
+	inDev   uint32 // sent as NFQA_IFINDEX_INDEV
+	outDev  uint32 // sent as NFQA_IFINDEX_OUTDEV when not zero
 }
 
 // nlMsg builds one netlink message of type typ around body.
@@ -45,7 +47,11 @@ func packetMsg(p pkt) []byte {
 		body = appendAttr(body, attrMark, binary.BigEndian.AppendUint32(nil, p.mark))
 	}
 	body = appendAttr(body, 4 /* NFQA_TIMESTAMP */, make([]byte, 16))
-	body = appendAttr(body, 5|0x4000 /* NFQA_IFINDEX_INDEV, byte-order flag */, []byte{0, 0, 0, 2})
+	body = appendAttr(body, attrInDev|0x4000 /* byte-order flag */, binary.BigEndian.AppendUint32(nil, p.inDev))
+	if p.outDev != 0 {
+		body = appendAttr(body, attrOutDev|0x4000, binary.BigEndian.AppendUint32(nil, p.outDev))
+	}
+	body = appendAttr(body, 7 /* NFQA_IFINDEX_PHYSINDEV: not the interface */, []byte{0, 0, 0, 99})
 	if p.payload != nil {
 		body = appendAttr(body, attrPayload, p.payload)
 	}
@@ -259,13 +265,16 @@ func TestBatcherHandlerSeesAttributes(t *testing.T) {
 	var r recorder
 	b := batcher{queue: 5, handler: r.handle}
 	payload := []byte{0x60, 1, 2, 3, 4, 5, 6}
-	b.datagram(packetMsg(pkt{id: 77, hook: HookLocalOut, mark: 0xabc, payload: payload}))
+	b.datagram(packetMsg(pkt{id: 77, hook: HookLocalOut, mark: 0xabc, inDev: 2, outDev: 70000, payload: payload}))
 	if len(r.seen) != 1 {
 		t.Fatalf("handler called %d times", len(r.seen))
 	}
 	m := r.seen[0]
 	if m.ID != 77 || m.Hook != HookLocalOut || m.Mark != 0xabc || string(m.Payload) != string(payload) {
 		t.Errorf("handler got %+v, want id 77 hook %d mark 0xabc payload % x", m, HookLocalOut, payload)
+	}
+	if m.InDev != 2 || m.OutDev != 70000 {
+		t.Errorf("handler got interfaces in %d out %d, want in 2 out 70000", m.InDev, m.OutDev)
 	}
 }
 

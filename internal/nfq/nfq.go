@@ -39,6 +39,11 @@ type Msg struct {
 	ID   uint32 // the kernel's packet id
 	Hook uint8  // the netfilter hook that queued it (HookLocalIn, HookLocalOut...)
 	Mark uint32 // the packet's mark when it was queued
+	// InDev and OutDev are the interface indexes the packet came in on
+	// and leaves by (NFQA_IFINDEX_INDEV, NFQA_IFINDEX_OUTDEV); 0 when the
+	// kernel did not say (no input interface on OUTPUT, none yet known
+	// for the output on PREROUTING).
+	InDev, OutDev uint32
 	// Payload is the packet from its IP header on, cut at the copy range.
 	Payload []byte
 }
@@ -243,6 +248,12 @@ func (q *Simple) Start(h Handler) error {
 		}
 		if a.Mark != nil {
 			m.Mark = *a.Mark
+		}
+		if a.InDev != nil {
+			m.InDev = *a.InDev
+		}
+		if a.OutDev != nil {
+			m.OutDev = *a.OutDev
 		}
 		if a.Payload != nil {
 			m.Payload = *a.Payload

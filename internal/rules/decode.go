@@ -452,7 +452,7 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 		}
 		g := Group{Pos: pos(it), EgressOmitted: true}
 		var nameNode *yaml.Node
-		d.fields(it, "group", []string{"name", "description", "ingress", "egress"}, func(key string, k, v *yaml.Node) {
+		d.fields(it, "group", []string{"name", "description", "interfaces", "ingress", "egress"}, func(key string, k, v *yaml.Node) {
 			switch key {
 			case "name":
 				nameNode = v
@@ -464,6 +464,8 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 				}
 			case "description":
 				g.Description, _ = d.str(v, "group description")
+			case "interfaces":
+				g.Interfaces, g.IfacePos = d.interfaces(v), pos(v)
 			case "ingress":
 				if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 					return // "ingress:" with nothing: no ingress, as when omitted

@@ -43,6 +43,10 @@ const NewGroupDescription = "rules added with fwctl"
 // The result has been decoded with opts; its errors are returned as an
 // ErrorList.
 func AddRules(name string, data []byte, group string, dir direction.Dir, rs []Rule, opts Options) ([]byte, error) {
+	return addRules(name, data, group, nil, dir, rs, opts)
+}
+
+func addRules(name string, data []byte, group string, ifaces []string, dir direction.Dir, rs []Rule, opts Options) ([]byte, error) {
 	if len(rs) == 0 {
 		return nil, errors.New("no rules to add")
 	}
@@ -67,11 +71,14 @@ func AddRules(name string, data []byte, group string, dir direction.Dir, rs []Ru
 			}
 		}
 	}
+	if err := checkAttached(g, group, ifaces); err != nil {
+		return nil, err
+	}
 	var splice func() ([]byte, bool)
 	switch {
 	case g == nil:
 		snap := snapshot(groupsSeq)
-		ng := newGroupNode(group, dir, items)
+		ng := newGroupNode(group, ifaces, dir, items)
 		splice = func() ([]byte, bool) { return doc.appendItems(snap, []*yaml.Node{ng}) }
 		groupsSeq.Content = append(groupsSeq.Content, ng)
 	default:
@@ -230,7 +237,7 @@ func stripPos(f *File) File {
 	c.Groups = slices.Clone(f.Groups)
 	for i := range c.Groups {
 		g := &c.Groups[i]
-		g.Pos = Pos{}
+		g.Pos, g.IfacePos = Pos{}, Pos{}
 		g.Ingress = slices.Clone(g.Ingress)
 		g.Egress = slices.Clone(g.Egress)
 		for j := range g.Ingress {

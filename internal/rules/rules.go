@@ -81,6 +81,11 @@ type Group struct {
 	// "egress: []" means no outbound at all.
 	EgressOmitted bool
 	Pos           Pos
+	// Interfaces are the interface names and patterns (eth1, eth*) the
+	// group is attached to, as written; nil (the key omitted) means every
+	// interface. See IfaceMatch.
+	Interfaces []string
+	IfacePos   Pos // of the interfaces key's value
 }
 
 // Rule is one allow rule of a group.

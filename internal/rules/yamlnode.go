@@ -74,11 +74,15 @@ func num(n int) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(n)}
 }
 
-func newGroupNode(name string, dir direction.Dir, items []*yaml.Node) *yaml.Node {
+func newGroupNode(name string, ifaces []string, dir direction.Dir, items []*yaml.Node) *yaml.Node {
 	g := &yaml.Node{Kind: yaml.MappingNode}
 	g.Content = append(g.Content,
 		str("name"), str(name),
-		str("description"), str(NewGroupDescription),
+		str("description"), str(NewGroupDescription))
+	if ifaces != nil {
+		g.Content = append(g.Content, str("interfaces"), ifaceList(ifaces))
+	}
+	g.Content = append(g.Content,
 		str(dir.Key()), &yaml.Node{Kind: yaml.SequenceNode, Content: items})
 	if dir == direction.Ingress {
 		g.Content = append(g.Content, str("egress"), &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle})
