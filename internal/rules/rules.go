@@ -99,7 +99,10 @@ type Rule struct {
 	// in the order first written.
 	Prefixes    []netip.Prefix
 	Description string
-	Pos         Pos
+	// Limit, on an ingress rule, brakes each peer's new connections
+	// (the limit key); nil means none.
+	Limit *Limit
+	Pos   Pos
 	// ID is the rule's stable name, "sgr-" and 12 hex digits (see
 	// IsRuleID): filled by Parse, empty in a Rule made any other way.
 	ID string
