@@ -61,7 +61,7 @@ type Engine struct {
 	log     *slog.Logger
 	live    atomic.Pointer[liveTable]
 	lim     atomic.Pointer[limiter] // nil until a rule has a limit
-	mu      sync.Mutex // serializes Swap and Start/Stop
+	mu      sync.Mutex              // serializes Swap and Start/Stop
 	workers []*Worker
 	queues  []nfq.Queue
 	started bool
