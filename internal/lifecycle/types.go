@@ -41,6 +41,7 @@ type RuleSpec struct {
 	ICMP        *ICMPSpec `json:"icmp,omitempty"`
 	Peers       []string  `json:"peers,omitempty"` // CIDRs, addresses, prefix lists, any; none: any
 	Description string    `json:"description,omitempty"`
+	Limit       *LimitSpec `json:"limit,omitempty"` // ingress only: see rules.Limit
 }
 
 // ICMPSpec is an ICMP type and, optionally, code.
@@ -103,6 +104,7 @@ func specOf(r *rules.Rule, dir direction.Dir) RuleSpec {
 	for _, p := range r.Ports {
 		s.Ports = append(s.Ports, p.String())
 	}
+	s.Limit = limitSpecOf(r.Limit)
 	if r.ICMP != nil {
 		s.ICMP = &ICMPSpec{Type: int(r.ICMP.Type)}
 		if !r.ICMP.AnyCode {
@@ -160,6 +162,9 @@ func (s RuleSpec) Rule() (rules.Rule, direction.Dir, error) {
 		return r, dir, err
 	}
 	r.Description = s.Description
+	if r.Limit, err = s.Limit.limit(dir); err != nil {
+		return r, dir, err
+	}
 	return r, dir, nil
 }
 

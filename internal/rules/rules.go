@@ -206,6 +206,10 @@ func (r *Rule) Format(d direction.Dir) string {
 	b.WriteString(d.PeerWord())
 	b.WriteByte(' ')
 	b.WriteString(strings.Join(r.Peers, ","))
+	if r.Limit != nil {
+		b.WriteString(" limit ")
+		b.WriteString(r.Limit.String())
+	}
 	return b.String()
 }
 
