@@ -309,7 +309,13 @@ func runDelete(e env, args []string) int {
 			return ruleFail(e, "delete", err)
 		}
 		req.Rules = specs
-	case "deny", "reject", "limit":
+	case "limit":
+		specs, err := parseRuleWords(words[1:])
+		if err != nil {
+			return ruleFail(e, "delete", err)
+		}
+		req.Rules = specs
+	case "deny", "reject":
 		return runNotAllow(words[0])(e, nil)
 	default:
 		for _, w := range words {
@@ -461,6 +467,7 @@ func printStatusDetails(w io.Writer, st control.Status) {
 		}
 		fmt.Fprintf(w, "Counters: %s\n", strings.Join(parts, ", "))
 	}
+	printLimits(w, st)
 }
 
 // printRuleTable prints the rules as ufw's status does: To, Action, From,
@@ -568,8 +575,11 @@ func ruleColumns(r control.RuleInfo, mode string) (to, action, from string) {
 		return to, action, "Anywhere (out)"
 	}
 	action = "ALLOW"
+	if r.Limit != nil {
+		action = "LIMIT"
+	}
 	if mode != "" {
-		action = "ALLOW IN"
+		action += " IN"
 	}
 	to = what
 	if to == "" {

@@ -45,9 +45,10 @@ func commands() []command {
 		{"export", "export aws [-f RULES]: a rules file's groups as AWS security-group permissions (JSON)", runExport},
 		{"version", "version: print fwctl's version and commit (also --version)", runVersion},
 		{"completion", "completion bash|zsh: print a shell completion script", runCompletion},
-		{"deny", "deny, reject, limit: not available, security groups are allow-only", runNotAllow("deny")},
+		{"limit", "limit [in] RULE: allow, braking each peer at 6 new connections in 30 s (ufw's limit)", runLimit},
+		{"app", "app list | app info NAME: application profiles (allow 'Nginx Full')", runApp},
+		{"deny", "deny, reject: not available, security groups are allow-only", runNotAllow("deny")},
 		{"reject", "", runNotAllow("reject")},
-		{"limit", "", runNotAllow("limit")},
 	}
 }
 
