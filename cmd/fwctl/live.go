@@ -27,11 +27,14 @@ type liveOpts struct {
 	output string // text or json
 	dryRun bool
 	group  string
+	// profiles is --profiles: the one directory of application profiles
+	// to read ("": appprofile.DefaultDirs).
+	profiles string
 }
 
 // globalOpts are the options run() moves behind the command name when
 // they come first (fwctl --dry-run allow 22): name -> takes a value.
-var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true}
+var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--profiles": true}
 
 // hoistGlobals turns "fwctl --dry-run allow 22" into "fwctl allow
 // --dry-run 22".
@@ -89,7 +92,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			o.help = true
 			return o, nil, false
 		case !known || (name == "-o" || name == "--output") && !strings.Contains(what, "o") ||
-			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d"):
+			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d") ||
+			name == "--profiles" && !strings.Contains(what, "p"):
 			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
 			return o, nil, false
 		}
@@ -104,6 +108,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 		switch name {
 		case "--socket":
 			o.socket = val
+		case "--profiles":
+			o.profiles = val
 		case "-o", "--output":
 			if val != "text" && val != "json" {
 				fmt.Fprintf(e.stderr, "fwctl %s: bad output %q: expected text or json\n", cmd, val)
@@ -142,11 +148,20 @@ func isNumber(s string) bool {
 }
 
 var liveUsage = map[string]string{
-	"allow": `usage: fwctl allow [--dry-run] [--group G] [-o json] [in|out] RULE [comment TEXT]
+	"allow": `usage: fwctl allow [--dry-run] [--group G] [--profiles DIR] [-o json] [in|out] RULE [comment TEXT]
 RULE is PORT[/PROTO] (443/tcp, 80,443/tcp, 6000:6007/udp, 53), a SERVICE (ssh),
-or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT].`,
+an application profile ('Nginx Full', see fwctl app list),
+or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT | app NAME].`,
+	"limit": `usage: fwctl limit [--dry-run] [--group G] [--profiles DIR] [-o json] [in] RULE [comment TEXT]
+RULE as for allow (22/tcp, ssh, OpenSSH, from ADDR to any port 22 proto tcp): allows it, and
+drops a peer that opens more than 6 new connections through it within 30 seconds (ufw's limit).
+For other figures write limit: {conns: N, per: DURATION} on the rule in the rules file.`,
+	"app": `usage: fwctl app list [--profiles DIR] [-o json]
+       fwctl app info [--profiles DIR] [-o json] NAME|all
+Profiles are read from /usr/share/fwd/applications.d (fwd's), /etc/ufw/applications.d and
+/etc/fwd/applications.d, a later one replacing a profile of the same name; --profiles DIR reads DIR alone.`,
 	"delete": `usage: fwctl delete [--dry-run] [-o json] N|ID...
-       fwctl delete [--dry-run] [-o json] allow RULE
+       fwctl delete [--dry-run] [--profiles DIR] [-o json] allow|limit RULE
 N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status.`,
 	"status": `usage: fwctl status [numbered|verbose] [-o json]`,
 	"reload": `usage: fwctl reload [-o json]`,
@@ -197,11 +212,11 @@ func printJSON(w io.Writer, v any) {
 }
 
 func runAllow(e env, args []string) int {
-	o, words, ok := scanOpts("allow", e, args, "od")
+	o, words, ok := scanOpts("allow", e, args, "odp")
 	if !ok {
 		return optsExit(o)
 	}
-	specs, err := parseRuleWords(words)
+	specs, err := ruleWords(words, o)
 	if err != nil {
 		return ruleFail(e, "allow", err)
 	}
@@ -293,7 +308,7 @@ func runNotAllow(word string) func(e env, args []string) int {
 }
 
 func runDelete(e env, args []string) int {
-	o, words, ok := scanOpts("delete", e, args, "od")
+	o, words, ok := scanOpts("delete", e, args, "odp")
 	if !ok {
 		return optsExit(o)
 	}
@@ -304,13 +319,13 @@ func runDelete(e env, args []string) int {
 	var req control.DeleteRequest
 	switch words[0] {
 	case "allow":
-		specs, err := parseRuleWords(words[1:])
+		specs, err := ruleWords(words[1:], o)
 		if err != nil {
 			return ruleFail(e, "delete", err)
 		}
 		req.Rules = specs
 	case "limit":
-		specs, err := parseRuleWords(words[1:])
+		specs, err := ruleWords(words[1:], o)
 		if err != nil {
 			return ruleFail(e, "delete", err)
 		}

@@ -1,5 +1,7 @@
 package control
 
+import "github.com/fwd-project/fwd/internal/lifecycle"
+
 // LimitInfo is one rule with a limit as status shows it: its count of
 // limited flows and the peers over its limit now.
 type LimitInfo struct {
@@ -17,3 +19,6 @@ type LimitTable struct {
 	InUse     int    `json:"in_use"`
 	Evictions uint64 `json:"evictions"`
 }
+
+// LimitSpec is a rule's limit in an edit.
+type LimitSpec = lifecycle.LimitSpec
