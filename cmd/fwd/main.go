@@ -506,7 +506,7 @@ func (d *daemon) counters() map[string]uint64 {
 	c := map[string]uint64{
 		"accepted":            s.Accepted,
 		"dropped_no_match":    s.DroppedNoMatch,
-		"dropped_acl":         s.DroppedACL,  // denied by an ACL entry
+		"dropped_acl":         s.DroppedACL, // denied by an ACL entry
 		"dropped_limited":     s.DroppedLimited,
 		"accepted_acl":        s.AcceptedACL, // of accepted: allowed by an ACL entry
 		"dropped_undecodable": s.DroppedUndecodable,

@@ -35,12 +35,12 @@ type ReloadStats struct {
 
 // RuleSpec is one rule as an edit takes it.
 type RuleSpec struct {
-	Dir         string    `json:"dir"`             // "in" (the default) or "out"
-	Proto       string    `json:"proto"`           // tcp, udp, icmp, icmpv6, all or a number
-	Ports       []string  `json:"ports,omitempty"` // "443", "6000-6007"; none: all ports
-	ICMP        *ICMPSpec `json:"icmp,omitempty"`
-	Peers       []string  `json:"peers,omitempty"` // CIDRs, addresses, prefix lists, any; none: any
-	Description string    `json:"description,omitempty"`
+	Dir         string     `json:"dir"`             // "in" (the default) or "out"
+	Proto       string     `json:"proto"`           // tcp, udp, icmp, icmpv6, all or a number
+	Ports       []string   `json:"ports,omitempty"` // "443", "6000-6007"; none: all ports
+	ICMP        *ICMPSpec  `json:"icmp,omitempty"`
+	Peers       []string   `json:"peers,omitempty"` // CIDRs, addresses, prefix lists, any; none: any
+	Description string     `json:"description,omitempty"`
 	Limit       *LimitSpec `json:"limit,omitempty"` // ingress only: see rules.Limit
 }
 
