@@ -35,13 +35,16 @@ type ReloadStats struct {
 
 // RuleSpec is one rule as an edit takes it.
 type RuleSpec struct {
-	Dir         string     `json:"dir"`             // "in" (the default) or "out"
-	Proto       string     `json:"proto"`           // tcp, udp, icmp, icmpv6, all or a number
-	Ports       []string   `json:"ports,omitempty"` // "443", "6000-6007"; none: all ports
-	ICMP        *ICMPSpec  `json:"icmp,omitempty"`
-	Peers       []string   `json:"peers,omitempty"` // CIDRs, addresses, prefix lists, any; none: any
-	Description string     `json:"description,omitempty"`
-	Limit       *LimitSpec `json:"limit,omitempty"` // ingress only: see rules.Limit
+	Dir         string    `json:"dir"`             // "in" (the default) or "out"
+	Proto       string    `json:"proto"`           // tcp, udp, icmp, icmpv6, all or a number
+	Ports       []string  `json:"ports,omitempty"` // "443", "6000-6007"; none: all ports
+	ICMP        *ICMPSpec `json:"icmp,omitempty"`
+	Peers       []string  `json:"peers,omitempty"` // CIDRs, addresses, prefix lists, any; none: any
+	Description string    `json:"description,omitempty"`
+
+	// Limit brakes each peer's new connections (ingress only: see
+	// rules.Limit); nil: none.
+	Limit *LimitSpec `json:"limit,omitempty"`
 }
 
 // ICMPSpec is an ICMP type and, optionally, code.
