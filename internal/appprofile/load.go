@@ -28,8 +28,11 @@ const (
 	LocalDir = "/etc/fwd/applications.d"
 )
 
-// DefaultDirs is the search order: ShippedDir, UfwDir, LocalDir.
-func DefaultDirs() []string { return []string{ShippedDir, UfwDir, LocalDir} }
+// DefaultDirs is the search order: ShippedDir (and its /usr/local
+// twin, where make install puts it by default), UfwDir, LocalDir.
+func DefaultDirs() []string {
+	return []string{ShippedDir, "/usr/local/share/fwd/applications.d", UfwDir, LocalDir}
+}
 
 // Set is the profiles found in some directories.
 type Set struct {
