@@ -95,12 +95,13 @@ man: ## rewrite man/fwd.8 and man/fwctl.8 from fwd --help and fwctl --help
 .PHONY: install
 install: build ## as root: install fwd, fwctl, the systemd unit, man pages and the fail2ban action; /etc/fwd/rules.yaml only when absent
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/doc/fwd $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/fwd/applications.d $(DESTDIR)$(DATADIR)/doc/fwd $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
 		$(DESTDIR)$(SYSCONFDIR)/fwd $(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d
 	install -m 0755 $(BIN)/fwd $(DESTDIR)$(SBINDIR)/fwd
 	install -m 0755 $(BIN)/fwctl $(DESTDIR)$(BINDIR)/fwctl
 	install -m 0644 rules/default.yaml $(DESTDIR)$(DATADIR)/fwd/default.yaml
+	install -m 0644 profiles/* $(DESTDIR)$(DATADIR)/fwd/applications.d/
 	install -m 0644 rules/README.md $(DESTDIR)$(DATADIR)/doc/fwd/rules.md
 	install -m 0644 man/fwd.8 man/fwctl.8 $(DESTDIR)$(MANDIR)/man8/
 	sed 's|/usr/sbin/fwd|$(SBINDIR)/fwd|' packaging/fwd.service > $(BIN)/fwd.service
@@ -124,9 +125,10 @@ uninstall: ## as root: stop fwd (it removes its kernel rules) and remove what ma
 	rm -f $(DESTDIR)$(SBINDIR)/fwd $(DESTDIR)$(BINDIR)/fwctl $(DESTDIR)$(UNITDIR)/fwd.service \
 		$(DESTDIR)$(MANDIR)/man8/fwd.8 $(DESTDIR)$(MANDIR)/man8/fwctl.8 \
 		$(DESTDIR)$(DATADIR)/fwd/default.yaml $(DESTDIR)$(DATADIR)/doc/fwd/rules.md \
+		$(addprefix $(DESTDIR)$(DATADIR)/fwd/applications.d/,$(notdir $(wildcard profiles/*))) \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions/fwctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_fwctl \
 		$(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d/fwd.conf
-	-rmdir $(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/doc/fwd 2>/dev/null
+	-rmdir $(DESTDIR)$(DATADIR)/fwd/applications.d $(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/doc/fwd 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "uninstall: $(SYSCONFDIR)/fwd (your rules) is left in place"
 

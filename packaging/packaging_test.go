@@ -113,6 +113,9 @@ var installedFiles = map[string]fs.FileMode{
 	"/usr/lib/systemd/system/fwd.service":          0o644,
 	"/etc/fwd/rules.yaml":                          0o644,
 	"/usr/share/fwd/default.yaml":                  0o644,
+	"/usr/share/fwd/applications.d/nginx":          0o644,
+	"/usr/share/fwd/applications.d/openssh-server": 0o644,
+	"/usr/share/fwd/applications.d/postgresql":     0o644,
 	"/usr/share/man/man8/fwd.8.gz":                 0o644,
 	"/usr/share/man/man8/fwctl.8.gz":               0o644,
 	"/usr/share/bash-completion/completions/fwctl": 0o644,
@@ -314,7 +317,8 @@ func TestMakeInstall(t *testing.T) {
 		"/usr/local/sbin/fwd": 0o755, "/usr/local/bin/fwctl": 0o755,
 		"/etc/systemd/system/fwd.service": 0o644, "/etc/fwd/rules.yaml": 0o644,
 		"/usr/local/share/man/man8/fwd.8": 0o644, "/usr/local/share/man/man8/fwctl.8": 0o644,
-		"/usr/local/share/fwd/default.yaml": 0o644,
+		"/usr/local/share/fwd/default.yaml":         0o644,
+		"/usr/local/share/fwd/applications.d/nginx": 0o644,
 	} {
 		st, err := os.Stat(filepath.Join(dest, p))
 		if err != nil || st.Mode().Perm() != mode {

@@ -145,8 +145,16 @@ func TestExitCodes(t *testing.T) {
 		exitCase{args: []string{"deny", "from", "198.18.0.9", "--expire", "x", "--socket", "SOCK"}, code: "usage", live: true},
 		exitCase{args: []string{"insert", "1", "deny", "from", "nolist", "--socket", "SOCK"}, code: "rejected", live: true},
 		exitCase{args: []string{"delete", "acl", "5", "--socket", "SOCK"}, code: "rejected", live: true},
-		exitCase{args: []string{"deny", "from", "198.18.0.9", "--socket", nobody}, code: "unreachable"})
-	for _, word := range []string{"reject", "limit"} {
+		exitCase{args: []string{"deny", "from", "198.18.0.9", "--socket", nobody}, code: "unreachable"},
+		exitCase{args: []string{"limit", "--help"}, code: "ok", stdout: "ufw's limit"},
+		exitCase{args: []string{"limit", "22/tcp", "--socket", "SOCK"}, code: "ok", live: true},
+		exitCase{args: []string{"limit", "out", "22/tcp", "--socket", "SOCK"}, code: "rejected", live: true, stderr: "only incoming rules"},
+		exitCase{args: []string{"limit", "--socket", nobody, "22/tcp"}, code: "unreachable"},
+		exitCase{args: []string{"app", "list", "--profiles", "testdata/profiles"}, code: "ok", stderr: "testdata/profiles/broken:4:"},
+		exitCase{args: []string{"app", "info", "Nothing", "--profiles", "testdata/profiles"}, code: "rejected"},
+		exitCase{args: []string{"app"}, code: "usage"},
+		exitCase{args: []string{"app", "list", "--group", "x"}, code: "usage"})
+	for _, word := range []string{"reject"} {
 		tests = append(tests,
 			exitCase{args: []string{word, "--help"}, code: "ok", stdout: "allow-only"},
 			exitCase{args: []string{word, "22"}, code: "rejected", stderr: "allow-only"})

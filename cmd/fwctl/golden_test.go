@@ -32,6 +32,7 @@ func (l *liveTable) Swap(t *filter.Table) { l.p.Store(t) }
 // daemonOpts shape the test daemon.
 type daemonOpts struct {
 	hits     bool // count hits per rule (a fixed, fake count)
+	limits   bool // report the rules with a limit (fake counts and peers)
 	noServer bool
 	// clock, when set, is the daemon's fixed time (ACL expiries).
 	clock time.Time
@@ -81,6 +82,9 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 			}
 			return m
 		}
+	}
+	if o.limits {
+		cfg.Limits = fakeLimits
 	}
 	srv, err := control.Listen(cfg)
 	if err != nil {
@@ -418,6 +422,42 @@ var goldenScenarios = []struct {
 `},
 		{cmd: "status"},
 	}},
+	{name: "app", rules: goldenBase, steps: cmds(
+		"app list --profiles testdata/profiles",
+		"app info 'Nginx Full' --profiles testdata/profiles",
+		"app info 'Nginx QUIC' --profiles testdata/profiles",
+		"-o json app info OpenSSH --profiles testdata/profiles",
+		"app info 'Broken App' --profiles testdata/profiles",
+		"app info openssh --profiles testdata/profiles",
+		"app info Nothing --profiles testdata/profiles",
+		"app bogus --profiles testdata/profiles",
+		"allow 'Nginx Full' --profiles testdata/profiles",
+		"allow from 203.0.113.0/24 to any app OpenSSH --profiles testdata/profiles",
+		"allow DNS comment 'resolver' --profiles testdata/profiles",
+		"allow to any app Mosh --profiles testdata/profiles",
+		"allow to any port 22 app OpenSSH --profiles testdata/profiles",
+		"allow app --profiles testdata/profiles",
+		"allow 'Broken App' --profiles testdata/profiles",
+		"allow 'No Such App' --profiles testdata/profiles",
+		"allow ssh --profiles testdata/profiles",
+		"status",
+		"delete allow 'Nginx Full' --profiles testdata/profiles",
+		"delete allow from 203.0.113.0/24 to any app OpenSSH --profiles testdata/profiles",
+		"status",
+	)},
+	{name: "limit", rules: goldenBase, opts: daemonOpts{limits: true}, steps: cmds(
+		"limit ssh",
+		"limit 2222/tcp comment 'admin ssh'",
+		"limit from 198.18.0.0/15 to any port 2200 proto tcp",
+		"limit OpenSSH --profiles testdata/profiles",
+		"limit out 22/tcp",
+		"limit to any port 53 proto udp",
+		"allow 22/tcp",
+		"status",
+		"status verbose",
+		"delete limit 2222/tcp",
+		"-o json status",
+	)},
 	{name: "status-no-hits", rules: goldenBase, steps: cmds(
 		"status verbose",
 	)},

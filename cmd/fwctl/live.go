@@ -31,11 +31,14 @@ type liveOpts struct {
 	// groupSet is true when --group was given (an add on an interface
 	// without it goes to the interface's own group).
 	groupSet bool
+	// profiles is --profiles: the one directory of application profiles
+	// to read ("": appprofile.DefaultDirs).
+	profiles string
 }
 
 // globalOpts are the options run() moves behind the command name when
 // they come first (fwctl --dry-run allow 22): name -> takes a value.
-var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true}
+var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true}
 
 // hoistGlobals turns "fwctl --dry-run allow 22" into "fwctl allow
 // --dry-run 22".
@@ -95,7 +98,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			return o, nil, false
 		case !known || (name == "-o" || name == "--output") && !strings.Contains(what, "o") ||
 			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d") ||
-			name == "--expire" && !strings.Contains(what, "e"):
+			name == "--expire" && !strings.Contains(what, "e") ||
+			name == "--profiles" && !strings.Contains(what, "p"):
 			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
 			return o, nil, false
 		}
@@ -110,6 +114,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 		switch name {
 		case "--socket":
 			o.socket = val
+		case "--profiles":
+			o.profiles = val
 		case "-o", "--output":
 			if val != "text" && val != "json" {
 				fmt.Fprintf(e.stderr, "fwctl %s: bad output %q: expected text or json\n", cmd, val)
@@ -153,11 +159,20 @@ func isNumber(s string) bool {
 }
 
 var liveUsage = map[string]string{
-	"allow": `usage: fwctl allow [--dry-run] [--group G] [-o json] [in|out] [on IFACE] RULE [comment TEXT]
+	"allow": `usage: fwctl allow [--dry-run] [--group G] [--profiles DIR] [-o json] [in|out] [on IFACE] RULE [comment TEXT]
 RULE is PORT[/PROTO] (443/tcp, 80,443/tcp, 6000:6007/udp, 53), a SERVICE (ssh),
-or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT].`,
+an application profile ('Nginx Full', see fwctl app list),
+or [proto PROTO [type ICMPTYPE[/CODE]]] [from ADDR] [to ADDR] [port PORT | app NAME].`,
+	"limit": `usage: fwctl limit [--dry-run] [--group G] [--profiles DIR] [-o json] [in] RULE [comment TEXT]
+RULE as for allow (22/tcp, ssh, OpenSSH, from ADDR to any port 22 proto tcp): allows it, and
+drops a peer that opens more than 6 new connections through it within 30 seconds (ufw's limit).
+For other figures write limit: {conns: N, per: DURATION} on the rule in the rules file.`,
+	"app": `usage: fwctl app list [--profiles DIR] [-o json]
+       fwctl app info [--profiles DIR] [-o json] NAME|all
+Profiles are read from /usr/share/fwd/applications.d (fwd's), /etc/ufw/applications.d and
+/etc/fwd/applications.d, a later one replacing a profile of the same name; --profiles DIR reads DIR alone.`,
 	"delete": `usage: fwctl delete [--dry-run] [-o json] N|ID...
-       fwctl delete [--dry-run] [-o json] allow RULE
+       fwctl delete [--dry-run] [--profiles DIR] [-o json] allow|limit RULE
        fwctl delete [--dry-run] [-o json] deny RULE
        fwctl delete [--dry-run] [-o json] acl [in|out] N...
 N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status;
@@ -211,7 +226,7 @@ func printJSON(w io.Writer, v any) {
 }
 
 func runAllow(e env, args []string) int {
-	o, words, ok := scanOpts("allow", e, args, "od")
+	o, words, ok := scanOpts("allow", e, args, "odp")
 	if !ok {
 		return optsExit(o)
 	}
@@ -219,7 +234,7 @@ func runAllow(e env, args []string) int {
 	if err != nil {
 		return ruleFail(e, "allow", err)
 	}
-	specs, err := parseRuleWords(words)
+	specs, err := ruleWords(words, o)
 	if err != nil {
 		return ruleFail(e, "allow", err)
 	}
@@ -317,7 +332,7 @@ func runNotAllow(word string) func(e env, args []string) int {
 }
 
 func runDelete(e env, args []string) int {
-	o, words, ok := scanOpts("delete", e, args, "od")
+	o, words, ok := scanOpts("delete", e, args, "odp")
 	if !ok {
 		return optsExit(o)
 	}
@@ -328,7 +343,7 @@ func runDelete(e env, args []string) int {
 	var req control.DeleteRequest
 	switch words[0] {
 	case "allow":
-		specs, err := parseRuleWords(words[1:])
+		specs, err := ruleWords(words[1:], o)
 		if err != nil {
 			return ruleFail(e, "delete", err)
 		}
@@ -339,7 +354,13 @@ func runDelete(e env, args []string) int {
 			return code
 		}
 		return runDeleteACL(e, o, req)
-	case "reject", "limit":
+	case "limit":
+		specs, err := ruleWords(words[1:], o)
+		if err != nil {
+			return ruleFail(e, "delete", err)
+		}
+		req.Rules = specs
+	case "reject":
 		return runNotAllow(words[0])(e, nil)
 	default:
 		for _, w := range words {
@@ -491,6 +512,7 @@ func printStatusDetails(w io.Writer, st control.Status) {
 		}
 		fmt.Fprintf(w, "Counters: %s\n", strings.Join(parts, ", "))
 	}
+	printLimits(w, st)
 }
 
 // printRuleTable prints the rules as ufw's status does: To, Action, From,
@@ -601,8 +623,11 @@ func ruleColumns(r control.RuleInfo, mode string) (to, action, from string) {
 		return to, action, "Anywhere (out)"
 	}
 	action = "ALLOW"
+	if r.Limit != nil {
+		action = "LIMIT"
+	}
 	if mode != "" {
-		action = "ALLOW IN"
+		action += " IN"
 	}
 	to = what
 	if to == "" {

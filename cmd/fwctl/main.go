@@ -47,8 +47,9 @@ func commands() []command {
 		{"completion", "completion bash|zsh: print a shell completion script", runCompletion},
 		{"deny", "deny [--expire D] [in|out] RULE: a network-ACL deny entry (from ADDR, to any port N proto P)", runDeny},
 		{"insert", "insert N deny|allow RULE: a network-ACL entry numbered N", runInsert},
-		{"reject", "reject, limit: not available, fwd drops (use deny)", runNotAllow("reject")},
-		{"limit", "", runNotAllow("limit")},
+		{"reject", "reject: not available, fwd drops (use deny)", runNotAllow("reject")},
+		{"limit", "limit [in] RULE: allow, braking each peer at 6 new connections in 30 s (ufw's limit)", runLimit},
+		{"app", "app list | app info NAME: application profiles (allow 'Nginx Full')", runApp},
 	}
 }
 

@@ -105,6 +105,8 @@ type options struct {
 	metricsPublic bool
 	// version: print the version and exit.
 	version bool
+	// limitEntries sizes the limit table (engine.Config.LimitEntries).
+	limitEntries int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -130,6 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics (/metrics) and a status page (/) on `HOST:PORT`, e.g. 127.0.0.1:9101; loopback only unless --metrics-public")
 	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "let --metrics listen on an address that is not loopback")
 	fs.BoolVar(&o.version, "version", false, "print fwd's version and commit, and exit")
+	fs.IntVar(&o.limitEntries, "limit-entries", engine.DefaultLimitEntries, "(rule, peer) pairs the rules with a limit track, at most (about 128 bytes each, allocated when a rule first has a limit); more peers evict the least recently seen")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -153,6 +156,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.mark = uint32(m)
 	if o.queues < 1 || o.queueNum < 0 || o.queueNum+o.queues-1 > 0xffff {
 		return o, fmt.Errorf("--queue-num %d --queues %d: queues must lie within 0..65535", o.queueNum, o.queues)
+	}
+	if o.limitEntries < 1 || o.limitEntries > 1<<24 {
+		return o, fmt.Errorf("--limit-entries %d: want 1..16777216", o.limitEntries)
 	}
 	if o.copyRange < 64 || o.copyRange > 0xffff {
 		return o, fmt.Errorf("--copy-range %d: want 64..65535", o.copyRange)
@@ -491,6 +497,7 @@ func (d *daemon) serveControl() error {
 		Socket: d.o.socket, SocketGroup: d.o.sockGroup, Service: d.svc, Log: d.log,
 		Counters: d.counters,
 		RuleHits: d.eng.RuleHits,
+		Limits:   d.limits,
 	})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -510,7 +517,8 @@ func (d *daemon) counters() map[string]uint64 {
 	c := map[string]uint64{
 		"accepted":            s.Accepted,
 		"dropped_no_match":    s.DroppedNoMatch,
-		"dropped_acl":         s.DroppedACL,  // denied by an ACL entry
+		"dropped_acl":         s.DroppedACL, // denied by an ACL entry
+		"dropped_limited":     s.DroppedLimited,
 		"accepted_acl":        s.AcceptedACL, // of accepted: allowed by an ACL entry
 		"dropped_undecodable": s.DroppedUndecodable,
 		"dropped_no_table":    s.DroppedNoTable,

@@ -145,4 +145,8 @@ type Status struct {
 	// ACL is the network-ACL layer, evaluated before the rules; absent
 	// when the rules file has none.
 	ACL []ACLInfo `json:"acl,omitempty"`
+	// Limits are the rules with a limit and the peers over it now;
+	// absent when no rule has one.
+	Limits     []LimitInfo `json:"limits,omitempty"`
+	LimitTable *LimitTable `json:"limit_table,omitempty"`
 }

@@ -39,6 +39,9 @@ type ServerConfig struct {
 	// accepted, keyed by the accepting verdict (Accept, Dir, Group, Rule);
 	// nil when the counts are not for t.
 	RuleHits func(t *filter.Table) map[filter.Result]uint64
+	// Limits, when set, returns the rules of t with a limit and the
+	// limit table's figures.
+	Limits func(t *filter.Table) ([]LimitInfo, *LimitTable)
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Log receives refused connections and server errors.
@@ -204,6 +207,9 @@ func (s *Server) status() Status {
 	}
 	st.Rules = svc.Rules(s.cfg.RuleHits)
 	st.ACL = svc.ACL(s.cfg.RuleHits)
+	if t := svc.Table(); t != nil && s.cfg.Limits != nil {
+		st.Limits, st.LimitTable = s.cfg.Limits(t)
+	}
 	return st
 }
 

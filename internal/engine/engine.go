@@ -49,6 +49,10 @@ type Config struct {
 	LatencySampleEvery uint32
 	// Drops, when set, receives every drop the drop log logs.
 	Drops DropRecorder
+	// LimitEntries is the size of the table of (rule, peer) pairs that
+	// rules with a limit count in (see limit.go); zero means
+	// DefaultLimitEntries.
+	LimitEntries int
 }
 
 // Engine holds the live table and the workers.
@@ -56,7 +60,8 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	live    atomic.Pointer[liveTable]
-	mu      sync.Mutex // serializes Swap and Start/Stop
+	lim     atomic.Pointer[limiter] // nil until a rule has a limit
+	mu      sync.Mutex              // serializes Swap and Start/Stop
 	workers []*Worker
 	queues  []nfq.Queue
 	started bool
@@ -69,10 +74,18 @@ type Engine struct {
 type liveTable struct {
 	t    *filter.Table
 	hits []atomic.Uint64 // by filter.Table.Slot
+	// limits and limited are by slot too, nil when no rule has a limit:
+	// each rule's limit, and the connections it dropped.
+	limits  []ruleLimit
+	limited []atomic.Uint64
 }
 
 func newLive(t *filter.Table) *liveTable {
-	return &liveTable{t: t, hits: make([]atomic.Uint64, t.NumSlots())}
+	l := &liveTable{t: t, hits: make([]atomic.Uint64, t.NumSlots()), limits: ruleLimits(t)}
+	if l.limits != nil {
+		l.limited = make([]atomic.Uint64, t.NumSlots())
+	}
+	return l
 }
 
 // New returns an Engine answering from t (a nil t drops everything until
@@ -89,7 +102,9 @@ func New(t *filter.Table, cfg Config) *Engine {
 	}
 	e := &Engine{cfg: cfg, log: cfg.Log}
 	if t != nil {
-		e.live.Store(newLive(t))
+		l := newLive(t)
+		e.limiterFor(l.limits)
+		e.live.Store(l)
 	}
 	return e
 }
@@ -154,12 +169,14 @@ func (e *Engine) Swap(t *filter.Table) {
 	old := e.live.Load()
 	next := newLive(t)
 	t.Bind(e.links) // before it is live: workers resolve interfaces from the first packet
+	e.limiterFor(next.limits)
 	e.live.Store(next)
 	// After the store, so that a count a worker adds to the old table
 	// while the swap is under way is carried too (all but those added
 	// between these loads and the worker's next Load of the pointer).
 	if old != nil {
 		carryHits(old, next)
+		carryLimited(old, next)
 	}
 }
 
@@ -235,6 +252,7 @@ type Stats struct {
 	Accepted           uint64 // new flows accepted
 	DroppedNoMatch     uint64 // no rule allows them
 	DroppedACL         uint64 // an ACL entry denies them (AcceptedACL of Accepted: one allows them)
+	DroppedLimited     uint64 // a rule allows them but its peer is over the rule's limit
 	AcceptedACL        uint64
 	DroppedNoTable     uint64  // before the first table (fail closed)
 	DroppedUndecodable uint64  // not decodable as IPv4/IPv6 and a transport
@@ -253,6 +271,7 @@ func (e *Engine) Stats() Stats {
 		s.Accepted += w.accepted.Load()
 		s.DroppedNoMatch += w.noMatch.Load()
 		s.DroppedACL += w.aclDeny.Load()
+		s.DroppedLimited += w.limitedN.Load()
 		s.AcceptedACL += w.aclAllow.Load()
 		s.DroppedNoTable += w.noTable.Load()
 		s.DroppedUndecodable += w.undecodable.Load()
@@ -285,6 +304,7 @@ type Worker struct {
 
 	accepted, noMatch, noTable, undecodable, logSkipped atomic.Uint64
 	aclDeny, aclAllow                                   atomic.Uint64
+	limitedN                                            atomic.Uint64
 }
 
 // NewWorker returns a worker reading e's live table. Start makes one per
@@ -353,7 +373,15 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 		k.Ifindex = m.OutDev
 	}
 	v := l.t.Match(k)
-	if s := l.t.Slot(v); s >= 0 {
+	s := l.t.Slot(v)
+	if s >= 0 && w.overLimit(l, s, p.Src) {
+		w.logDrop(dir, p, ReasonLimited)
+		if w.e.cfg.OnFlow != nil {
+			w.reportFlow(dir, p, verdict.Drop, v, ReasonLimited)
+		}
+		return verdict.Drop
+	}
+	if s >= 0 {
 		l.hits[s].Add(1)
 	}
 	if v.Accepted() {

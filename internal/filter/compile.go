@@ -44,6 +44,9 @@ func CompileAt(f *rules.File, now time.Time) (*Table, error) {
 	for gi := range f.Groups {
 		g := &f.Groups[gi]
 		for ri := range g.Ingress {
+			if g.Ingress[ri].Limit != nil {
+				continue // after every rule without one: see below
+			}
 			srcs[direction.Ingress] = append(srcs[direction.Ingress], c.source(&g.Ingress[ri], int32(gi), int32(ri), direction.Ingress))
 		}
 		if g.EgressOmitted {
@@ -58,6 +61,17 @@ func CompileAt(f *rules.File, now time.Time) (*Table, error) {
 		}
 		for ri := range g.Egress {
 			srcs[direction.Egress] = append(srcs[direction.Egress], c.source(&g.Egress[ri], int32(gi), int32(ri), direction.Egress))
+		}
+	}
+	// Rules with a limit come last, so that a connection a rule without
+	// one allows is reported (and so not braked) by that rule: the most
+	// permissive rule wins, as ever.
+	for gi := range f.Groups {
+		g := &f.Groups[gi]
+		for ri := range g.Ingress {
+			if g.Ingress[ri].Limit != nil {
+				srcs[direction.Ingress] = append(srcs[direction.Ingress], c.source(&g.Ingress[ri], int32(gi), int32(ri), direction.Ingress))
+			}
 		}
 	}
 	if len(c.entries) > 1<<31 {

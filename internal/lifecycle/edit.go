@@ -114,6 +114,9 @@ func newRules(cur *rules.File, all []specRule, ifaces []string, res *EditResult)
 		}
 		r.Prefixes = prefixes
 		if ref, ok := findSame(cur, nr.dir, &r, ifaces); ok {
+			if e := sameLimit(cur, ref, &r); e != nil {
+				return byDir, e
+			}
 			res.Skipped = append(res.Skipped, Skipped{Rule: nr.spec, Existing: info(cur, ref, NumberOf(cur, ref))})
 			continue
 		}

@@ -41,6 +41,10 @@ type RuleSpec struct {
 	ICMP        *ICMPSpec `json:"icmp,omitempty"`
 	Peers       []string  `json:"peers,omitempty"` // CIDRs, addresses, prefix lists, any; none: any
 	Description string    `json:"description,omitempty"`
+
+	// Limit brakes each peer's new connections (ingress only: see
+	// rules.Limit); nil: none.
+	Limit *LimitSpec `json:"limit,omitempty"`
 }
 
 // ICMPSpec is an ICMP type and, optionally, code.
@@ -120,6 +124,7 @@ func specOf(r *rules.Rule, dir direction.Dir) RuleSpec {
 	for _, p := range r.Ports {
 		s.Ports = append(s.Ports, p.String())
 	}
+	s.Limit = limitSpecOf(r.Limit)
 	if r.ICMP != nil {
 		s.ICMP = &ICMPSpec{Type: int(r.ICMP.Type)}
 		if !r.ICMP.AnyCode {
@@ -177,6 +182,9 @@ func (s RuleSpec) Rule() (rules.Rule, direction.Dir, error) {
 		return r, dir, err
 	}
 	r.Description = s.Description
+	if r.Limit, err = s.Limit.limit(dir); err != nil {
+		return r, dir, err
+	}
 	return r, dir, nil
 }
 

@@ -77,7 +77,7 @@ func NewCollector(src *Sources) *Collector {
 	}
 	return &Collector{src: src, d: descs{
 		accepted:           d("fwd_flows_accepted_total", "New flows (connections) accepted."),
-		dropped:            d("fwd_flows_dropped_total", "New flows dropped, by reason: no-match (no rule allows it), acl-deny (an ACL entry denies it), undecodable, no-table (before the first rules).", "reason"),
+		dropped:            d("fwd_flows_dropped_total", "New flows dropped, by reason: no-match (no rule allows it), acl-deny (an ACL entry denies it), limited (its peer is over the rule's limit), undecodable, no-table (before the first rules).", "reason"),
 		groupAccepted:      d("fwd_group_accepted_total", "New flows accepted by the rules of a security group, since each rule went live.", "group"),
 		ruleAccepted:       d("fwd_rule_accepted_total", "New flows accepted by a rule of the live table: rule is its ID as fwctl status lists it (sgr-...), or default for a group's implicit egress accept.", "group", "dir", "rule"),
 		logSkipped:         d("fwd_drop_log_skipped_total", "Drops not logged because of the drop log's rate limit."),
@@ -121,6 +121,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.d.dropped, s.DroppedUndecodable, engine.ReasonUndecodable)
 	counter(c.d.dropped, s.DroppedNoTable, engine.ReasonNoTable)
 	counter(c.d.dropped, s.DroppedACL, engine.ReasonACLDeny)
+	c.collectLimits(ch, s)
 	counter(c.d.logSkipped, s.DropLogSkipped)
 	counter(c.d.queued, s.Queue.Received)
 	counter(c.d.recvErrors, s.Queue.RecvErrors)

@@ -523,7 +523,13 @@ func (d *decoder) rule(n *yaml.Node, dir direction.Dir) (Rule, bool) {
 		d.errorf(n, "%s: expected a mapping such as {proto: tcp, ports: 443, from: [any]}, got %s", what, kindName(n))
 		return Rule{}, false
 	}
-	return d.traffic(n, what, dir, nil, nil)
+	if dir == direction.Egress {
+		return d.traffic(d.egressLimit(n), what, dir, nil, nil)
+	}
+	var lim *Limit
+	r, ok := d.traffic(n, what, dir, []string{"limit"}, func(_ string, k, v *yaml.Node) { lim = d.limit(k, v, dir) })
+	r.Limit = lim
+	return r, ok
 }
 
 // traffic reads a rule's keys (proto, ports, icmp, from or to,
@@ -535,6 +541,9 @@ func (d *decoder) traffic(n *yaml.Node, what string, dir direction.Dir, extraKey
 	r := Rule{Pos: pos(n)}
 	var protoNode, portsNode, icmpNode, peersNode *yaml.Node
 	keys := append(extraKeys[:len(extraKeys):len(extraKeys)], "proto", "ports", "icmp", peerKey, "description")
+	if len(extraKeys) == 1 && extraKeys[0] == "limit" { // a rule's own key, said after the others
+		keys = append(keys[1:], "limit")
+	}
 	d.fields(n, what, keys, func(key string, k, v *yaml.Node) {
 		if contains(extraKeys, key) {
 			extra(key, k, v)

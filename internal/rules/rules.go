@@ -104,7 +104,10 @@ type Rule struct {
 	// in the order first written.
 	Prefixes    []netip.Prefix
 	Description string
-	Pos         Pos
+	// Limit, on an ingress rule, brakes each peer's new connections
+	// (the limit key); nil means none.
+	Limit *Limit
+	Pos   Pos
 	// ID is the rule's stable name, "sgr-" and 12 hex digits (see
 	// IsRuleID): filled by Parse, empty in a Rule made any other way.
 	ID string
@@ -208,6 +211,10 @@ func (r *Rule) Format(d direction.Dir) string {
 	b.WriteString(d.PeerWord())
 	b.WriteByte(' ')
 	b.WriteString(strings.Join(r.Peers, ","))
+	if r.Limit != nil {
+		b.WriteString(" limit ")
+		b.WriteString(r.Limit.String())
+	}
 	return b.String()
 }
 

@@ -119,7 +119,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate group", "version: 1\ngroups:\n  - name: a\n  - name: a\n", "e.yaml:4:11: duplicate group name \"a\" (first at line 3)"},
 		{"repeated key", "version: 1\ngroups:\n  - name: a\n    name: b\n", "e.yaml:4:5: key \"name\" repeated in group"},
 		{"egress null", "version: 1\ngroups:\n  - name: a\n    egress:\n", "e.yaml:4:12: egress is null: write \"egress: []\" for no outbound traffic, or leave egress out to allow all outbound"},
-		{"unknown rule key", rulesOf("      - {proto: tcp, port: 22, from: [any]}"), "e.yaml:5:22: unknown key \"port\" in ingress rule: expected one of proto, ports, icmp, from, description (did you mean \"ports\"?)"},
+		{"unknown rule key", rulesOf("      - {proto: tcp, port: 22, from: [any]}"), "e.yaml:5:22: unknown key \"port\" in ingress rule: expected one of proto, ports, icmp, from, description, limit (did you mean \"ports\"?)"},
 		{"to in ingress", rulesOf("      - {proto: tcp, ports: 22, to: [any]}"), "e.yaml:5:9: ingress rule without from: expected from: [CIDR, address, prefix list or any]"},
 		{"rule not a mapping", rulesOf("      - tcp 22"), "e.yaml:5:9: ingress rule: expected a mapping such as {proto: tcp, ports: 443, from: [any]}, got \"tcp 22\""},
 		{"missing proto", rulesOf("      - {ports: 22, from: [any]}"), "e.yaml:5:9: ingress rule without proto: expected proto: tcp, udp, icmp, icmpv6, all or a number"},

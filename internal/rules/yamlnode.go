@@ -53,6 +53,9 @@ func ruleNode(r *Rule, dir direction.Dir) *yaml.Node {
 		peers.Content = append(peers.Content, str(p))
 	}
 	add(dir.PeerWord(), peers)
+	if r.Limit != nil {
+		add("limit", limitNode(r.Limit))
+	}
 	if r.Description != "" {
 		add("description", str(r.Description))
 	}
