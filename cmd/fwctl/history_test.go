@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,29 @@ func TestSuggestionsParse(t *testing.T) {
 		}
 		if len(specs) != 1 || specs[0].Proto != e.Proto.String() || len(specs[0].Peers) != 1 || specs[0].Peers[0] != e.Peer.String() {
 			t.Errorf("%q parses as %+v", e.Command, specs)
+		}
+	}
+}
+
+// replay --suggest proposes the rule the capture's dropped SYN needs;
+// --json with it is a usage error.
+func TestReplaySuggest(t *testing.T) {
+	rulesPath, capPath, _ := replayFixture(t)
+	code, out, errOut := runFwctl("replay", "-f", rulesPath, "--host", "198.18.0.1", "--suggest", capPath)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	want := "Suggested rules for the dropped new connections:\nfwctl allow from 198.18.1.0/24 to any port 22 proto tcp   # 1 flow, last "
+	if !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	code, out, _ = runFwctl("replay", "-f", rulesPath, "--suggest", "--prefix4", "32", capPath)
+	if code != exitOK || !strings.Contains(out, "fwctl allow from 198.18.1.7/32 to any port 22 proto tcp") {
+		t.Errorf("--prefix4 32: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"--suggest", "--json"}, {"--suggest", "--prefix4", "33"}} {
+		if code, _, _ := runFwctl(append([]string{"replay", "-f", rulesPath, capPath}, args...)...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
 		}
 	}
 }
