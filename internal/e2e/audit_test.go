@@ -79,7 +79,7 @@ groups:
 	// Out of audit mode the rules are enforced: the suggested rule
 	// admits 8081, nothing admits 8082.
 	f.stop()
-	f = e.startFwd("--rules", rulesPath)
+	e.startFwd("--rules", rulesPath)
 	if first, _, _ := strings.Cut(e.mustFwctl("status").stdout, "\n"); strings.Contains(first, "AUDIT") {
 		t.Errorf("status without --audit: %q", first)
 	}
