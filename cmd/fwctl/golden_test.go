@@ -38,6 +38,9 @@ type daemonOpts struct {
 	clock time.Time
 	// revoke, when set, is how many connections each added deny cuts.
 	revoke int
+	// history keeps a change history (its clock fixed); audit runs the
+	// daemon in audit mode with fake would-drops (history_test.go).
+	history, audit bool
 }
 
 // startDaemon writes the rules file into a fresh directory and serves the
@@ -61,11 +64,17 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 	if o.revoke > 0 {
 		scfg.Revoke = func(context.Context, direction.Dir, rules.ACLEntry) (int, error) { return o.revoke, nil }
 	}
+	if o.history {
+		scfg.History = goldenHistory(t, rulesPath)
+	}
 	svc := lifecycle.NewService(scfg)
 	if _, err := svc.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	cfg := control.ServerConfig{Socket: sock, Service: svc}
+	if o.audit {
+		fakeAudit(&cfg)
+	}
 	if o.hits {
 		cfg.Counters = func() map[string]uint64 { return map[string]uint64{"accepted": 42, "dropped_no_match": 7} }
 		cfg.RuleHits = func(t *filter.Table) map[filter.Result]uint64 {
@@ -458,6 +467,31 @@ var goldenScenarios = []struct {
 		"delete limit 2222/tcp",
 		"-o json status",
 	)},
+	{name: "history", rules: goldenBase, opts: daemonOpts{history: true}, steps: []step{
+		{cmd: "history"},
+		{cmd: "allow 8080/tcp"},
+		{cmd: "delete allow 80,443/tcp"},
+		{write: goldenBase + "  - bad\n"},
+		{cmd: "reload"},
+		{cmd: "history -v"},
+		{cmd: "rollback --dry-run 2"},
+		{cmd: "rollback 2"},
+		{cmd: "rollback 2"},
+		{cmd: "rollback 1"},
+		{cmd: "rollback 99"},
+		{cmd: "rollback x"},
+		{cmd: "rollback"},
+		{cmd: "history"},
+		{cmd: "-o json history"},
+	}},
+	{name: "suggest", rules: goldenBase, opts: daemonOpts{audit: true}, steps: cmds(
+		"status",
+		"suggest",
+		"suggest --prefix4 16",
+		"suggest --prefix4 40",
+		"suggest extra",
+		"-o json suggest",
+	)},
 	{name: "status-no-hits", rules: goldenBase, steps: cmds(
 		"status verbose",
 	)},
@@ -544,7 +578,7 @@ func TestGolden(t *testing.T) {
 					last = string(now)
 				}
 			}
-			got := strings.ReplaceAll(tr.String(), dir, "$DIR")
+			got := scrubPeers(strings.ReplaceAll(tr.String(), dir, "$DIR"))
 			path := filepath.Join("testdata", "golden", sc.name+".txt")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -470,7 +470,11 @@ func runStatus(e env, args []string) int {
 }
 
 func printStatus(w io.Writer, st control.Status, mode string) {
-	fmt.Fprintf(w, "Status: %s\n", st.Status)
+	if a := st.Audit; a != nil && !a.Enforcing {
+		fmt.Fprintf(w, "Status: %s, AUDIT MODE: NOT ENFORCING (%s): every new connection is accepted; %d would have been dropped (fwctl suggest)\n", st.Status, a.Why, auditTotal(a))
+	} else {
+		fmt.Fprintf(w, "Status: %s\n", st.Status)
+	}
 	if mode == "verbose" {
 		printStatusDetails(w, st)
 	} else if st.Hash != "" {

@@ -50,6 +50,9 @@ func commands() []command {
 		{"reject", "reject: not available, fwd drops (use deny)", runNotAllow("reject")},
 		{"limit", "limit [in] RULE: allow, braking each peer at 6 new connections in 30 s (ufw's limit)", runLimit},
 		{"app", "app list | app info NAME: application profiles (allow 'Nginx Full')", runApp},
+		{"history", "history [-v]: every change of the running rules, who made it, and its diff", runHistory},
+		{"rollback", "rollback N: restore the rules as of history entry N (all or nothing)", runRollback},
+		{"suggest", "suggest [--prefix4 N] [--prefix6 N]: rules for what fwd --audit would have dropped", runSuggest},
 	}
 }
 

@@ -15,11 +15,12 @@ import (
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/replay"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/suggest"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 const replayUsage = `usage: fwctl replay -f RULES [--host ADDR,...] [--iface NAME] [--json] [--verdicts FILE]
-                    [--diff OTHER_RULES] [--max-flows N]
+                    [--diff OTHER_RULES] [--max-flows N] [--suggest [--prefix4 N] [--prefix6 N]]
                     [--max-rules N] [--max-file-bytes N] CAPTURE...
 
 Replays pcap and pcapng captures through the rules as the host would see
@@ -28,7 +29,10 @@ address is ingress, from one egress, other packets are transit; without
 --host the first packet of each flow is taken as ingress to its
 destination. Flows start on an accepted first packet; their later packets,
 both ways, are accepted as established. Each capture is replayed on its
-own (flows do not carry over from one file to the next).
+own (flows do not carry over from one file to the next). --suggest adds,
+after the summary, fwctl allow commands that would admit the dropped new
+connections, grouped by port and peer prefix (/24 and /64 by default), as
+fwctl suggest shows a running fwd --audit's.
 
 Exit status: 0 replayed, 1 bad rules or a file that is not a capture,
 2 usage, 4 permission denied, 5 a capture stopped early (truncated or
@@ -65,6 +69,8 @@ type replayArgs struct {
 	maxFlows              int
 	limits                rules.Options
 	captures              []string
+	suggest               bool
+	bits4, bits6          int
 }
 
 func runReplay(e env, args []string) int {
@@ -79,6 +85,9 @@ func runReplay(e env, args []string) int {
 	prog := newProgress(e.stderr)
 	if prog != nil {
 		opts.Progress = prog.show
+	}
+	if a.suggest {
+		opts.Suggest = suggest.NewTable(replaySuggestEntries, suggest.Options{Bits4: a.bits4, Bits6: a.bits6})
 	}
 	r := replay.New(onIface(&opts, a.iface), opts.Options)
 	code, replayed := replayAll(e, r, a.captures, prog)
@@ -102,8 +111,15 @@ func runReplay(e env, args []string) int {
 		return code
 	}
 	writeSummary(out, sum, a.diff)
+	if t := opts.Suggest; t != nil {
+		fmt.Fprintln(out, "\nSuggested rules for the dropped new connections:")
+		printSuggestions(out, suggest.Aggregate(t.Entries(), t.Options()), t.Overflow())
+	}
 	return code
 }
+
+// replaySuggestEntries bounds the groups replay --suggest counts.
+const replaySuggestEntries = 1 << 16
 
 // parseReplayArgs reads replay's flags, which may come before, between or
 // after the captures, as in `fwctl replay x.pcap -f r.yaml`.
@@ -118,6 +134,9 @@ func parseReplayArgs(e env, args []string) (replayArgs, int, bool) {
 	fl.IntVar(&a.maxFlows, "max-flows", replay.DefaultMaxFlows, "flow table bound")
 	fl.Var(&a.hosts, "host", "the host's `ADDR`esses, comma separated")
 	fl.StringVar(&a.iface, "iface", "", "judge packets as on interface `NAME`, by the groups attached to it")
+	fl.BoolVar(&a.suggest, "suggest", false, "after the summary, propose rules for the dropped new connections")
+	fl.IntVar(&a.bits4, "prefix4", suggest.DefaultBits4, "with --suggest, group IPv4 peers by this prefix `length`")
+	fl.IntVar(&a.bits6, "prefix6", suggest.DefaultBits6, "with --suggest, group IPv6 peers by this prefix `length`")
 	limits := addLimitFlags(fl)
 	captures, code, ok := parseInterleaved(fl, args)
 	if !ok {
@@ -132,6 +151,12 @@ func parseReplayArgs(e env, args []string) (replayArgs, int, bool) {
 		err = errors.New("no capture given")
 	case a.maxFlows <= 0:
 		err = errors.New("--max-flows must be positive")
+	case a.bits4 < 1 || a.bits4 > 32:
+		err = fmt.Errorf("bad --prefix4 %d: expected 1-32", a.bits4)
+	case a.bits6 < 1 || a.bits6 > 128:
+		err = fmt.Errorf("bad --prefix6 %d: expected 1-128", a.bits6)
+	case a.suggest && a.asJSON:
+		err = errors.New("--suggest prints text: use it without --json")
 	case a.iface != "" && (rules.CheckIfacePattern(a.iface) != nil || strings.ContainsAny(a.iface, "*+")):
 		err = fmt.Errorf("bad --iface %q: expected an interface name such as eth1", a.iface)
 	}

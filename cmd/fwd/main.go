@@ -107,6 +107,8 @@ type options struct {
 	version bool
 	// limitEntries sizes the limit table (engine.Config.LimitEntries).
 	limitEntries int
+	// audit is --audit and the change history's bounds (audit.go).
+	audit auditOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -129,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.maxRules, "max-rules", rules.DefaultMaxRules, "largest number of rules the rules file may hold")
 	fs.Int64Var(&o.maxFileBytes, "max-file-bytes", rules.DefaultMaxFileBytes, "largest rules file, in `bytes`, fwd reads")
 	flowLogSize := o.flowLog.register(fs)
+	o.audit.register(fs)
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics (/metrics) and a status page (/) on `HOST:PORT`, e.g. 127.0.0.1:9101; loopback only unless --metrics-public")
 	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "let --metrics listen on an address that is not loopback")
 	fs.BoolVar(&o.version, "version", false, "print fwd's version and commit, and exit")
@@ -179,6 +182,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
 	}
 	if err := o.flowLog.check(*flowLogSize, given); err != nil {
+		return o, err
+	}
+	if err := o.audit.check(); err != nil {
 		return o, err
 	}
 	if o.metrics != "" {
@@ -410,12 +416,14 @@ type daemon struct {
 // loads the rules through it: the path of every later reload and edit.
 func (d *daemon) load() error {
 	d.eng = engine.New(nil, d.engineConfig())
+	d.setAudit()
 	cfg := lifecycle.ServiceConfig{
 		Path: d.path, Rules: d.ropts, Target: d.eng, Log: d.log,
 		Prepare: d.prepareKernel, Settle: d.settleKernel,
 		Observe:  d.observeReload(),
 		Changing: d.changing,
 		Revoke:   d.revoke,
+		History:  d.history(),
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
@@ -495,9 +503,11 @@ func (d *daemon) serveControl() error {
 	}
 	srv, err := control.Listen(control.ServerConfig{
 		Socket: d.o.socket, SocketGroup: d.o.sockGroup, Service: d.svc, Log: d.log,
-		Counters: d.counters,
-		RuleHits: d.eng.RuleHits,
-		Limits:   d.limits,
+		Counters:   d.counters,
+		RuleHits:   d.eng.RuleHits,
+		Limits:     d.limits,
+		Audit:      d.auditStatus,
+		WouldDrops: d.wouldDrops,
 	})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -534,6 +544,7 @@ func (d *daemon) counters() map[string]uint64 {
 		"goroutines": uint64(runtime.NumGoroutine()),
 	}
 	addFlowLogCounters(c, d.flows)
+	addAuditCounters(c, d.eng)
 	// The kernel's side of overload: packets that found the queue full
 	// (dropped, or accepted failing open) or the socket buffer full.
 	if ks, err := nfq.ReadKernelStats(); err == nil {

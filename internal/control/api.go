@@ -149,4 +149,7 @@ type Status struct {
 	// absent when no rule has one.
 	Limits     []LimitInfo `json:"limits,omitempty"`
 	LimitTable *LimitTable `json:"limit_table,omitempty"`
+	// Audit is present when fwd does not enforce its rules (fwd
+	// --audit): every flow is accepted, would-drops are counted.
+	Audit *Audit `json:"audit,omitempty"`
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/lifecycle"
 	"github.com/fwd-project/fwd/internal/rules"
+	"github.com/fwd-project/fwd/internal/suggest"
 )
 
 // ServerConfig configures a Server.
@@ -42,6 +43,13 @@ type ServerConfig struct {
 	// Limits, when set, returns the rules of t with a limit and the
 	// limit table's figures.
 	Limits func(t *filter.Table) ([]LimitInfo, *LimitTable)
+	// Audit, when set, returns status's audit section (nil when fwd
+	// enforces its rules).
+	Audit func() *Audit
+	// WouldDrops, when set, returns the would-drop table (nil when
+	// nothing was counted) and whether audit mode is on, for GET
+	// /v1/suggest.
+	WouldDrops func() (*suggest.Table, bool)
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Log receives refused connections and server errors.
@@ -89,11 +97,14 @@ func (s *Server) Close(ctx context.Context) error {
 func (s *Server) routes() http.Handler {
 	type route map[string]http.HandlerFunc
 	table := map[string]route{
-		"/v1/status": {"GET": s.handleStatus},
-		"/v1/reload": {"POST": s.handleReload},
-		"/v1/rules":  {"GET": s.handleRules, "POST": s.handleAdd, "DELETE": s.handleDelete},
-		"/v1/check":  {"POST": s.handleCheck},
-		"/v1/acl":    {"POST": s.handleAddACL, "DELETE": s.handleDeleteACL},
+		"/v1/status":   {"GET": s.handleStatus},
+		"/v1/reload":   {"POST": s.handleReload},
+		"/v1/rules":    {"GET": s.handleRules, "POST": s.handleAdd, "DELETE": s.handleDelete},
+		"/v1/check":    {"POST": s.handleCheck},
+		"/v1/acl":      {"POST": s.handleAddACL, "DELETE": s.handleDeleteACL},
+		"/v1/history":  {"GET": s.handleHistory},
+		"/v1/rollback": {"POST": s.handleRollback},
+		"/v1/suggest":  {"GET": s.handleSuggest},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
@@ -107,7 +118,7 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		if !ok {
-			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules, /v1/acl and /v1/check", path)})
+			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules, /v1/acl, /v1/check, /v1/history, /v1/rollback and /v1/suggest", path)})
 			return
 		}
 		h, ok := rt[r.Method]
@@ -204,6 +215,9 @@ func (s *Server) status() Status {
 	}
 	if s.cfg.Counters != nil {
 		st.Counters = s.cfg.Counters()
+	}
+	if s.cfg.Audit != nil {
+		st.Audit = s.cfg.Audit()
 	}
 	st.Rules = svc.Rules(s.cfg.RuleHits)
 	st.ACL = svc.ACL(s.cfg.RuleHits)

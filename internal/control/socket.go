@@ -64,6 +64,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	s.ln = &credListener{UnixListener: ln, s: s}
 	s.http = &http.Server{
 		Handler:           s.routes(),
+		ConnContext:       peerContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -66,6 +66,7 @@ type Engine struct {
 	queues  []nfq.Queue
 	started bool
 	links   []filter.Link // the host's interfaces (SetLinks), under mu
+	aud     auditState    // audit mode (audit.go)
 }
 
 // liveTable is a table with its per-rule accept counters; a swap replaces
@@ -305,6 +306,7 @@ type Worker struct {
 	accepted, noMatch, noTable, undecodable, logSkipped atomic.Uint64
 	aclDeny, aclAllow                                   atomic.Uint64
 	limitedN                                            atomic.Uint64
+	aud                                                 auditCounters // would-drops in audit mode
 }
 
 // NewWorker returns a worker reading e's live table. Start makes one per
@@ -354,6 +356,9 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 	p := &w.pkt
 	w.dec.Decode(m.Payload, p)
 	if p.Kind != packet.IP {
+		if w.e.aud.on.Load() {
+			return w.wouldDrop(nil, dir, p, filter.Result{}, ReasonUndecodable)
+		}
 		w.undecodable.Add(1)
 		w.logDrop(dir, p, ReasonUndecodable)
 		return verdict.Drop
@@ -375,6 +380,9 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 	v := l.t.Match(k)
 	s := l.t.Slot(v)
 	if s >= 0 && w.overLimit(l, s, p.Src) {
+		if w.e.aud.on.Load() {
+			return w.wouldDrop(l, dir, p, v, ReasonLimited)
+		}
 		w.logDrop(dir, p, ReasonLimited)
 		if w.e.cfg.OnFlow != nil {
 			w.reportFlow(dir, p, verdict.Drop, v, ReasonLimited)
@@ -393,6 +401,9 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 			w.reportFlow(dir, p, verdict.Accept, v, "")
 		}
 		return verdict.Accept
+	}
+	if w.e.aud.on.Load() {
+		return w.wouldDrop(l, dir, p, v, reasonOf(v))
 	}
 	if v.ACL != 0 {
 		w.aclDeny.Add(1)

@@ -56,9 +56,12 @@ func (s *Service) edit(ctx context.Context, dryRun bool, change editStep) (EditR
 	if dryRun {
 		return res, nil
 	}
+	before := liveHash(s.cfg.Target.Table())
 	if _, e := s.apply(ctx, f, func() error { return rules.WriteFileAtomic(s.cfg.Path, next) }); e != nil {
+		s.record(ctx, ActionEdit, before, e)
 		return res, e
 	}
+	s.record(ctx, ActionEdit, before, nil)
 	s.count(&s.stats.OK)
 	s.log.Info("rules edited", "rules", s.cfg.Path, "hash", short(f.Hash), "added", len(res.Added), "deleted", len(res.Deleted))
 	return res, nil

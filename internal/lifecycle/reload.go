@@ -27,6 +27,9 @@ func (s *Service) Reload(ctx context.Context) (ReloadResult, error) {
 	start := time.Now()
 	res, e := s.reload(ctx, live)
 	s.observe(start, live == nil, res, e)
+	if e != nil || res.Changed {
+		s.record(ctx, reloadAction(live), liveHash(live), e)
+	}
 	if e != nil {
 		if live != nil {
 			if len(e.Details) > 0 {
@@ -115,6 +118,16 @@ func (s *Service) Recompile(ctx context.Context) (bool, error) {
 		s.log.Error("recompile for expired acl entries failed, keeping the running rules", "rules", s.cfg.Path, "err", e.Message)
 		return false, e
 	}
+	s.record(ctx, ActionExpire, liveHash(live), nil)
 	s.log.Info("acl entries expired", "rules", s.cfg.Path, "entries", strings.Join(gone, "; "))
 	return true, nil
+}
+
+// reloadAction is the history's name of a reload: the first load is the
+// daemon's start.
+func reloadAction(live *filter.Table) string {
+	if live == nil {
+		return ActionStart
+	}
+	return ActionReload
 }

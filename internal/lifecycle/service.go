@@ -81,6 +81,9 @@ type ServiceConfig struct {
 	// Log receives one line per change, per warning of a reloaded file
 	// and per failed reload while a table is live.
 	Log *slog.Logger
+	// History, when set, journals every change of the live rules and
+	// every failed one (see history.go).
+	History *History
 }
 
 // Service serializes every change of the live rules: reloads of the

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/suggest"
 )
 
 // Options configure a Replayer. The zero value (with a table given to
@@ -62,6 +63,9 @@ type Options struct {
 	LabelVerdicts bool
 	// Progress, when set, is called every ProgressEvery packets.
 	Progress func(Progress)
+	// Suggest, when set, counts the new connections the rules drop (not
+	// those of Diff), grouped as fwctl suggest shows them.
+	Suggest *suggest.Table
 }
 
 // ProgressEvery is how many packets pass between Progress calls.
@@ -103,6 +107,7 @@ func New(m Matcher, opts Options) *Replayer {
 		main: newSim(m, opts.Hosts, opts.MaxFlows),
 		frag: newDefrag(),
 	}
+	r.main.drops = opts.Suggest
 	if opts.Diff != nil {
 		r.other = newSim(opts.Diff, opts.Hosts, opts.MaxFlows)
 		r.changes = newChangeSet(opts.MaxFlows)

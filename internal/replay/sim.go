@@ -2,10 +2,12 @@ package replay
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/kernel"
 	"github.com/fwd-project/fwd/internal/packet"
+	"github.com/fwd-project/fwd/internal/suggest"
 	"github.com/fwd-project/fwd/internal/types/direction"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
 	"github.com/fwd-project/fwd/internal/types/verdict"
@@ -79,6 +81,9 @@ type sim struct {
 	flows   *flowTable
 	frag6   *frag6Cache
 	reasons [numReasons]uint64
+	// drops, when set, counts the new connections the rules drop (no
+	// match, ACL deny) for fwctl replay --suggest.
+	drops *suggest.Table
 }
 
 func newSim(m Matcher, hosts []netip.Addr, maxFlows int) *sim {
@@ -160,6 +165,9 @@ func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir direction.Di
 	}
 	r := newReason(s.m.Match(filter.KeyOf(p, dir)))
 	if v, _ := r.Verdict(); v != verdict.Accept {
+		if s.drops != nil {
+			s.drops.Add(filter.KeyOf(p, dir), time.Unix(0, ts))
+		}
 		return r
 	}
 	if p.Proto == ipproto.TCP && p.TCPFlags&tcpRST != 0 {
