@@ -38,6 +38,9 @@ type daemonOpts struct {
 	clock time.Time
 	// revoke, when set, is how many connections each added deny cuts.
 	revoke int
+	// cut, when set, is how many connections a change asked to revoke
+	// (--revoke) cuts.
+	cut int
 }
 
 // startDaemon writes the rules file into a fresh directory and serves the
@@ -60,6 +63,9 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 	}
 	if o.revoke > 0 {
 		scfg.Revoke = func(context.Context, direction.Dir, rules.ACLEntry) (int, error) { return o.revoke, nil }
+	}
+	if o.cut > 0 {
+		scfg.CutFlows = func(context.Context, *filter.Table) (int, error) { return o.cut, nil }
 	}
 	svc := lifecycle.NewService(scfg)
 	if _, err := svc.Reload(context.Background()); err != nil {
@@ -472,6 +478,19 @@ var goldenScenarios = []struct {
 		{cmd: "status verbose"},
 		{cmd: "reload extra"},
 	}},
+	// --revoke: the established connections the new rules no longer
+	// allow are cut (the daemon's count); never on a dry run.
+	{name: "revoke", rules: goldenBase, opts: daemonOpts{cut: 2}, steps: cmds(
+		"allow 8080/tcp",
+		"delete --revoke allow 8080/tcp",
+		"delete --revoke --dry-run 1",
+		"delete --revoke=false 2",
+		"reload --revoke",
+		"-o json reload --revoke",
+		"delete --revoke deny from 198.18.0.9",
+		"delete --revoke=maybe 1",
+		"allow --revoke 22/tcp",
+	)},
 	{name: "check", rules: goldenLocked, steps: []step{
 		{cmd: "check tcp 198.18.0.7 443"},
 		{cmd: "check in tcp 198.18.0.7 22"},

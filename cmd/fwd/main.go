@@ -416,6 +416,7 @@ func (d *daemon) load() error {
 		Observe:  d.observeReload(),
 		Changing: d.changing,
 		Revoke:   d.revoke,
+		CutFlows: d.cutFlows,
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)

@@ -218,7 +218,12 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
-	res, err := s.cfg.Service.Reload(r.Context())
+	revoke, e := revokeQuery(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	res, err := s.cfg.Service.ReloadWith(r.Context(), lifecycle.ReloadOptions{Revoke: revoke})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -278,6 +283,12 @@ func (s *Server) handleDeleteNumber(w http.ResponseWriter, r *http.Request, num 
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, req DeleteRequest, dry bool) {
+	revoke, e := revokeQuery(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	req.Revoke = req.Revoke || revoke
 	res, err := s.cfg.Service.Delete(r.Context(), req, dry)
 	if err != nil {
 		writeError(w, err)
