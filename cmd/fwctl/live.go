@@ -536,6 +536,7 @@ func printStatusDetails(w io.Writer, st control.Status) {
 		}
 		fmt.Fprintf(w, "Counters: %s\n", strings.Join(parts, ", "))
 	}
+	printQueues(w, st.Queues)
 	printLimits(w, st)
 }
 
@@ -709,4 +710,17 @@ func printCut(e env, cut *int) {
 	if cut != nil {
 		fmt.Fprintf(e.stdout, "Cut %s the new rules no longer allow\n", plural(*cut, "established connection"))
 	}
+}
+
+// printQueues prints each queue's health (status verbose): "Queues: 0
+// ok, 1 restarted 2 times".
+func printQueues(w io.Writer, qs []control.QueueHealth) {
+	if len(qs) == 0 {
+		return
+	}
+	parts := make([]string, len(qs))
+	for i, q := range qs {
+		parts[i] = fmt.Sprintf("%d %s", q.Queue, q.Health)
+	}
+	fmt.Fprintf(w, "Queues: %s\n", strings.Join(parts, ", "))
 }

@@ -107,6 +107,10 @@ type options struct {
 	version bool
 	// limitEntries sizes the limit table (engine.Config.LimitEntries).
 	limitEntries int
+	// watch configures the queue watchdog (queuewatch.go).
+	watch watchOptions
+	// test holds the options of a test build (-tags fwdtest).
+	test testOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -133,6 +137,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "let --metrics listen on an address that is not loopback")
 	fs.BoolVar(&o.version, "version", false, "print fwd's version and commit, and exit")
 	fs.IntVar(&o.limitEntries, "limit-entries", engine.DefaultLimitEntries, "(rule, peer) pairs the rules with a limit track, at most (about 128 bytes each, allocated when a rule first has a limit); more peers evict the least recently seen")
+	o.watch.register(fs)
+	o.test.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -177,6 +183,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxFileBytes < 1 {
 		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
+	}
+	if err := o.watch.check(); err != nil {
+		return o, err
 	}
 	if err := o.flowLog.check(*flowLogSize, given); err != nil {
 		return o, err
@@ -319,8 +328,16 @@ func run(args []string, stderr io.Writer) int {
 	}
 	d.startReconcile(o.reconcile)
 	d.startExpiry()
+	d.startQueueWatch()
 	d.notifyReady()
-	for sig := range sigs {
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case err := <-d.qw.fatal:
+			d.giveUp(err)
+			return exitFailure
+		}
 		switch sig {
 		case syscall.SIGHUP:
 			d.reload()
@@ -335,7 +352,6 @@ func run(args []string, stderr io.Writer) int {
 			return exitOK
 		}
 	}
-	return exitOK
 }
 
 // printRulesError says why the rules file kept fwd from starting: every
@@ -404,6 +420,7 @@ type daemon struct {
 	// started).
 	exp   atomic.Pointer[expiry]
 	links linkWatch
+	qw    queueWatch
 }
 
 // load makes the engine, with no table, and the lifecycle service, and
@@ -434,22 +451,7 @@ func (d *daemon) start() error {
 	table := d.eng.Table()
 	loop := nfq.NewLoop() // one thread serves the queues, a busy queue gets its own (nfq.Loop)
 	for i := range d.o.queues {
-		cfg := nfq.Config{
-			Num:         uint16(d.o.queueNum + i),
-			CopyRange:   uint32(d.o.copyRange),
-			MaxQueueLen: uint32(d.o.queueLen),
-			FailOpen:    d.o.failOpen,
-			AcceptMark:  d.o.mark,
-			Loop:        loop,
-			Log:         d.log,
-		}
-		var q nfq.Queue
-		var err error
-		if d.o.queueIO == "simple" {
-			q, err = nfq.OpenSimple(cfg)
-		} else {
-			q, err = nfq.OpenBatch(cfg)
-		}
+		q, err := d.openQueue(i, loop)
 		if err != nil {
 			for _, q := range d.queues {
 				q.Close()
@@ -499,6 +501,7 @@ func (d *daemon) serveControl() error {
 		Counters: d.counters,
 		RuleHits: d.eng.RuleHits,
 		Limits:   d.limits,
+		Queues:   d.queueHealth,
 	})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -530,6 +533,9 @@ func (d *daemon) counters() map[string]uint64 {
 		// Repairs of the kernel rules after someone else changed them.
 		"kernel_rules_restored":       d.rec.restored.Load(),
 		"kernel_rules_check_failures": d.rec.failed.Load(),
+		// Queues the watchdog restarted because their reader had
+		// stopped answering.
+		"queue_restarts": d.totalQueueRestarts(),
 		// For leak hunting (the soak test samples it): the daemon's
 		// goroutines, the status request's own included.
 		"goroutines": uint64(runtime.NumGoroutine()),
@@ -605,6 +611,7 @@ func (d *daemon) stop() error {
 	merr := d.stopMetrics(ctx)
 	d.stopReconcile()
 	d.stopExpiry()
+	d.stopQueueWatch()
 	// Rules first: nothing new is queued, then the queues go.
 	d.kmu.Lock()
 	kerr := d.inst.Remove(ctx)

@@ -149,4 +149,7 @@ type Status struct {
 	// absent when no rule has one.
 	Limits     []LimitInfo `json:"limits,omitempty"`
 	LimitTable *LimitTable `json:"limit_table,omitempty"`
+	// Queues is each queue's health (the queue watchdog's); absent when
+	// the daemon does not watch its queues.
+	Queues []QueueHealth `json:"queues,omitempty"`
 }

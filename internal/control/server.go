@@ -42,6 +42,8 @@ type ServerConfig struct {
 	// Limits, when set, returns the rules of t with a limit and the
 	// limit table's figures.
 	Limits func(t *filter.Table) ([]LimitInfo, *LimitTable)
+	// Queues, when set, returns each queue's health for status.
+	Queues func() []QueueHealth
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Log receives refused connections and server errors.
@@ -209,6 +211,9 @@ func (s *Server) status() Status {
 	st.ACL = svc.ACL(s.cfg.RuleHits)
 	if t := svc.Table(); t != nil && s.cfg.Limits != nil {
 		st.Limits, st.LimitTable = s.cfg.Limits(t)
+	}
+	if s.cfg.Queues != nil {
+		st.Queues = s.cfg.Queues()
 	}
 	return st
 }

@@ -66,7 +66,7 @@ type Engine struct {
 	workers []*Worker
 	queues  []nfq.Queue
 	started bool
-	links   []filter.Link // the host's interfaces (SetLinks), under mu
+	links   []filter.Link  // the host's interfaces (SetLinks), under mu
 	retired []retiredQueue // queues Replace let go of, under mu
 }
 
