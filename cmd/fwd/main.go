@@ -6,7 +6,7 @@
 // Usage:
 //
 //	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--queue-io batch|simple] [--queue-maxlen N]
-//	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D]
+//	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D] [--queue-watch-interval D]
 //	    [--max-rules N] [--max-file-bytes N]
 //	    [--socket PATH] [--socket-group GROUP]
 //	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
@@ -27,6 +27,11 @@
 // The control socket (default /run/fwd/fwd.sock) serves fwctl: status,
 // reload and runtime edits, all through the same all-or-nothing path as
 // SIGHUP.
+//
+// Every --queue-watch-interval a queue watchdog checks that each queue's
+// reader still answers, restarts a stalled queue, and makes fwd exit 1
+// (kernel rules left in place: fail closed) when one keeps stalling
+// (see queuewatch.go).
 //
 // Exit codes: 0 clean stop, 1 runtime failure, 2 usage, 3 bad rules file.
 package main
