@@ -41,6 +41,9 @@ type daemonOpts struct {
 	// history keeps a change history (its clock fixed); audit runs the
 	// daemon in audit mode with fake would-drops (history_test.go).
 	history, audit bool
+	// cut, when set, is how many connections a change asked to revoke
+	// (--revoke) cuts.
+	cut int
 }
 
 // startDaemon writes the rules file into a fresh directory and serves the
@@ -66,6 +69,9 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 	}
 	if o.history {
 		scfg.History = goldenHistory(t, rulesPath)
+	}
+	if o.cut > 0 {
+		scfg.CutFlows = func(context.Context, *filter.Table) (int, error) { return o.cut, nil }
 	}
 	svc := lifecycle.NewService(scfg)
 	if _, err := svc.Reload(context.Background()); err != nil {
@@ -506,6 +512,19 @@ var goldenScenarios = []struct {
 		{cmd: "status verbose"},
 		{cmd: "reload extra"},
 	}},
+	// --revoke: the established connections the new rules no longer
+	// allow are cut (the daemon's count); never on a dry run.
+	{name: "revoke", rules: goldenBase, opts: daemonOpts{cut: 2}, steps: cmds(
+		"allow 8080/tcp",
+		"delete --revoke allow 8080/tcp",
+		"delete --revoke --dry-run 1",
+		"delete --revoke=false 2",
+		"reload --revoke",
+		"-o json reload --revoke",
+		"delete --revoke deny from 198.18.0.9",
+		"delete --revoke=maybe 1",
+		"allow --revoke 22/tcp",
+	)},
 	{name: "check", rules: goldenLocked, steps: []step{
 		{cmd: "check tcp 198.18.0.7 443"},
 		{cmd: "check in tcp 198.18.0.7 22"},

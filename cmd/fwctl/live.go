@@ -34,11 +34,14 @@ type liveOpts struct {
 	// profiles is --profiles: the one directory of application profiles
 	// to read ("": appprofile.DefaultDirs).
 	profiles string
+	// revoke is --revoke (delete, reload): also cut the established
+	// connections the new rules no longer allow.
+	revoke bool
 }
 
 // globalOpts are the options run() moves behind the command name when
 // they come first (fwctl --dry-run allow 22): name -> takes a value.
-var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true}
+var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true, "--revoke": false}
 
 // hoistGlobals turns "fwctl --dry-run allow 22" into "fwctl allow
 // --dry-run 22".
@@ -99,7 +102,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 		case !known || (name == "-o" || name == "--output") && !strings.Contains(what, "o") ||
 			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d") ||
 			name == "--expire" && !strings.Contains(what, "e") ||
-			name == "--profiles" && !strings.Contains(what, "p"):
+			name == "--profiles" && !strings.Contains(what, "p") ||
+			name == "--revoke" && !strings.Contains(what, "r"):
 			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
 			return o, nil, false
 		}
@@ -132,6 +136,17 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 				o.dryRun = b
 			} else {
 				o.dryRun = true
+			}
+		case "--revoke":
+			if hasVal {
+				b, err := strconv.ParseBool(val)
+				if err != nil {
+					fmt.Fprintf(e.stderr, "fwctl %s: bad --revoke value %q\n", cmd, val)
+					return o, nil, false
+				}
+				o.revoke = b
+			} else {
+				o.revoke = true
 			}
 		case "--expire":
 			if !checkExpire(cmd, e, val) {
@@ -171,14 +186,16 @@ For other figures write limit: {conns: N, per: DURATION} on the rule in the rule
        fwctl app info [--profiles DIR] [-o json] NAME|all
 Profiles are read from /usr/share/fwd/applications.d (fwd's), /etc/ufw/applications.d and
 /etc/fwd/applications.d, a later one replacing a profile of the same name; --profiles DIR reads DIR alone.`,
-	"delete": `usage: fwctl delete [--dry-run] [-o json] N|ID...
-       fwctl delete [--dry-run] [--profiles DIR] [-o json] allow|limit RULE
+	"delete": `usage: fwctl delete [--dry-run] [--revoke] [-o json] N|ID...
+       fwctl delete [--dry-run] [--revoke] [--profiles DIR] [-o json] allow|limit RULE
        fwctl delete [--dry-run] [-o json] deny RULE
        fwctl delete [--dry-run] [-o json] acl [in|out] N...
 N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status;
-acl N an ACL entry's number (the Number column of fwctl status).`,
+acl N an ACL entry's number (the Number column of fwctl status).
+Established connections the deleted rules allowed go on; --revoke cuts those the rules left no longer allow.`,
 	"status": `usage: fwctl status [numbered|verbose] [-o json]`,
-	"reload": `usage: fwctl reload [-o json]`,
+	"reload": `usage: fwctl reload [--revoke] [-o json]
+--revoke also cuts the established connections the reloaded rules no longer allow.`,
 }
 
 // dial connects to the daemon; on failure it prints why and returns the
@@ -288,6 +305,7 @@ func printEdit(e env, o liveOpts, res control.EditResult) {
 		fmt.Fprintf(e.stdout, "Rule deleted%s: %s (was rule %d%s, group %s)%s\n", verb, r.Text, r.Number, idOf(r), r.Group, commentOf(r))
 	}
 	printACLEdit(e, verb, res)
+	printCut(e, res.Cut)
 	for _, n := range res.Notes {
 		fmt.Fprintf(e.stdout, "Note: %s\n", n)
 	}
@@ -332,7 +350,7 @@ func runNotAllow(word string) func(e env, args []string) int {
 }
 
 func runDelete(e env, args []string) int {
-	o, words, ok := scanOpts("delete", e, args, "odp")
+	o, words, ok := scanOpts("delete", e, args, "odpr")
 	if !ok {
 		return optsExit(o)
 	}
@@ -349,6 +367,10 @@ func runDelete(e env, args []string) int {
 		}
 		req.Rules = specs
 	case "deny", "acl":
+		if o.revoke {
+			fmt.Fprintf(e.stderr, "fwctl delete: --revoke: deleting an acl entry cuts nothing; it takes rules\n%s\n", liveUsage["delete"])
+			return exitUsage
+		}
 		req, code := deleteACLWords(e, words)
 		if code != exitOK {
 			return code
@@ -380,6 +402,7 @@ func runDelete(e env, args []string) int {
 			req.Numbers = append(req.Numbers, n)
 		}
 	}
+	req.Revoke = o.revoke
 	c, code := dial(e, "delete", o)
 	if c == nil {
 		return code
@@ -396,7 +419,7 @@ func runDelete(e env, args []string) int {
 }
 
 func runReload(e env, args []string) int {
-	o, words, ok := scanOpts("reload", e, args, "o")
+	o, words, ok := scanOpts("reload", e, args, "or")
 	if !ok {
 		return optsExit(o)
 	}
@@ -411,7 +434,7 @@ func runReload(e env, args []string) int {
 	defer c.Close()
 	cx, cancel := ctx()
 	defer cancel()
-	res, err := c.Reload(cx)
+	res, err := c.ReloadWith(cx, control.ReloadOptions{Revoke: o.revoke})
 	if err != nil {
 		if o.output == "json" {
 			var ae *control.Error
@@ -434,6 +457,7 @@ func runReload(e env, args []string) int {
 	} else {
 		fmt.Fprintf(e.stdout, "Rules unchanged (sha256 %.12s): nothing to do\n", res.Hash)
 	}
+	printCut(e, res.Cut)
 	return exitOK
 }
 
@@ -516,6 +540,7 @@ func printStatusDetails(w io.Writer, st control.Status) {
 		}
 		fmt.Fprintf(w, "Counters: %s\n", strings.Join(parts, ", "))
 	}
+	printQueues(w, st.Queues)
 	printLimits(w, st)
 }
 
@@ -681,4 +706,25 @@ func peerText(peers []string) string {
 		return out[0]
 	}
 	return strings.Join(out, ",")
+}
+
+// printCut says how many established connections a change asked to
+// revoke cut (nil: it was not asked to).
+func printCut(e env, cut *int) {
+	if cut != nil {
+		fmt.Fprintf(e.stdout, "Cut %s the new rules no longer allow\n", plural(*cut, "established connection"))
+	}
+}
+
+// printQueues prints each queue's health (status verbose): "Queues: 0
+// ok, 1 restarted 2 times".
+func printQueues(w io.Writer, qs []control.QueueHealth) {
+	if len(qs) == 0 {
+		return
+	}
+	parts := make([]string, len(qs))
+	for i, q := range qs {
+		parts[i] = fmt.Sprintf("%d %s", q.Queue, q.Health)
+	}
+	fmt.Fprintf(w, "Queues: %s\n", strings.Join(parts, ", "))
 }

@@ -38,9 +38,9 @@ func commands() []command {
 		{"check", "check [-f FILE] [--batch] [PROTO SRC PORT]: what the rules (or the running fwd) do to one connection", runCheck},
 		{"replay", "replay -f RULES CAPTURE...: run recorded traffic through the rules", runReplay},
 		{"allow", "allow [in|out] RULE: allow traffic (443/tcp, ssh, from ADDR to any port N proto P)", runAllow},
-		{"delete", "delete N... | delete allow RULE | delete deny RULE | delete acl N: remove rules or ACL entries", runDelete},
+		{"delete", "delete [--revoke] N... | delete allow RULE | delete deny RULE | delete acl N: remove rules or ACL entries", runDelete},
 		{"status", "status [numbered|verbose]: the running fwd's rules and counters", runStatus},
-		{"reload", "reload: reload the running fwd's rules file (all or nothing)", runReload},
+		{"reload", "reload [--revoke]: reload the running fwd's rules file (all or nothing)", runReload},
 		{"import", "import aws FILE.json: AWS security groups (describe-security-groups output) to a rules file", runImport},
 		{"export", "export aws [-f RULES]: a rules file's groups as AWS security-group permissions (JSON)", runExport},
 		{"version", "version: print fwctl's version and commit (also --version)", runVersion},
@@ -68,7 +68,7 @@ func usage(w io.Writer) {
 			fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
 		}
 	}
-	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME, --expire DURATION")
+	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME, --expire DURATION, --revoke")
 }
 
 func run(e env, args []string) int {

@@ -6,7 +6,7 @@
 // Usage:
 //
 //	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--queue-io batch|simple] [--queue-maxlen N]
-//	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D]
+//	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D] [--queue-watch-interval D]
 //	    [--max-rules N] [--max-file-bytes N]
 //	    [--socket PATH] [--socket-group GROUP]
 //	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
@@ -27,6 +27,11 @@
 // The control socket (default /run/fwd/fwd.sock) serves fwctl: status,
 // reload and runtime edits, all through the same all-or-nothing path as
 // SIGHUP.
+//
+// Every --queue-watch-interval a queue watchdog checks that each queue's
+// reader still answers, restarts a stalled queue, and makes fwd exit 1
+// (kernel rules left in place: fail closed) when one keeps stalling
+// (see queuewatch.go).
 //
 // Exit codes: 0 clean stop, 1 runtime failure, 2 usage, 3 bad rules file.
 package main
@@ -109,6 +114,10 @@ type options struct {
 	limitEntries int
 	// audit is --audit and the change history's bounds (audit.go).
 	audit auditOptions
+	// watch configures the queue watchdog (queuewatch.go).
+	watch watchOptions
+	// test holds the options of a test build (-tags fwdtest).
+	test testOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -136,6 +145,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "let --metrics listen on an address that is not loopback")
 	fs.BoolVar(&o.version, "version", false, "print fwd's version and commit, and exit")
 	fs.IntVar(&o.limitEntries, "limit-entries", engine.DefaultLimitEntries, "(rule, peer) pairs the rules with a limit track, at most (about 128 bytes each, allocated when a rule first has a limit); more peers evict the least recently seen")
+	o.watch.register(fs)
+	o.test.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -180,6 +191,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxFileBytes < 1 {
 		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
+	}
+	if err := o.watch.check(); err != nil {
+		return o, err
 	}
 	if err := o.flowLog.check(*flowLogSize, given); err != nil {
 		return o, err
@@ -325,8 +339,16 @@ func run(args []string, stderr io.Writer) int {
 	}
 	d.startReconcile(o.reconcile)
 	d.startExpiry()
+	d.startQueueWatch()
 	d.notifyReady()
-	for sig := range sigs {
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case err := <-d.qw.fatal:
+			d.giveUp(err)
+			return exitFailure
+		}
 		switch sig {
 		case syscall.SIGHUP:
 			d.reload()
@@ -341,7 +363,6 @@ func run(args []string, stderr io.Writer) int {
 			return exitOK
 		}
 	}
-	return exitOK
 }
 
 // printRulesError says why the rules file kept fwd from starting: every
@@ -410,6 +431,7 @@ type daemon struct {
 	// started).
 	exp   atomic.Pointer[expiry]
 	links linkWatch
+	qw    queueWatch
 }
 
 // load makes the engine, with no table, and the lifecycle service, and
@@ -424,6 +446,7 @@ func (d *daemon) load() error {
 		Changing: d.changing,
 		Revoke:   d.revoke,
 		History:  d.history(),
+		CutFlows: d.cutFlows,
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
@@ -441,22 +464,7 @@ func (d *daemon) start() error {
 	table := d.eng.Table()
 	loop := nfq.NewLoop() // one thread serves the queues, a busy queue gets its own (nfq.Loop)
 	for i := range d.o.queues {
-		cfg := nfq.Config{
-			Num:         uint16(d.o.queueNum + i),
-			CopyRange:   uint32(d.o.copyRange),
-			MaxQueueLen: uint32(d.o.queueLen),
-			FailOpen:    d.o.failOpen,
-			AcceptMark:  d.o.mark,
-			Loop:        loop,
-			Log:         d.log,
-		}
-		var q nfq.Queue
-		var err error
-		if d.o.queueIO == "simple" {
-			q, err = nfq.OpenSimple(cfg)
-		} else {
-			q, err = nfq.OpenBatch(cfg)
-		}
+		q, err := d.openQueue(i, loop)
 		if err != nil {
 			for _, q := range d.queues {
 				q.Close()
@@ -508,6 +516,7 @@ func (d *daemon) serveControl() error {
 		Limits:     d.limits,
 		Audit:      d.auditStatus,
 		WouldDrops: d.wouldDrops,
+		Queues:     d.queueHealth,
 	})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -539,6 +548,9 @@ func (d *daemon) counters() map[string]uint64 {
 		// Repairs of the kernel rules after someone else changed them.
 		"kernel_rules_restored":       d.rec.restored.Load(),
 		"kernel_rules_check_failures": d.rec.failed.Load(),
+		// Queues the watchdog restarted because their reader had
+		// stopped answering.
+		"queue_restarts": d.totalQueueRestarts(),
 		// For leak hunting (the soak test samples it): the daemon's
 		// goroutines, the status request's own included.
 		"goroutines": uint64(runtime.NumGoroutine()),
@@ -615,6 +627,7 @@ func (d *daemon) stop() error {
 	merr := d.stopMetrics(ctx)
 	d.stopReconcile()
 	d.stopExpiry()
+	d.stopQueueWatch()
 	// Rules first: nothing new is queued, then the queues go.
 	d.kmu.Lock()
 	kerr := d.inst.Remove(ctx)

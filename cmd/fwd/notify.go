@@ -113,7 +113,9 @@ func (d *daemon) queuesTurning() func() error {
 		}
 	}
 	return func() error {
-		for i, q := range d.queues {
+		// The engine's queues, not d.queues: the queue watchdog
+		// replaces a stalled one.
+		for i, q := range d.eng.Queues() {
 			t, ok := q.(nfq.Turner)
 			if !ok {
 				continue

@@ -44,6 +44,7 @@ func (d *daemon) serveMetrics() error {
 			Engine: d.eng, Reloads: d.svc, Log: d.log,
 			QueueFirst: uint16(d.o.queueNum), QueueCount: uint16(d.o.queues),
 			LatencySampleEvery: latencySampleEvery,
+			QueueRestarts:      d.queueRestarts,
 		},
 	})
 	if err != nil {

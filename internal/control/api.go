@@ -152,4 +152,7 @@ type Status struct {
 	// Audit is present when fwd does not enforce its rules (fwd
 	// --audit): every flow is accepted, would-drops are counted.
 	Audit *Audit `json:"audit,omitempty"`
+	// Queues is each queue's health (the queue watchdog's); absent when
+	// the daemon does not watch its queues.
+	Queues []QueueHealth `json:"queues,omitempty"`
 }

@@ -50,6 +50,8 @@ type ServerConfig struct {
 	// nothing was counted) and whether audit mode is on, for GET
 	// /v1/suggest.
 	WouldDrops func() (*suggest.Table, bool)
+	// Queues, when set, returns each queue's health for status.
+	Queues func() []QueueHealth
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Log receives refused connections and server errors.
@@ -224,6 +226,9 @@ func (s *Server) status() Status {
 	if t := svc.Table(); t != nil && s.cfg.Limits != nil {
 		st.Limits, st.LimitTable = s.cfg.Limits(t)
 	}
+	if s.cfg.Queues != nil {
+		st.Queues = s.cfg.Queues()
+	}
 	return st
 }
 
@@ -232,7 +237,12 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
-	res, err := s.cfg.Service.Reload(r.Context())
+	revoke, e := revokeQuery(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	res, err := s.cfg.Service.ReloadWith(r.Context(), lifecycle.ReloadOptions{Revoke: revoke})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -292,6 +302,12 @@ func (s *Server) handleDeleteNumber(w http.ResponseWriter, r *http.Request, num 
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, req DeleteRequest, dry bool) {
+	revoke, e := revokeQuery(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	req.Revoke = req.Revoke || revoke
 	res, err := s.cfg.Service.Delete(r.Context(), req, dry)
 	if err != nil {
 		writeError(w, err)

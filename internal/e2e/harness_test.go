@@ -118,6 +118,8 @@ type env struct {
 	t              *testing.T
 	client, server string
 	dir            string
+	// bin, when set, is the fwd binary launchFwd runs (fwdBin when not).
+	bin string
 }
 
 func newEnv(t *testing.T) *env {
@@ -432,7 +434,11 @@ func (e *env) startFwd(args ...string) *fwd {
 // collected, and shown when the test fails; the test's end kills it.
 func (e *env) launchFwd(args ...string) *fwd {
 	e.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", e.server, fwdBin}, args...)...)
+	bin := fwdBin
+	if e.bin != "" {
+		bin = e.bin
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", e.server, bin}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		e.t.Fatal(err)

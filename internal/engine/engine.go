@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,8 +66,9 @@ type Engine struct {
 	workers []*Worker
 	queues  []nfq.Queue
 	started bool
-	links   []filter.Link // the host's interfaces (SetLinks), under mu
-	aud     auditState    // audit mode (audit.go)
+	links   []filter.Link  // the host's interfaces (SetLinks), under mu
+	aud     auditState     // audit mode (audit.go)
+	retired []retiredQueue // queues Replace let go of, under mu
 }
 
 // liveTable is a table with its per-rule accept counters; a swap replaces
@@ -268,7 +270,11 @@ func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := Stats{Workers: len(e.workers)}
-	for _, w := range e.workers {
+	workers, queues := e.workers, e.queues
+	for _, r := range e.retired {
+		workers, queues = append(slices.Clip(workers), r.w), append(slices.Clip(queues), r.q)
+	}
+	for _, w := range workers {
 		s.Accepted += w.accepted.Load()
 		s.DroppedNoMatch += w.noMatch.Load()
 		s.DroppedACL += w.aclDeny.Load()
@@ -279,7 +285,7 @@ func (e *Engine) Stats() Stats {
 		s.DropLogSkipped += w.logSkipped.Load()
 		w.lat.addTo(&s.Latency)
 	}
-	for _, q := range e.queues {
+	for _, q := range queues {
 		qs := q.Stats()
 		s.Queue.Received += qs.Received
 		s.Queue.RecvErrors += qs.RecvErrors

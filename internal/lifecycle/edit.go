@@ -223,7 +223,10 @@ func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (E
 	if e != nil {
 		return EditResult{DryRun: dryRun}, e
 	}
-	return s.edit(ctx, dryRun, func(cur *rules.File, data []byte, res *EditResult) ([]byte, *Error) {
+	if req.Revoke && s.cfg.CutFlows == nil {
+		return EditResult{DryRun: dryRun}, badRequest("revoke: this fwd cannot cut connections")
+	}
+	res, err := s.edit(ctx, dryRun, func(cur *rules.File, data []byte, res *EditResult) ([]byte, *Error) {
 		d := deletion{seen: map[rules.RuleRef]bool{}, res: res}
 		if len(req.Numbers) > 0 {
 			if e := s.byNumber(cur, req.Numbers, &d); e != nil {
@@ -244,6 +247,7 @@ func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (E
 		}
 		return next, nil
 	})
+	return s.revokeAfterDelete(ctx, req.Revoke, dryRun, res, err)
 }
 
 // deletion collects the rules a delete removes, each once.

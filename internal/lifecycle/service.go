@@ -75,6 +75,12 @@ type ServiceConfig struct {
 	// entries); it returns how many it cut. Its error is a note of the
 	// edit, which stays done.
 	Revoke func(ctx context.Context, dir direction.Dir, e rules.ACLEntry) (int, error)
+	// CutFlows, when set, is called by a change asked to revoke
+	// (DeleteRequest.Revoke, ReloadOptions.Revoke) once the new table
+	// is live, with that table: it cuts the established connections
+	// the table no longer allows (their conntrack entries) and returns
+	// how many. Without it such a change is refused.
+	CutFlows func(ctx context.Context, live *filter.Table) (int, error)
 	// Now, when set, is the clock: the time --expire counts from and
 	// the time tables are compiled at (ACL expiries). Tests fix it.
 	Now func() time.Time

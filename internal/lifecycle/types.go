@@ -22,6 +22,10 @@ type ReloadResult struct {
 	Rules    int      `json:"rules"`
 	Message  string   `json:"message"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Cut is how many established connections the reload cut because
+	// the live rules no longer allow them; present only when the reload
+	// was asked to revoke (ReloadOptions.Revoke).
+	Cut *int `json:"cut,omitempty"`
 }
 
 // ReloadStats counts reload attempts of every origin (SIGHUP, the API,
@@ -84,6 +88,9 @@ type DeleteRequest struct {
 	Numbers []int      `json:"numbers,omitempty"`
 	IDs     []string   `json:"ids,omitempty"` // e.g. "sgr-1d2c3b4a5f6e"
 	Rules   []RuleSpec `json:"rules,omitempty"`
+	// Revoke also cuts the established connections the rules left no
+	// longer allow (fwctl delete --revoke); by default they keep going.
+	Revoke bool `json:"revoke,omitempty"`
 }
 
 // EditResult is the result of an edit.
@@ -106,6 +113,10 @@ type EditResult struct {
 	// Revoked is how many established connections an added deny entry
 	// cut (conntrack entries deleted), when the daemon revokes.
 	Revoked int `json:"revoked,omitempty"`
+	// Cut is how many established connections a delete asked to revoke
+	// (DeleteRequest.Revoke) cut because the new rules no longer allow
+	// them; absent when it was not asked to, or on a dry run.
+	Cut *int `json:"cut,omitempty"`
 }
 
 // Skipped is a rule an add left out because one allowing the same traffic

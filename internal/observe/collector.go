@@ -35,6 +35,9 @@ type Sources struct {
 	// LatencySampleEvery is the engine's sampling rate, for the help text.
 	LatencySampleEvery uint32
 	Log                *slog.Logger
+	// QueueRestarts, when set, returns how many times the queue
+	// watchdog restarted each queue (QueueFirst onwards).
+	QueueRestarts func() []uint64
 }
 
 func (s *Sources) kernelStats() ([]nfq.KernelStats, error) {
@@ -130,6 +133,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.d.workers, float64(s.Workers))
 	c.collectLatency(ch, s.Latency)
 	c.collectKernel(ch)
+	c.collectQueues(ch)
 	c.collectTable(ch)
 	r := c.src.Reloads.Stats()
 	counter(c.d.reloads, r.OK, lifecycle.ReloadOK)
