@@ -142,8 +142,10 @@ func (d *decoder) decode(data []byte) *File {
 	}
 	f := &File{}
 	var versionNode, listsNode, groupsNode, aclKey, aclNode *yaml.Node
-	d.fields(root, "rules file", []string{"version", "prefix_lists", "acl", "groups"}, func(key string, k, v *yaml.Node) {
+	d.fields(root, "rules file", []string{"version", "prefix_lists", "acl", "groups", "failsafe"}, func(key string, k, v *yaml.Node) {
 		switch key {
+		case "failsafe":
+			f.Failsafe = d.failsafe(k, v)
 		case "acl":
 			aclKey, aclNode = k, v
 		case "version":
