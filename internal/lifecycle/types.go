@@ -22,6 +22,8 @@ type ReloadResult struct {
 	Rules    int      `json:"rules"`
 	Message  string   `json:"message"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Confirm is the confirmation this change waits for (confirm=D).
+	Confirm *Pending `json:"confirm,omitempty"`
 }
 
 // ReloadStats counts reload attempts of every origin (SIGHUP, the API,
@@ -106,6 +108,8 @@ type EditResult struct {
 	// Revoked is how many established connections an added deny entry
 	// cut (conntrack entries deleted), when the daemon revokes.
 	Revoked int `json:"revoked,omitempty"`
+	// Confirm is the confirmation this change waits for (confirm=D).
+	Confirm *Pending `json:"confirm,omitempty"`
 }
 
 // Skipped is a rule an add left out because one allowing the same traffic
