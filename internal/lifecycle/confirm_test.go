@@ -145,4 +145,3 @@ func TestConfirmAcrossRestart(t *testing.T) {
 		t.Fatalf("stale record left: %v", err)
 	}
 }
-
