@@ -62,7 +62,7 @@ func httpStatus(c Code) int {
 		return http.StatusNotFound
 	case CodeMethod:
 		return http.StatusMethodNotAllowed
-	case CodeEgressOmitted, CodeReadOnly, CodeStaleNumbers, CodeNumberTaken:
+	case CodeEgressOmitted, CodeReadOnly, CodeStaleNumbers, CodeNumberTaken, lifecycle.CodeLockout, lifecycle.CodeConfirmPending:
 		return http.StatusConflict
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
@@ -149,4 +149,7 @@ type Status struct {
 	// absent when no rule has one.
 	Limits     []LimitInfo `json:"limits,omitempty"`
 	LimitTable *LimitTable `json:"limit_table,omitempty"`
+	// Safety is the lockout guard's, the failsafe's and confirmed
+	// changes' state.
+	Safety *lifecycle.SafetyStatus `json:"safety,omitempty"`
 }

@@ -89,11 +89,13 @@ func (s *Server) Close(ctx context.Context) error {
 func (s *Server) routes() http.Handler {
 	type route map[string]http.HandlerFunc
 	table := map[string]route{
-		"/v1/status": {"GET": s.handleStatus},
-		"/v1/reload": {"POST": s.handleReload},
-		"/v1/rules":  {"GET": s.handleRules, "POST": s.handleAdd, "DELETE": s.handleDelete},
-		"/v1/check":  {"POST": s.handleCheck},
-		"/v1/acl":    {"POST": s.handleAddACL, "DELETE": s.handleDeleteACL},
+		"/v1/status":  {"GET": s.handleStatus},
+		"/v1/reload":  {"POST": s.handleReload},
+		"/v1/rules":   {"GET": s.handleRules, "POST": s.handleAdd, "DELETE": s.handleDelete},
+		"/v1/check":   {"POST": s.handleCheck},
+		"/v1/acl":     {"POST": s.handleAddACL, "DELETE": s.handleDeleteACL},
+		"/v1/apply":   {"POST": s.handleApply},
+		"/v1/confirm": {"POST": s.handleConfirm},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
@@ -107,7 +109,7 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		if !ok {
-			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules, /v1/acl and /v1/check", path)})
+			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules, /v1/acl, /v1/check, /v1/apply and /v1/confirm", path)})
 			return
 		}
 		h, ok := rt[r.Method]
@@ -205,6 +207,8 @@ func (s *Server) status() Status {
 	if s.cfg.Counters != nil {
 		st.Counters = s.cfg.Counters()
 	}
+	safety := svc.Safety()
+	st.Safety = &safety
 	st.Rules = svc.Rules(s.cfg.RuleHits)
 	st.ACL = svc.ACL(s.cfg.RuleHits)
 	if t := svc.Table(); t != nil && s.cfg.Limits != nil {

@@ -368,3 +368,12 @@ func (s *Service) finishReload(ctx context.Context, res *ReloadResult) {
 	res.Warnings = append(res.Warnings, notes...)
 	res.Confirm = p
 }
+
+// MaxFileBytes is the largest rules file the Service reads, and so the
+// largest Apply takes.
+func (s *Service) MaxFileBytes() int64 {
+	if s.cfg.Rules.MaxFileBytes <= 0 {
+		return rules.DefaultMaxFileBytes
+	}
+	return s.cfg.Rules.MaxFileBytes
+}
