@@ -34,11 +34,15 @@ type liveOpts struct {
 	// profiles is --profiles: the one directory of application profiles
 	// to read ("": appprofile.DefaultDirs).
 	profiles string
+	// force and confirm are --force and --confirm DURATION of the
+	// commands that change rules (confirm.go).
+	force   bool
+	confirm time.Duration
 }
 
 // globalOpts are the options run() moves behind the command name when
 // they come first (fwctl --dry-run allow 22): name -> takes a value.
-var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true}
+var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true, "--force": false, "--confirm": true}
 
 // hoistGlobals turns "fwctl --dry-run allow 22" into "fwctl allow
 // --dry-run 22".
@@ -99,7 +103,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 		case !known || (name == "-o" || name == "--output") && !strings.Contains(what, "o") ||
 			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d") ||
 			name == "--expire" && !strings.Contains(what, "e") ||
-			name == "--profiles" && !strings.Contains(what, "p"):
+			name == "--profiles" && !strings.Contains(what, "p") ||
+			(name == "--force" || name == "--confirm") && !strings.Contains(what, "f"):
 			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
 			return o, nil, false
 		}
@@ -110,6 +115,9 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			}
 			i++
 			val = args[i]
+		}
+		if !scanSafety(cmd, e, name, val, hasVal, &o) {
+			return o, nil, false
 		}
 		switch name {
 		case "--socket":
@@ -178,7 +186,7 @@ Profiles are read from /usr/share/fwd/applications.d (fwd's), /etc/ufw/applicati
 N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status;
 acl N an ACL entry's number (the Number column of fwctl status).`,
 	"status": `usage: fwctl status [numbered|verbose] [-o json]`,
-	"reload": `usage: fwctl reload [-o json]`,
+	"reload": `usage: fwctl reload [--confirm DURATION] [--force] [-o json]`,
 }
 
 // dial connects to the daemon; on failure it prints why and returns the
@@ -189,6 +197,7 @@ func dial(e env, cmd string, o liveOpts) (*control.Client, int) {
 		fmt.Fprintf(e.stderr, "fwctl %s: %v\n", cmd, err)
 		return nil, clientExit(err)
 	}
+	c.Force, c.ConfirmWithin = o.force, o.confirm
 	return c, exitOK
 }
 
@@ -226,7 +235,7 @@ func printJSON(w io.Writer, v any) {
 }
 
 func runAllow(e env, args []string) int {
-	o, words, ok := scanOpts("allow", e, args, "odp")
+	o, words, ok := scanOpts("allow", e, args, "odpf")
 	if !ok {
 		return optsExit(o)
 	}
@@ -332,7 +341,7 @@ func runNotAllow(word string) func(e env, args []string) int {
 }
 
 func runDelete(e env, args []string) int {
-	o, words, ok := scanOpts("delete", e, args, "odp")
+	o, words, ok := scanOpts("delete", e, args, "odpf")
 	if !ok {
 		return optsExit(o)
 	}
@@ -396,7 +405,7 @@ func runDelete(e env, args []string) int {
 }
 
 func runReload(e env, args []string) int {
-	o, words, ok := scanOpts("reload", e, args, "o")
+	o, words, ok := scanOpts("reload", e, args, "of")
 	if !ok {
 		return optsExit(o)
 	}
@@ -431,6 +440,7 @@ func runReload(e env, args []string) int {
 	}
 	if res.Changed {
 		fmt.Fprintf(e.stdout, "Rules reloaded: %s, %d rules (sha256 %.12s)\n", plural(res.Groups, "group"), res.Rules, res.Hash)
+		printPending(e.stdout, res.Confirm)
 	} else {
 		fmt.Fprintf(e.stdout, "Rules unchanged (sha256 %.12s): nothing to do\n", res.Hash)
 	}
@@ -471,6 +481,7 @@ func runStatus(e env, args []string) int {
 
 func printStatus(w io.Writer, st control.Status, mode string) {
 	fmt.Fprintf(w, "Status: %s\n", st.Status)
+	printSafety(w, st.Safety, mode)
 	if mode == "verbose" {
 		printStatusDetails(w, st)
 	} else if st.Hash != "" {

@@ -50,6 +50,8 @@ func commands() []command {
 		{"reject", "reject: not available, fwd drops (use deny)", runNotAllow("reject")},
 		{"limit", "limit [in] RULE: allow, braking each peer at 6 new connections in 30 s (ufw's limit)", runLimit},
 		{"app", "app list | app info NAME: application profiles (allow 'Nginx Full')", runApp},
+		{"apply", "apply [--confirm D] FILE: replace the running fwd's rules file with FILE (validated, all or nothing)", runApply},
+		{"confirm", "confirm: keep the change made with --confirm D (else fwd rolls it back at the deadline)", runConfirm},
 	}
 }
 
@@ -65,7 +67,7 @@ func usage(w io.Writer) {
 			fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
 		}
 	}
-	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME, --expire DURATION")
+	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME, --expire DURATION, --confirm DURATION, --force")
 }
 
 func run(e env, args []string) int {

@@ -11,6 +11,7 @@
 //	    [--socket PATH] [--socket-group GROUP]
 //	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
 //	    [--metrics HOST:PORT [--metrics-public]]
+//	    [--failsafe-ssh] [--refuse-lockout] [--ssh-port PORTS]
 //	fwd --version
 //
 // One fwd owns a network namespace's firewall: a second one started in the
@@ -107,6 +108,8 @@ type options struct {
 	version bool
 	// limitEntries sizes the limit table (engine.Config.LimitEntries).
 	limitEntries int
+	// safety: the lockout guard and the failsafe (safety.go).
+	safety safetyOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -133,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "let --metrics listen on an address that is not loopback")
 	fs.BoolVar(&o.version, "version", false, "print fwd's version and commit, and exit")
 	fs.IntVar(&o.limitEntries, "limit-entries", engine.DefaultLimitEntries, "(rule, peer) pairs the rules with a limit track, at most (about 128 bytes each, allocated when a rule first has a limit); more peers evict the least recently seen")
+	o.safety.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -177,6 +181,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxFileBytes < 1 {
 		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
+	}
+	if err := o.safety.check(); err != nil {
+		return o, err
 	}
 	if err := o.flowLog.check(*flowLogSize, given); err != nil {
 		return o, err
@@ -416,11 +423,17 @@ func (d *daemon) load() error {
 		Observe:  d.observeReload(),
 		Changing: d.changing,
 		Revoke:   d.revoke,
+		Safety:   d.safety(),
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
 	}
 	d.svc = lifecycle.NewService(cfg)
+	// A confirmed change pending when fwd stopped: rolled back now when
+	// its deadline passed, its timer resumed otherwise.
+	if err := d.svc.Resume(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err := d.svc.Reload(ctx)

@@ -150,6 +150,6 @@ type Status struct {
 	Limits     []LimitInfo `json:"limits,omitempty"`
 	LimitTable *LimitTable `json:"limit_table,omitempty"`
 	// Safety is the lockout guard's, the failsafe's and confirmed
-	// changes' state.
+	// changes' state; absent when it says nothing (see IsZero).
 	Safety *lifecycle.SafetyStatus `json:"safety,omitempty"`
 }

@@ -207,8 +207,9 @@ func (s *Server) status() Status {
 	if s.cfg.Counters != nil {
 		st.Counters = s.cfg.Counters()
 	}
-	safety := svc.Safety()
-	st.Safety = &safety
+	if safety := svc.Safety(); !safety.IsZero() {
+		st.Safety = &safety
+	}
 	st.Rules = svc.Rules(s.cfg.RuleHits)
 	st.ACL = svc.ACL(s.cfg.RuleHits)
 	if t := svc.Table(); t != nil && s.cfg.Limits != nil {

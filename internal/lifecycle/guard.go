@@ -450,3 +450,10 @@ func changeNotes(ctx context.Context) ([]string, *Pending) {
 	}
 	return c.notes, c.pending
 }
+
+// IsZero reports whether st says nothing: no failsafe, no SSH port
+// known, no admin seen, nothing pending, nothing counted.
+func (st *SafetyStatus) IsZero() bool {
+	return !st.Failsafe && len(st.FailsafeAddrs) == 0 && len(st.SSHPorts) == 0 && len(st.Admins) == 0 &&
+		st.Pending == nil && st.Refused+st.Forced+st.Confirmed+st.RolledBack == 0
+}
