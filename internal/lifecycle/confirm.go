@@ -149,8 +149,8 @@ func (s *Service) startConfirm(ctx context.Context, p *pendingChange) {
 	s.safety.mu.Unlock()
 	if c := changeOf(ctx); c != nil {
 		c.pending = &info
-		c.notes = append(c.notes, fmt.Sprintf("confirm with fwctl confirm by %s (within %s), or fwd rolls back to the previous rules (sha256 %s)",
-			p.Deadline.Format(time.RFC3339), c.Confirm, short(p.PreviousHash)))
+		c.confirmNote = fmt.Sprintf("confirm with fwctl confirm by %s (within %s), or fwd rolls back to the previous rules (sha256 %s)",
+			p.Deadline.Format(time.RFC3339), c.Confirm, short(p.PreviousHash))
 	}
 	s.log.Warn("confirmed change pending", "rules", s.cfg.Path, "hash", short(p.Hash), "deadline", p.Deadline.Format(time.RFC3339), "rollback_to", short(p.PreviousHash))
 }
@@ -359,6 +359,9 @@ func (s *Service) Apply(ctx context.Context, data []byte, dryRun bool) (EditResu
 func (s *Service) finishEdit(ctx context.Context, res *EditResult) {
 	notes, p := changeNotes(ctx)
 	res.Notes = append(res.Notes, notes...)
+	if c := changeOf(ctx); c != nil && c.confirmNote != "" {
+		res.Notes = append(res.Notes, c.confirmNote)
+	}
 	res.Confirm = p
 }
 

@@ -81,6 +81,9 @@ type Change struct {
 	rollback bool // the change is a rollback: no guard, no pending check
 	notes    []string
 	pending  *Pending
+	// confirmNote says what the change waits for (edits list it with
+	// their notes; a reload's result carries Confirm alone).
+	confirmNote string
 }
 
 type changeKey struct{}
@@ -281,23 +284,39 @@ func (s *Service) sshPorts() []uint16 {
 // adminOf reads the SSH session of the change's peer and remembers it;
 // nil when there is no peer or no session.
 func (s *Service) adminOf(p *Peer, ports []uint16) *AdminConn {
-	if p == nil || s.cfg.Safety.Session == nil {
+	a, _ := s.sessionOf(p, ports)
+	if a == nil {
 		return nil
+	}
+	s.remember(Admin{Addr: a.Addr, Port: a.Port, Iface: a.Iface, UID: p.UID, LastSeen: s.now()})
+	return a
+}
+
+// sessionOf reads the SSH session peer p runs under. A session whose
+// server end is not an address of this host (of fwd's network
+// namespace, when IfaceOf is set) does not come through this firewall
+// (fwctl runs in a container, or was reached over another host) and is
+// none.
+func (s *Service) sessionOf(p *Peer, ports []uint16) (*AdminConn, error) {
+	if p == nil || s.cfg.Safety.Session == nil {
+		return nil, nil
 	}
 	sess, err := s.cfg.Safety.Session(p.PID, ports)
 	if err != nil {
 		if !errors.Is(err, lockout.ErrNoSession) {
 			s.log.Warn("lockout guard: cannot read the control peer's ssh session", "pid", p.PID, "err", err)
 		}
-		return nil
+		return nil, err
 	}
 	a := &AdminConn{Addr: sess.Client.Addr(), Port: sess.Server.Port(),
 		Via: fmt.Sprintf("%s of pid %d", map[string]string{"environ": "SSH_CONNECTION", "socket": "the ssh socket"}[sess.Source], sess.PID)}
 	if s.cfg.Safety.IfaceOf != nil {
-		a.Iface = s.cfg.Safety.IfaceOf(sess.Server.Addr())
+		if a.Iface = s.cfg.Safety.IfaceOf(sess.Server.Addr()); a.Iface == "" {
+			s.log.Debug("lockout guard: the control peer's ssh session ends on no address of this host", "pid", p.PID, "session", sess.String())
+			return nil, nil
+		}
 	}
-	s.remember(Admin{Addr: a.Addr, Port: a.Port, Iface: a.Iface, UID: p.UID, LastSeen: s.now()})
-	return a
+	return a, nil
 }
 
 // remember adds an admin to the bounded list, the most recent first;
@@ -326,16 +345,11 @@ func (s *Service) NotePeer(ctx context.Context) {
 	if c == nil || c.Peer == nil || s.cfg.Safety.Session == nil {
 		return
 	}
-	ports := s.sshPorts()
-	sess, err := s.cfg.Safety.Session(c.Peer.PID, ports)
-	if err != nil {
+	ad, _ := s.sessionOf(c.Peer, s.sshPorts())
+	if ad == nil {
 		return
 	}
-	a := Admin{Addr: sess.Client.Addr(), Port: sess.Server.Port(), UID: c.Peer.UID, LastSeen: s.now()}
-	if s.cfg.Safety.IfaceOf != nil {
-		a.Iface = s.cfg.Safety.IfaceOf(sess.Server.Addr())
-	}
-	if !s.remember(a) {
+	if !s.remember(Admin{Addr: ad.Addr, Port: ad.Port, Iface: ad.Iface, UID: c.Peer.UID, LastSeen: s.now()}) {
 		return
 	}
 	s.mu.Lock()
@@ -345,7 +359,7 @@ func (s *Service) NotePeer(ctx context.Context) {
 		return
 	}
 	s.cfg.Target.Swap(s.withFailsafe(live))
-	s.log.Info("failsafe: admitting new ssh from a new admin address", "addr", a.Addr, "port", a.Port)
+	s.log.Info("failsafe: admitting new ssh from a new admin address", "addr", ad.Addr, "port", ad.Port)
 }
 
 // failsafeOn reports whether the failsafe is on for rules f.
@@ -399,7 +413,7 @@ func (s *Service) guard(ctx context.Context, t *filter.Table) (*filter.Table, *E
 	case j.Lockout:
 		s.countSafety(&s.safety.forced)
 		s.log.Error("LOCKOUT FORCED: the new rules drop the admin's next ssh connection", "rules", s.cfg.Path, "reason", j.Message)
-		c.notes = append(c.notes, "WARNING: forced through the lockout guard: "+j.Message)
+		c.notes = append(c.notes, "LOCKOUT FORCED: "+j.Message)
 	case j.NoSSH && s.cfg.Safety.RefuseLockout && !force:
 		s.countSafety(&s.safety.refused)
 		s.log.Warn("lockout guard: rules refused (--refuse-lockout)", "rules", s.cfg.Path, "reason", j.Message)

@@ -249,7 +249,7 @@ func TestGuardRefusesLockout(t *testing.T) {
 	fx.session = lockout.Session{Client: netip.MustParseAddrPort("198.18.0.2:40000"), Server: netip.MustParseAddrPort("198.18.0.1:22")}
 	// Forced: done, with a loud note.
 	res, err = fx.svc.Apply(adminCtx(Change{Force: true}), []byte(sshNone), false)
-	if err != nil || !strings.Contains(strings.Join(res.Notes, "\n"), "WARNING: forced through the lockout guard") {
+	if err != nil || !strings.Contains(strings.Join(res.Notes, "\n"), "LOCKOUT FORCED: the new rules drop new ssh connections from 198.18.0.2") {
 		t.Fatalf("forced apply: %+v, %v", res, err)
 	}
 	if st := fx.svc.Safety(); st.Refused != 4 || st.Forced != 1 || len(st.Admins) != 1 || st.Admins[0].Addr != netip.MustParseAddr("198.18.0.2") {
@@ -322,4 +322,30 @@ func TestFailsafeAdmitsAdmin(t *testing.T) {
 
 func key(a netip.Addr, port uint16) filter.Key {
 	return filter.Key{Dir: direction.Ingress, Proto: ipproto.TCP, Peer: a, Port: port}
+}
+
+// A session that ends on no address of this host (fwctl in another
+// network namespace) does not come through this firewall: no lockout.
+func TestGuardIgnoresForeignSession(t *testing.T) {
+	ifaceOf := func(a netip.Addr) string {
+		if a == netip.MustParseAddr("198.18.0.1") {
+			return "eth0"
+		}
+		return ""
+	}
+	fx := newSafeFixture(t, sshOpen, Safety{IfaceOf: ifaceOf})
+	fx.session = lockout.Session{Client: netip.MustParseAddrPort("192.0.2.9:40000"), Server: netip.MustParseAddrPort("192.0.2.1:22")}
+	if _, err := fx.svc.Apply(adminCtx(Change{}), []byte(sshOther), false); err != nil {
+		t.Fatalf("a foreign session's change: %v", err)
+	}
+	if st := fx.svc.Safety(); len(st.Admins) != 0 {
+		t.Fatalf("a foreign session was remembered: %+v", st.Admins)
+	}
+	fx.session = lockout.Session{Client: netip.MustParseAddrPort("198.18.0.2:40000"), Server: netip.MustParseAddrPort("198.18.0.1:22")}
+	if _, err := fx.svc.Apply(adminCtx(Change{}), []byte(sshNone), false); codeOf(err) != CodeLockout {
+		t.Fatalf("a local session's lockout: %v", err)
+	}
+	if st := fx.svc.Safety(); len(st.Admins) != 1 || st.Admins[0].Iface != "eth0" {
+		t.Fatalf("admins: %+v", st.Admins)
+	}
 }
