@@ -32,7 +32,7 @@ N is the ACL entry's number (1-32766, lowest first decides); it must be free.`
 }
 
 func runDeny(e env, args []string) int {
-	o, words, ok := scanOpts("deny", e, args, "ode")
+	o, words, ok := scanOpts("deny", e, args, "odef")
 	if !ok {
 		return optsExit(o)
 	}
@@ -40,7 +40,7 @@ func runDeny(e env, args []string) int {
 }
 
 func runInsert(e env, args []string) int {
-	o, words, ok := scanOpts("insert", e, args, "ode")
+	o, words, ok := scanOpts("insert", e, args, "odef")
 	if !ok {
 		return optsExit(o)
 	}

@@ -13,7 +13,7 @@ import (
 // (6 new connections per peer in 30 s) on it. Only incoming rules take
 // one.
 func runLimit(e env, args []string) int {
-	o, words, ok := scanOpts("limit", e, args, "odp")
+	o, words, ok := scanOpts("limit", e, args, "odpf")
 	if !ok {
 		return optsExit(o)
 	}

@@ -37,11 +37,15 @@ type liveOpts struct {
 	// revoke is --revoke (delete, reload): also cut the established
 	// connections the new rules no longer allow.
 	revoke bool
+	// force and confirm are --force and --confirm DURATION of the
+	// commands that change rules (confirm.go).
+	force   bool
+	confirm time.Duration
 }
 
 // globalOpts are the options run() moves behind the command name when
 // they come first (fwctl --dry-run allow 22): name -> takes a value.
-var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true, "--revoke": false}
+var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true, "--revoke": false, "--force": false, "--confirm": true}
 
 // hoistGlobals turns "fwctl --dry-run allow 22" into "fwctl allow
 // --dry-run 22".
@@ -103,7 +107,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d") ||
 			name == "--expire" && !strings.Contains(what, "e") ||
 			name == "--profiles" && !strings.Contains(what, "p") ||
-			name == "--revoke" && !strings.Contains(what, "r"):
+			name == "--revoke" && !strings.Contains(what, "r") ||
+			(name == "--force" || name == "--confirm") && !strings.Contains(what, "f"):
 			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
 			return o, nil, false
 		}
@@ -114,6 +119,9 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			}
 			i++
 			val = args[i]
+		}
+		if !scanSafety(cmd, e, name, val, hasVal, &o) {
+			return o, nil, false
 		}
 		switch name {
 		case "--socket":
@@ -194,7 +202,7 @@ N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl stat
 acl N an ACL entry's number (the Number column of fwctl status).
 Established connections the deleted rules allowed go on; --revoke cuts those the rules left no longer allow.`,
 	"status": `usage: fwctl status [numbered|verbose] [-o json]`,
-	"reload": `usage: fwctl reload [--revoke] [-o json]
+	"reload": `usage: fwctl reload [--revoke] [--confirm DURATION] [--force] [-o json]
 --revoke also cuts the established connections the reloaded rules no longer allow.`,
 }
 
@@ -206,6 +214,7 @@ func dial(e env, cmd string, o liveOpts) (*control.Client, int) {
 		fmt.Fprintf(e.stderr, "fwctl %s: %v\n", cmd, err)
 		return nil, clientExit(err)
 	}
+	c.Force, c.ConfirmWithin = o.force, o.confirm
 	return c, exitOK
 }
 
@@ -243,7 +252,7 @@ func printJSON(w io.Writer, v any) {
 }
 
 func runAllow(e env, args []string) int {
-	o, words, ok := scanOpts("allow", e, args, "odp")
+	o, words, ok := scanOpts("allow", e, args, "odpf")
 	if !ok {
 		return optsExit(o)
 	}
@@ -350,7 +359,7 @@ func runNotAllow(word string) func(e env, args []string) int {
 }
 
 func runDelete(e env, args []string) int {
-	o, words, ok := scanOpts("delete", e, args, "odpr")
+	o, words, ok := scanOpts("delete", e, args, "odprf")
 	if !ok {
 		return optsExit(o)
 	}
@@ -419,7 +428,7 @@ func runDelete(e env, args []string) int {
 }
 
 func runReload(e env, args []string) int {
-	o, words, ok := scanOpts("reload", e, args, "or")
+	o, words, ok := scanOpts("reload", e, args, "orf")
 	if !ok {
 		return optsExit(o)
 	}
@@ -454,6 +463,7 @@ func runReload(e env, args []string) int {
 	}
 	if res.Changed {
 		fmt.Fprintf(e.stdout, "Rules reloaded: %s, %d rules (sha256 %.12s)\n", plural(res.Groups, "group"), res.Rules, res.Hash)
+		printPending(e.stdout, res.Confirm)
 	} else {
 		fmt.Fprintf(e.stdout, "Rules unchanged (sha256 %.12s): nothing to do\n", res.Hash)
 	}
@@ -499,6 +509,7 @@ func printStatus(w io.Writer, st control.Status, mode string) {
 	} else {
 		fmt.Fprintf(w, "Status: %s\n", st.Status)
 	}
+	printSafety(w, st.Safety, mode)
 	if mode == "verbose" {
 		printStatusDetails(w, st)
 	} else if st.Hash != "" {

@@ -53,6 +53,8 @@ func commands() []command {
 		{"history", "history [-v]: every change of the running rules, who made it, and its diff", runHistory},
 		{"rollback", "rollback N: restore the rules as of history entry N (all or nothing)", runRollback},
 		{"suggest", "suggest [--prefix4 N] [--prefix6 N]: rules for what fwd --audit would have dropped", runSuggest},
+		{"apply", "apply [--confirm D] FILE: replace the running fwd's rules file with FILE (validated, all or nothing)", runApply},
+		{"confirm", "confirm: keep the change made with --confirm D (else fwd rolls it back at the deadline)", runConfirm},
 	}
 }
 
@@ -68,7 +70,7 @@ func usage(w io.Writer) {
 			fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
 		}
 	}
-	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME, --expire DURATION, --revoke")
+	fmt.Fprintln(w, "options for the commands that talk to fwd: --socket PATH, -o json, --dry-run, --group NAME, --expire DURATION, --revoke, --confirm DURATION, --force")
 }
 
 func run(e env, args []string) int {

@@ -11,6 +11,7 @@
 //	    [--socket PATH] [--socket-group GROUP]
 //	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
 //	    [--metrics HOST:PORT [--metrics-public]]
+//	    [--failsafe-ssh] [--refuse-lockout] [--ssh-port PORTS]
 //	fwd --version
 //
 // One fwd owns a network namespace's firewall: a second one started in the
@@ -118,6 +119,8 @@ type options struct {
 	watch watchOptions
 	// test holds the options of a test build (-tags fwdtest).
 	test testOptions
+	// safety: the lockout guard and the failsafe (safety.go).
+	safety safetyOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -147,6 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.limitEntries, "limit-entries", engine.DefaultLimitEntries, "(rule, peer) pairs the rules with a limit track, at most (about 128 bytes each, allocated when a rule first has a limit); more peers evict the least recently seen")
 	o.watch.register(fs)
 	o.test.register(fs)
+	o.safety.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -193,6 +197,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
 	}
 	if err := o.watch.check(); err != nil {
+		return o, err
+	}
+	if err := o.safety.check(); err != nil {
 		return o, err
 	}
 	if err := o.flowLog.check(*flowLogSize, given); err != nil {
@@ -447,11 +454,17 @@ func (d *daemon) load() error {
 		Revoke:   d.revoke,
 		History:  d.history(),
 		CutFlows: d.cutFlows,
+		Safety:   d.safety(),
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
 	}
 	d.svc = lifecycle.NewService(cfg)
+	// A confirmed change pending when fwd stopped: rolled back now when
+	// its deadline passed, its timer resumed otherwise.
+	if err := d.svc.Resume(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err := d.svc.Reload(ctx)

@@ -62,7 +62,7 @@ func httpStatus(c Code) int {
 		return http.StatusNotFound
 	case CodeMethod:
 		return http.StatusMethodNotAllowed
-	case CodeEgressOmitted, CodeReadOnly, CodeStaleNumbers, CodeNumberTaken:
+	case CodeEgressOmitted, CodeReadOnly, CodeStaleNumbers, CodeNumberTaken, lifecycle.CodeLockout, lifecycle.CodeConfirmPending:
 		return http.StatusConflict
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
@@ -155,4 +155,7 @@ type Status struct {
 	// Queues is each queue's health (the queue watchdog's); absent when
 	// the daemon does not watch its queues.
 	Queues []QueueHealth `json:"queues,omitempty"`
+	// Safety is the lockout guard's, the failsafe's and confirmed
+	// changes' state; absent when it says nothing (see IsZero).
+	Safety *lifecycle.SafetyStatus `json:"safety,omitempty"`
 }

@@ -20,6 +20,7 @@ const (
 	ReasonNoMatch            = "no-match"            // nothing accepts: dropped
 	ReasonACLAllow           = "acl-allow"           // an ACL entry allows it, before the groups
 	ReasonACLDeny            = "acl-deny"            // an ACL entry denies it, before the groups
+	ReasonFailsafe           = "failsafe"            // the failsafe admits new ssh from an admin's address, before the ACL and the groups
 )
 
 // Conntrack's ESTABLISHED and RELATED are no reason a check answer gives:
@@ -103,6 +104,10 @@ func answer(t *filter.Table, a Ask) (CheckResult, filter.Result) {
 		v = t.Match(k)
 	}
 	res := CheckResult{Verdict: "drop", Reason: ReasonNoMatch}
+	if v.IsFailsafe() {
+		res.Verdict, res.Reason = "accept", ReasonFailsafe
+		return res, v
+	}
 	if v.ACL != 0 {
 		res.ACL, res.Reason = int(v.ACL), ReasonACLDeny
 		if v.Accepted() {

@@ -110,7 +110,7 @@ func (r CheckResult) MarshalJSON() ([]byte, error) {
 		ID          string          `json:"id,omitempty"`
 		ACL         int             `json:"acl,omitempty"`
 	}{Verdict: r.Verdict, Number: r.Number, Description: r.Description, Hash: r.Hash, Reason: r.Reason, Codes: r.Codes, ACL: r.ACL}
-	if r.Verdict == "accept" && !hostReason(r.Reason) && r.Reason != ReasonACLAllow {
+	if r.Verdict == "accept" && !hostReason(r.Reason) && r.Reason != ReasonACLAllow && r.Reason != ReasonFailsafe {
 		w.Group, w.Rule = r.Group, json.RawMessage("null")
 		if r.Rule != nil {
 			w.Rule = strconv.AppendInt(nil, int64(*r.Rule), 10)

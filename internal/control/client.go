@@ -30,6 +30,10 @@ var ErrPermission = errors.New("permission denied")
 type Client struct {
 	socket string
 	hc     *http.Client
+	// Force and ConfirmWithin go with every change request (force=true,
+	// confirm=DURATION): see safety.go.
+	Force         bool
+	ConfirmWithin time.Duration
 }
 
 // Dial returns a client for the socket at path ("" means DefaultSocket)
@@ -83,7 +87,10 @@ func (c *Client) Close() { c.hc.CloseIdleConnections() }
 // becomes an *Error.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
-	if in != nil {
+	path = c.changeQuery(method, path)
+	if raw, ok := in.(rawBody); ok {
+		body, in = bytes.NewReader(raw), nil
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)

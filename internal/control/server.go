@@ -107,6 +107,8 @@ func (s *Server) routes() http.Handler {
 		"/v1/history":  {"GET": s.handleHistory},
 		"/v1/rollback": {"POST": s.handleRollback},
 		"/v1/suggest":  {"GET": s.handleSuggest},
+		"/v1/apply":    {"POST": s.handleApply},
+		"/v1/confirm":  {"POST": s.handleConfirm},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
@@ -120,7 +122,7 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 		if !ok {
-			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules, /v1/acl, /v1/check, /v1/history, /v1/rollback and /v1/suggest", path)})
+			writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no such path %s: the API has /v1/status, /v1/reload, /v1/rules, /v1/acl, /v1/check, /v1/history, /v1/rollback, /v1/suggest, /v1/apply and /v1/confirm", path)})
 			return
 		}
 		h, ok := rt[r.Method]
@@ -220,6 +222,9 @@ func (s *Server) status() Status {
 	}
 	if s.cfg.Audit != nil {
 		st.Audit = s.cfg.Audit()
+	}
+	if safety := svc.Safety(); !safety.IsZero() {
+		st.Safety = &safety
 	}
 	st.Rules = svc.Rules(s.cfg.RuleHits)
 	st.ACL = svc.ACL(s.cfg.RuleHits)

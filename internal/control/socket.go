@@ -63,7 +63,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	}
 	s.ln = &credListener{UnixListener: ln, s: s}
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.withChange(s.routes()),
 		ConnContext:       peerContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

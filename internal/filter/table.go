@@ -54,6 +54,9 @@ type Table struct {
 	iface      *ifaceIndex
 	nextExpiry time.Time
 	compiledAt time.Time
+	// failsafe admits new SSH from the admins' addresses before
+	// anything else, nil when off (see WithFailsafe).
+	failsafe *failsafe
 }
 
 type groupSlots struct {
@@ -117,11 +120,15 @@ func (t *Table) Stats() Stats { return t.stats }
 // File returns the rules file the table was compiled from.
 func (t *Table) File() *rules.File { return t.file }
 
-// Match answers whether a new connection passes: the ACL first, when
+// Match answers whether a new connection passes: the failsafe first,
+// when the table has one (see WithFailsafe), then the ACL, when
 // the table has one (the live entry with the lowest number that matches
 // decides), then the security groups. It allocates nothing and takes no
 // lock.
 func (t *Table) Match(k Key) Result {
+	if t.failsafe != nil && t.failsafe.match(k) {
+		return Result{Verdict: verdict.Accept, Dir: k.Dir, Group: FailsafeGroup, Rule: NoRule}
+	}
 	if t.acl != nil {
 		if n, vd := t.acl.match(k); n != 0 {
 			return Result{Verdict: vd, Dir: k.Dir, Group: -1, Rule: NoRule, ACL: n}
@@ -221,6 +228,9 @@ func (t *Table) Rule(v Result) *rules.Rule {
 // rule sgr-cd50c0891d1f (tcp 80,443 from any)": a rule is named by its ID
 // (rules.Rule.ID), or by its index in the group's list when it has none.
 func (t *Table) Describe(v Result) string {
+	if v.IsFailsafe() {
+		return describeFailsafe(v)
+	}
 	if v.ACL != 0 {
 		return t.describeACL(v)
 	}

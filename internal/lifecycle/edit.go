@@ -64,6 +64,7 @@ func (s *Service) edit(ctx context.Context, dryRun bool, change editStep) (EditR
 	s.record(ctx, ActionEdit, before, nil)
 	s.count(&s.stats.OK)
 	s.log.Info("rules edited", "rules", s.cfg.Path, "hash", short(f.Hash), "added", len(res.Added), "deleted", len(res.Deleted))
+	s.finishEdit(ctx, &res)
 	return res, nil
 }
 

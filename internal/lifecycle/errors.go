@@ -55,7 +55,7 @@ func (e *Error) Error() string {
 // reload statistics.
 func (e *Error) refused() bool {
 	switch e.Code {
-	case CodeNotFound, CodeBadRequest, CodeEgressOmitted, CodeStaleNumbers, CodeReadOnly, CodeNumberTaken:
+	case CodeNotFound, CodeBadRequest, CodeEgressOmitted, CodeStaleNumbers, CodeReadOnly, CodeNumberTaken, CodeLockout, CodeConfirmPending:
 		return true
 	}
 	return false

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -220,7 +219,7 @@ func (h *History) Append(e HistoryEntry, version []byte) (HistoryEntry, error) {
 	if len(e.Diff) > maxDiff {
 		e.Diff = e.Diff[:maxDiff] + "\n[diff clipped]\n"
 	}
-	if version != nil && e.After != "" && hashOf(version) == e.After {
+	if version != nil && e.After != "" && rules.Hash(version) == e.After {
 		if err := h.save(e.After, version); err != nil {
 			return e, err
 		}
@@ -237,11 +236,6 @@ func (h *History) Append(e HistoryEntry, version []byte) (HistoryEntry, error) {
 		return e, err
 	}
 	return e, h.prune(append(es, e))
-}
-
-func hashOf(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
 
 // save writes a version file atomically, unless it is there already.
@@ -429,7 +423,7 @@ func (s *Service) record(ctx context.Context, action, before string, e *Error) {
 	data, err := rules.ReadFile(s.cfg.Path, s.cfg.Rules.MaxFileBytes)
 	var version []byte
 	if err == nil {
-		disk := hashOf(data)
+		disk := rules.Hash(data)
 		if e == nil && disk == ent.After {
 			version = data
 		}
@@ -503,7 +497,7 @@ func (s *Service) Rollback(ctx context.Context, n int, dryRun bool) (EditResult,
 		cur = nil // a missing or unreadable file is replaced all the same
 	}
 	res.Hash = f.Hash
-	if cur != nil && hashOf(cur) == f.Hash && before == f.Hash {
+	if cur != nil && rules.Hash(cur) == f.Hash && before == f.Hash {
 		res.Notes = append(res.Notes, fmt.Sprintf("the rules are those of history entry %d already: nothing to do", n))
 		return res, nil
 	}

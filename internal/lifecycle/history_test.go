@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
@@ -41,7 +42,7 @@ func TestHistoryAppendAndBounds(t *testing.T) {
 			h := newHistory(t, tt.cfg)
 			for i := 1; i <= tt.appends; i++ {
 				v := version(i)
-				e, err := h.Append(HistoryEntry{Action: ActionEdit, OK: true, After: hashOf(v)}, v)
+				e, err := h.Append(HistoryEntry{Action: ActionEdit, OK: true, After: rules.Hash(v)}, v)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -69,7 +70,7 @@ func TestHistoryAppendAndBounds(t *testing.T) {
 					t.Errorf("entry %d: %v", e.N, err)
 				}
 			}
-			if _, err := h.Version(hashOf(version(1))); err == nil && es[0].N > 1 {
+			if _, err := h.Version(rules.Hash(version(1))); err == nil && es[0].N > 1 {
 				t.Error("version of a pruned entry kept")
 			}
 		})
@@ -197,7 +198,7 @@ func TestServiceHistoryRollback(t *testing.T) {
 	if accepts(fx.h.Table(), ipproto.TCP, 22) || fx.h.Table().File().Hash != first {
 		t.Fatal("rollback 1 did not restore the first rules")
 	}
-	if data, _ := os.ReadFile(fx.path); hashOf(data) != first {
+	if data, _ := os.ReadFile(fx.path); rules.Hash(data) != first {
 		t.Fatal("rollback 1 did not restore the rules file")
 	}
 	es, _ = fx.svc.History()

@@ -78,9 +78,11 @@ func (s *Service) reload(ctx context.Context, live *filter.Table) (ReloadResult,
 	for _, w := range warns {
 		s.log.Warn("rules file", "warning", w)
 	}
-	return ReloadResult{Changed: true, Hash: hash, Groups: len(f.Groups), Rules: f.NumRules(),
+	res := ReloadResult{Changed: true, Hash: hash, Groups: len(f.Groups), Rules: f.NumRules(),
 		Message:  fmt.Sprintf("reloaded %s: %d groups, %d rules (sha256 %s)", s.cfg.Path, len(f.Groups), f.NumRules(), short(hash)),
-		Warnings: warns}, nil
+		Warnings: warns}
+	s.finishReload(ctx, &res)
+	return res, nil
 }
 
 // expiryDue reports whether an ACL entry that t matches has expired at

@@ -90,6 +90,9 @@ type ServiceConfig struct {
 	// History, when set, journals every change of the live rules and
 	// every failed one (see history.go).
 	History *History
+	// Safety configures the lockout guard, the failsafe and confirmed
+	// changes (guard.go, confirm.go).
+	Safety Safety
 }
 
 // Service serializes every change of the live rules: reloads of the
@@ -104,6 +107,8 @@ type Service struct {
 
 	statsMu sync.Mutex // guards stats, so that status never waits for a change
 	stats   ReloadStats
+
+	safety safetyState // the lockout guard and confirmed changes
 }
 
 // NewService returns a Service for cfg.
@@ -155,6 +160,9 @@ func (s *Service) fail(err *Error) *Error {
 // write of an edit; nil for a reload) and swaps the table in. The caller
 // holds s.mu.
 func (s *Service) apply(ctx context.Context, f *rules.File, commit func() error) (*filter.Table, *Error) {
+	if e := s.checkPending(ctx, f); e != nil {
+		return nil, e
+	}
 	if s.cfg.Changing != nil {
 		done := s.cfg.Changing()
 		defer func() { done(s.cfg.Target.Table()) }()
@@ -163,17 +171,29 @@ func (s *Service) apply(ctx context.Context, f *rules.File, commit func() error)
 	if err != nil {
 		return nil, s.fail(&Error{Code: CodeApplyFailed, Message: fmt.Sprintf("%v: nothing changed", err)})
 	}
+	t, e := s.guard(ctx, t)
+	if e != nil {
+		return nil, e
+	}
+	pc, e := s.beginConfirm(ctx, f)
+	if e != nil {
+		return nil, e
+	}
 	if s.cfg.Prepare != nil {
 		if err := s.cfg.Prepare(ctx, t); err != nil {
+			s.abortConfirm(pc)
 			return nil, s.fail(&Error{Code: CodeApplyFailed, Message: fmt.Sprintf("prepare the kernel for the new rules: %v: nothing changed", err)})
 		}
 	}
 	if commit != nil {
 		if err := commit(); err != nil {
+			s.abortConfirm(pc)
 			return nil, s.fail(&Error{Code: CodeWriteFailed, Message: fmt.Sprintf("%v: nothing changed", err)})
 		}
 	}
 	s.cfg.Target.Swap(t)
+	s.noteLive(f.Hash)
+	s.startConfirm(ctx, pc)
 	if s.cfg.Settle != nil {
 		if err := s.cfg.Settle(ctx, t); err != nil {
 			s.log.Warn("after swapping the rules in", "err", err)

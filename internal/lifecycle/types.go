@@ -26,6 +26,8 @@ type ReloadResult struct {
 	// the live rules no longer allow them; present only when the reload
 	// was asked to revoke (ReloadOptions.Revoke).
 	Cut *int `json:"cut,omitempty"`
+	// Confirm is the confirmation this change waits for (confirm=D).
+	Confirm *Pending `json:"confirm,omitempty"`
 }
 
 // ReloadStats counts reload attempts of every origin (SIGHUP, the API,
@@ -117,6 +119,8 @@ type EditResult struct {
 	// (DeleteRequest.Revoke) cut because the new rules no longer allow
 	// them; absent when it was not asked to, or on a dry run.
 	Cut *int `json:"cut,omitempty"`
+	// Confirm is the confirmation this change waits for (confirm=D).
+	Confirm *Pending `json:"confirm,omitempty"`
 }
 
 // Skipped is a rule an add left out because one allowing the same traffic

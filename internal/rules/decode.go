@@ -39,9 +39,8 @@ func Parse(name string, data []byte, opts Options) (*File, error) {
 		})
 		return nil, capErrors(d.errs)
 	}
-	sum := sha256.Sum256(data)
 	f.Path = name
-	f.Hash = hex.EncodeToString(sum[:])
+	f.Hash = Hash(data)
 	f.Warnings = d.warns
 	f.assignIDs()
 	return f, nil
@@ -142,8 +141,10 @@ func (d *decoder) decode(data []byte) *File {
 	}
 	f := &File{}
 	var versionNode, listsNode, groupsNode, aclKey, aclNode *yaml.Node
-	d.fields(root, "rules file", []string{"version", "prefix_lists", "acl", "groups"}, func(key string, k, v *yaml.Node) {
+	d.fields(root, "rules file", []string{"version", "prefix_lists", "acl", "groups", "failsafe"}, func(key string, k, v *yaml.Node) {
 		switch key {
+		case "failsafe":
+			f.Failsafe = d.failsafe(k, v)
 		case "acl":
 			aclKey, aclNode = k, v
 		case "version":
@@ -777,4 +778,11 @@ func (d *decoder) peers(n *yaml.Node, key string) ([]string, []netip.Prefix) {
 		}
 	}
 	return words, out
+}
+
+// Hash is a rules file's identity: the sha256 of its bytes, in hex, as
+// File.Hash, status and the history show it.
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

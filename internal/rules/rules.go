@@ -49,6 +49,8 @@ type File struct {
 	// ACL is the optional network-ACL layer (the acl key); empty when
 	// the file has none.
 	ACL ACL
+	// Failsafe is the optional failsafe key (failsafe: {ssh: true}).
+	Failsafe Failsafe
 	// Warnings are things that were accepted but are worth saying, such
 	// as a CIDR with host bits set (canonicalized).
 	Warnings []*Error

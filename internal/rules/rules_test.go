@@ -112,7 +112,7 @@ func TestParseErrors(t *testing.T) {
 		{"version string", "version: one\ngroups: [{name: a}]\n", "e.yaml:1:10: version: expected an integer, got \"one\""},
 		{"missing version", "groups: [{name: a}]\n", "e.yaml:1:1: missing version: expected \"version: 1\" at the top"},
 		{"unknown top key", "version: 1\ngroup: []\n", "e.yaml:1:1: missing groups: expected a list of at least one group"},
-		{"unknown top key named", "version: 1\ngroups: [{name: a}]\nrulez: 1\n", "e.yaml:3:1: unknown key \"rulez\" in rules file: expected one of version, prefix_lists, acl, groups"},
+		{"unknown top key named", "version: 1\ngroups: [{name: a}]\nrulez: 1\n", "e.yaml:3:1: unknown key \"rulez\" in rules file: expected one of version, prefix_lists, acl, groups, failsafe"},
 		{"groups not a list", "version: 1\ngroups: {name: a}\n", "e.yaml:2:9: groups: expected a list, got a mapping"},
 		{"no groups", "version: 1\ngroups: []\n", "e.yaml:2:9: groups is empty: expected at least one group"},
 		{"group without name", "version: 1\ngroups:\n  - description: x\n", "e.yaml:3:5: group without a name: expected name: NAME"},
