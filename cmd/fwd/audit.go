@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/engine"
@@ -72,11 +73,16 @@ func (d *daemon) history() *lifecycle.History {
 
 // auditStatus is status's audit section.
 func (d *daemon) auditStatus() *control.Audit {
+	why := "fwd --audit"
 	if !d.eng.Auditing() {
-		return nil
+		groups := d.eng.AuditGroups()
+		if len(groups) == 0 {
+			return nil
+		}
+		why = "groups in mode: audit: " + strings.Join(groups, ", ")
 	}
 	s := d.eng.AuditStats()
-	return &control.Audit{Enforcing: false, Why: "fwd --audit", WouldDrop: map[string]uint64{
+	return &control.Audit{Enforcing: false, Why: why, WouldDrop: map[string]uint64{
 		engine.ReasonNoMatch: s.NoMatch, engine.ReasonACLDeny: s.ACL,
 		engine.ReasonLimited: s.Limited, engine.ReasonUndecodable: s.Undecodable,
 	}}
@@ -84,12 +90,12 @@ func (d *daemon) auditStatus() *control.Audit {
 
 // wouldDrops is GET /v1/suggest's table.
 func (d *daemon) wouldDrops() (*suggest.Table, bool) {
-	return d.eng.WouldDrops(), d.eng.Auditing()
+	return d.eng.WouldDrops(), d.eng.Auditing() || len(d.eng.AuditGroups()) > 0
 }
 
 // addAuditCounters adds the would-drop counters to status's.
 func addAuditCounters(c map[string]uint64, e *engine.Engine) {
-	if !e.Auditing() {
+	if !e.Auditing() && len(e.AuditGroups()) == 0 {
 		return
 	}
 	s := e.AuditStats()

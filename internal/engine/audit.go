@@ -44,8 +44,26 @@ func (e *Engine) SetAudit(on bool) {
 // SetWouldDrops sets the table would-drops are counted in.
 func (e *Engine) SetWouldDrops(t *suggest.Table) { e.aud.table.Store(t) }
 
-// Auditing reports whether audit mode is on.
+// Auditing reports whether audit mode is on for the whole host (fwd
+// --audit).
 func (e *Engine) Auditing() bool { return e.aud.on.Load() }
+
+// AuditGroups names the live table's groups in audit mode (mode: audit):
+// the traffic they decide is audited, not enforced.
+func (e *Engine) AuditGroups() []string {
+	if l := e.live.Load(); l != nil {
+		return l.t.AuditGroups()
+	}
+	return nil
+}
+
+// wouldDropsFor makes the would-drop table when t has groups in audit
+// mode and there is none yet, so that their would-drops are counted.
+func (e *Engine) wouldDropsFor(t *filter.Table) {
+	if len(t.AuditGroups()) > 0 && e.aud.table.Load() == nil {
+		e.aud.table.CompareAndSwap(nil, suggest.NewTable(0, suggest.Options{}))
+	}
+}
 
 // WouldDrops is the would-drop table; nil before audit was turned on.
 func (e *Engine) WouldDrops() *suggest.Table { return e.aud.table.Load() }

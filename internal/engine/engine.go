@@ -107,6 +107,7 @@ func New(t *filter.Table, cfg Config) *Engine {
 	if t != nil {
 		l := newLive(t)
 		e.limiterFor(l.limits)
+		e.wouldDropsFor(t)
 		e.live.Store(l)
 	}
 	return e
@@ -173,6 +174,7 @@ func (e *Engine) Swap(t *filter.Table) {
 	next := newLive(t)
 	t.Bind(e.links) // before it is live: workers resolve interfaces from the first packet
 	e.limiterFor(next.limits)
+	e.wouldDropsFor(t)
 	e.live.Store(next)
 	// After the store, so that a count a worker adds to the old table
 	// while the swap is under way is carried too (all but those added
@@ -386,7 +388,7 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 	v := l.t.Match(k)
 	s := l.t.Slot(v)
 	if s >= 0 && w.overLimit(l, s, p.Src) {
-		if w.e.aud.on.Load() {
+		if w.e.aud.on.Load() || l.t.Audits(k) {
 			return w.wouldDrop(l, dir, p, v, ReasonLimited)
 		}
 		w.logDrop(dir, p, ReasonLimited)
@@ -408,7 +410,9 @@ func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 		}
 		return verdict.Accept
 	}
-	if w.e.aud.on.Load() {
+	// A group in audit mode audits what the groups decide; an ACL deny
+	// is not theirs and stays enforced (fwd --audit audits it too).
+	if w.e.aud.on.Load() || v.ACL == 0 && l.t.Audits(k) {
 		return w.wouldDrop(l, dir, p, v, reasonOf(v))
 	}
 	if v.ACL != 0 {

@@ -87,6 +87,7 @@ func CompileAt(f *rules.File, now time.Time) (*Table, error) {
 			t.dirs[dir] = c.dir(srcs[dir])
 		}
 	}
+	t.audit = auditsOf(f, t.iface)
 	if len(c.pieces) >= 1<<32 || len(c.ranges) >= 1<<32 {
 		return nil, fmt.Errorf("compile: table too large")
 	}

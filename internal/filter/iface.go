@@ -167,6 +167,11 @@ func (t *Table) Groups(name string) []int {
 
 // dirs returns the index for k's interface and direction.
 func (ix *ifaceIndex) dirs(k Key) *dirTable {
+	return &ix.views[ix.view(k)][k.Dir&1]
+}
+
+// view is the view of k's interface.
+func (ix *ifaceIndex) view(k Key) int {
 	v := 0
 	if p := ix.bound.Load(); p != nil && k.Ifindex != 0 {
 		m := *p
@@ -183,7 +188,7 @@ func (ix *ifaceIndex) dirs(k Key) *dirTable {
 			v = int(uint32(m[lo]))
 		}
 	}
-	return &ix.views[v][k.Dir&1]
+	return v
 }
 
 // OnIfindex is the interface index Key.Ifindex carries for the table On

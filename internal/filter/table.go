@@ -52,6 +52,7 @@ type Table struct {
 	// iface holds the per-interface indexes, nil when no group names an
 	// interface (see iface.go).
 	iface      *ifaceIndex
+	audit      audits // groups in audit mode (audit.go)
 	nextExpiry time.Time
 	compiledAt time.Time
 	// failsafe admits new SSH from the admins' addresses before

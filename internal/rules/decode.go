@@ -453,7 +453,7 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 		}
 		g := Group{Pos: pos(it), EgressOmitted: true}
 		var nameNode *yaml.Node
-		d.fields(it, "group", []string{"name", "description", "interfaces", "ingress", "egress"}, func(key string, k, v *yaml.Node) {
+		d.fields(it, "group", []string{"name", "description", "interfaces", "mode", "ingress", "egress"}, func(key string, k, v *yaml.Node) {
 			switch key {
 			case "name":
 				nameNode = v
@@ -467,6 +467,16 @@ func (d *decoder) groups(n *yaml.Node) []Group {
 				g.Description, _ = d.str(v, "group description")
 			case "interfaces":
 				g.Interfaces, g.IfacePos = d.interfaces(v), pos(v)
+			case "mode":
+				if s, ok := d.scalar(v, "group mode", "enforce or audit"); ok {
+					switch s {
+					case "enforce":
+					case "audit":
+						g.Audit = true
+					default:
+						d.errorf(v, "bad group mode %q: expected enforce or audit", s)
+					}
+				}
 			case "ingress":
 				if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 					return // "ingress:" with nothing: no ingress, as when omitted

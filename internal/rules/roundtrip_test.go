@@ -36,6 +36,16 @@ func encodeFile(t *testing.T, f *File) []byte {
 		if g.Description != "" {
 			add(gn, "description", str(g.Description))
 		}
+		if g.Interfaces != nil {
+			ifs := &yaml.Node{Kind: yaml.SequenceNode}
+			for _, name := range g.Interfaces {
+				ifs.Content = append(ifs.Content, str(name))
+			}
+			add(gn, "interfaces", ifs)
+		}
+		if g.Audit {
+			add(gn, "mode", str("audit"))
+		}
 		rulesNode := func(rs []Rule, dir direction.Dir) *yaml.Node {
 			seq := &yaml.Node{Kind: yaml.SequenceNode}
 			for i := range rs {
@@ -77,7 +87,7 @@ func meaning(f *File) string {
 		fmt.Fprintf(&b, "list %q %v\n", pl.Name, pl.Prefixes)
 	}
 	for _, g := range f.Groups {
-		fmt.Fprintf(&b, "group %q %q egress-omitted=%v\n", g.Name, g.Description, g.EgressOmitted)
+		fmt.Fprintf(&b, "group %q %q egress-omitted=%v interfaces=%q audit=%v\n", g.Name, g.Description, g.EgressOmitted, g.Interfaces, g.Audit)
 		for dir, rs := range [][]Rule{g.Ingress, g.Egress} {
 			for _, r := range rs {
 				icmp := "-"

@@ -88,6 +88,10 @@ type Group struct {
 	// interface. See IfaceMatch.
 	Interfaces []string
 	IfacePos   Pos // of the interfaces key's value
+	// Audit is true for a group in audit mode (mode: audit): the traffic
+	// it decides is decided as usual, but what would be dropped is
+	// accepted and counted as a would-drop (see rules/README.md).
+	Audit bool
 }
 
 // Rule is one allow rule of a group.
