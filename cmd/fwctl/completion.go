@@ -22,6 +22,10 @@ var completionArgs = map[string][]string{
 // runCompletion is fwctl completion bash|zsh: a static script built
 // from the command list, to source or install.
 func runCompletion(e env, args []string) int {
+	if len(args) == 1 && isHelp(args[0]) {
+		fmt.Fprintln(e.stdout, "usage: fwctl completion bash|zsh")
+		return exitOK
+	}
 	if len(args) != 1 || (args[0] != "bash" && args[0] != "zsh") {
 		fmt.Fprintln(e.stderr, "usage: fwctl completion bash|zsh")
 		return exitUsage

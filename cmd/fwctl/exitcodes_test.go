@@ -153,7 +153,11 @@ func TestExitCodes(t *testing.T) {
 		exitCase{args: []string{"app", "list", "--profiles", "testdata/profiles"}, code: "ok", stderr: "testdata/profiles/broken:4:"},
 		exitCase{args: []string{"app", "info", "Nothing", "--profiles", "testdata/profiles"}, code: "rejected"},
 		exitCase{args: []string{"app"}, code: "usage"},
-		exitCase{args: []string{"app", "list", "--group", "x"}, code: "usage"})
+		exitCase{args: []string{"app", "list", "--group", "x"}, code: "usage"},
+		exitCase{args: []string{"version", "--help"}, code: "ok", stdout: "usage: fwctl version"},
+		exitCase{args: []string{"version", "extra"}, code: "usage"},
+		exitCase{args: []string{"completion", "--help"}, code: "ok", stdout: "usage: fwctl completion"},
+		exitCase{args: []string{"completion", "fish"}, code: "usage"})
 	for _, word := range []string{"reject"} {
 		tests = append(tests,
 			exitCase{args: []string{word, "--help"}, code: "ok", stdout: "allow-only"},

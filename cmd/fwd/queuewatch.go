@@ -63,7 +63,9 @@ func (d *daemon) startQueueWatch() {
 	if d.o.watch.interval <= 0 {
 		return
 	}
+	d.qw.mu.Lock()
 	d.qw.w = queuewatch.New(d.o.queues, queuewatch.Config{})
+	d.qw.mu.Unlock()
 	d.qw.stop, d.qw.done = make(chan struct{}), make(chan struct{})
 	tick := time.NewTicker(d.o.watch.interval)
 	go func() {
@@ -132,11 +134,11 @@ func (d *daemon) checkQueues() error {
 
 // queueHealth is status's per-queue health; nil without the watchdog.
 func (d *daemon) queueHealth() []control.QueueHealth {
+	d.qw.mu.Lock()
+	defer d.qw.mu.Unlock()
 	if d.qw.w == nil {
 		return nil
 	}
-	d.qw.mu.Lock()
-	defer d.qw.mu.Unlock()
 	out := make([]control.QueueHealth, d.o.queues)
 	for i := range out {
 		out[i] = control.QueueHealth{Queue: uint16(d.o.queueNum + i), Health: d.qw.w.Health(i), Restarts: d.qw.w.Restarts(i)}
@@ -147,11 +149,11 @@ func (d *daemon) queueHealth() []control.QueueHealth {
 // queueRestarts returns each queue's restarts (metrics); nil without
 // the watchdog.
 func (d *daemon) queueRestarts() []uint64 {
+	d.qw.mu.Lock()
+	defer d.qw.mu.Unlock()
 	if d.qw.w == nil {
 		return nil
 	}
-	d.qw.mu.Lock()
-	defer d.qw.mu.Unlock()
 	out := make([]uint64, d.o.queues)
 	for i := range out {
 		out[i] = d.qw.w.Restarts(i)

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -434,6 +435,11 @@ func (e *env) startFwd(args ...string) *fwd {
 // collected, and shown when the test fails; the test's end kills it.
 func (e *env) launchFwd(args ...string) *fwd {
 	e.t.Helper()
+	if slices.Contains(args, defaultRules()) {
+		// The shipped file is in the source tree: keep fwd's change
+		// history out of it.
+		args = append(args, "--history-entries", "0")
+	}
 	bin := fwdBin
 	if e.bin != "" {
 		bin = e.bin
