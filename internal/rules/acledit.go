@@ -97,26 +97,8 @@ func AddACLEntry(name string, data []byte, dir direction.Dir, e ACLEntry, opts O
 			return ed.bytes(), true
 		}
 	case acl.Kind == yaml.MappingNode:
-		list := mapValue(acl, dir.Key())
-		switch {
-		case list == nil:
-			snap := snapshot(acl)
-			key := &yaml.Node{Kind: yaml.ScalarNode, Value: dir.Key()}
-			seq := &yaml.Node{Kind: yaml.SequenceNode, Content: items}
-			splice = func() ([]byte, bool) { return doc.appendKey(snap, key, seq) }
-			acl.Content = append(acl.Content, key, seq)
-		case list.Kind == yaml.ScalarNode && list.Tag == "!!null":
-			snap := snapshot(acl)
-			splice = func() ([]byte, bool) { return doc.fillNull(snap, dir.Key(), items) }
-			list.Kind, list.Tag, list.Value, list.Content = yaml.SequenceNode, "", "", items
-		case list.Kind == yaml.SequenceNode:
-			snap := snapshot(list)
-			splice = func() ([]byte, bool) { return doc.appendItems(snap, items) }
-			if list.Style&yaml.FlowStyle != 0 && len(list.Content) == 0 {
-				list.Style = 0
-			}
-			list.Content = append(list.Content, items...)
-		default:
+		var ok bool
+		if splice, ok = doc.appendToKey(acl, dir.Key(), items); !ok {
 			return nil, fmt.Errorf("acl: %s is not a list", dir.Key())
 		}
 	default:

@@ -82,28 +82,11 @@ func addRules(name string, data []byte, group string, ifaces []string, dir direc
 		splice = func() ([]byte, bool) { return doc.appendItems(snap, []*yaml.Node{ng}) }
 		groupsSeq.Content = append(groupsSeq.Content, ng)
 	default:
-		list := mapValue(g, dir.Key())
-		switch {
-		case list == nil && dir == direction.Egress:
+		if mapValue(g, dir.Key()) == nil && dir == direction.Egress {
 			return nil, fmt.Errorf("group %q allows all outbound traffic (it has no egress key): adding an egress rule would restrict it: %w", group, ErrEgressOmitted)
-		case list == nil:
-			snap := snapshot(g)
-			key := &yaml.Node{Kind: yaml.ScalarNode, Value: dir.Key()}
-			seq := &yaml.Node{Kind: yaml.SequenceNode, Content: items}
-			splice = func() ([]byte, bool) { return doc.appendKey(snap, key, seq) }
-			g.Content = append(g.Content, key, seq)
-		case list.Kind == yaml.ScalarNode && list.Tag == "!!null":
-			snap := snapshot(g)
-			splice = func() ([]byte, bool) { return doc.fillNull(snap, dir.Key(), items) }
-			list.Kind, list.Tag, list.Value, list.Content = yaml.SequenceNode, "", "", items
-		case list.Kind == yaml.SequenceNode:
-			snap := snapshot(list)
-			splice = func() ([]byte, bool) { return doc.appendItems(snap, items) }
-			if list.Style&yaml.FlowStyle != 0 && len(list.Content) == 0 {
-				list.Style = 0
-			}
-			list.Content = append(list.Content, items...)
-		default:
+		}
+		var ok bool
+		if splice, ok = doc.appendToKey(g, dir.Key(), items); !ok {
 			return nil, fmt.Errorf("group %q: %s is not a list", group, dir.Key())
 		}
 	}

@@ -252,3 +252,32 @@ func (e *editor) bytes() []byte {
 	}
 	return []byte(b.String())
 }
+
+// appendToKey appends items to the list at key in mapping m, in the tree
+// and as a splice of the text: the key is added when m lacks it, a null
+// value becomes the list, a list gets the items at its end (an empty flow
+// list turns into a block one). ok is false, and nothing changes, when
+// the value at key is something else.
+func (t *tree) appendToKey(m *yaml.Node, key string, items []*yaml.Node) (splice func() ([]byte, bool), ok bool) {
+	list := mapValue(m, key)
+	switch {
+	case list == nil:
+		snap := snapshot(m)
+		k := &yaml.Node{Kind: yaml.ScalarNode, Value: key}
+		seq := &yaml.Node{Kind: yaml.SequenceNode, Content: items}
+		m.Content = append(m.Content, k, seq)
+		return func() ([]byte, bool) { return t.appendKey(snap, k, seq) }, true
+	case list.Kind == yaml.ScalarNode && list.Tag == "!!null":
+		snap := snapshot(m)
+		list.Kind, list.Tag, list.Value, list.Content = yaml.SequenceNode, "", "", items
+		return func() ([]byte, bool) { return t.fillNull(snap, key, items) }, true
+	case list.Kind == yaml.SequenceNode:
+		snap := snapshot(list)
+		if list.Style&yaml.FlowStyle != 0 && len(list.Content) == 0 {
+			list.Style = 0
+		}
+		list.Content = append(list.Content, items...)
+		return func() ([]byte, bool) { return t.appendItems(snap, items) }, true
+	}
+	return nil, false
+}
