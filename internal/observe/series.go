@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"sync"
 	"time"
 )
 
@@ -9,9 +8,7 @@ import (
 // the last n of them, for the status page's chart. A ticker off the hot
 // path adds one a second (Server does). Safe for concurrent use.
 type Series struct {
-	mu   sync.Mutex
-	buf  []sample // a ring of cap(buf)
-	next int
+	r ring[sample]
 }
 
 type sample struct {
@@ -21,20 +18,12 @@ type sample struct {
 
 // NewSeries keeps n samples: n-1 per-second rates.
 func NewSeries(n int) *Series {
-	return &Series{buf: make([]sample, 0, n)}
+	return &Series{r: newRing[sample](n)}
 }
 
 // Add records the counters as read at t.
 func (s *Series) Add(t time.Time, accepted, dropped uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := sample{t, accepted, dropped}
-	if len(s.buf) < cap(s.buf) {
-		s.buf = append(s.buf, v)
-		return
-	}
-	s.buf[s.next] = v
-	s.next = (s.next + 1) % len(s.buf)
+	s.r.add(sample{t, accepted, dropped})
 }
 
 // Rates are per-second rates between consecutive samples, oldest first.
@@ -46,13 +35,11 @@ type Rates struct {
 
 // Rates returns the rates between the samples kept.
 func (s *Series) Rates() Rates {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := Rates{Accepted: []float64{}, Dropped: []float64{}}
-	n := len(s.buf)
-	at := func(i int) sample { return s.buf[(s.next+i)%n] } // oldest first
+	samples := s.r.oldestFirst()
+	n := len(samples)
 	for i := 1; i < n; i++ {
-		a, b := at(i-1), at(i)
+		a, b := samples[i-1], samples[i]
 		sec := b.t.Sub(a.t).Seconds()
 		if sec <= 0 {
 			sec = 1
@@ -61,7 +48,7 @@ func (s *Series) Rates() Rates {
 		r.Dropped = append(r.Dropped, rate(a.dropped, b.dropped, sec))
 	}
 	if n > 0 {
-		r.End = at(n - 1).t
+		r.End = samples[n-1].t
 	}
 	return r
 }
