@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -133,19 +134,9 @@ func deleteACLWords(e env, words []string) (control.ACLDeleteRequest, int) {
 
 // runDeleteACL sends a delete of ACL entries.
 func runDeleteACL(e env, o liveOpts, req control.ACLDeleteRequest) int {
-	c, code := dial(e, "delete", o)
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	cx, cancel := ctx()
-	defer cancel()
-	res, err := c.DeleteACL(cx, req, o.dryRun)
-	if err != nil {
-		return apiFail(e, "delete", err)
-	}
-	printEdit(e, o, res)
-	return exitOK
+	return sendEdit(e, "delete", o, func(cx context.Context, c *control.Client) (control.EditResult, error) {
+		return c.DeleteACL(cx, req, o.dryRun)
+	})
 }
 
 // checkExpire reads --expire: a duration, such as 10m, 600s or 24h.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -30,19 +31,9 @@ func runLimit(e env, args []string) int {
 		}
 		specs[i].Limit = &control.LimitSpec{Conns: rules.DefaultLimitConns, Per: rules.FormatLimitPer(rules.DefaultLimitPer)}
 	}
-	c, code := dial(e, "limit", o)
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	cx, cancel := ctx()
-	defer cancel()
-	res, err := c.Add(cx, control.AddRequest{Group: o.group, Rules: specs}, o.dryRun)
-	if err != nil {
-		return apiFail(e, "limit", err)
-	}
-	printEdit(e, o, res)
-	return exitOK
+	return sendEdit(e, "limit", o, func(cx context.Context, c *control.Client) (control.EditResult, error) {
+		return c.Add(cx, control.AddRequest{Group: o.group, Rules: specs}, o.dryRun)
+	})
 }
 
 // printLimits prints, in status verbose, each rule with a limit: its

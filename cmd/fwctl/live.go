@@ -106,19 +106,9 @@ func runAllow(e env, args []string) int {
 	if iface != "" && !o.groupSet {
 		group = "" // fwd picks local-IFACE
 	}
-	c, code := dial(e, "allow", o)
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	cx, cancel := ctx()
-	defer cancel()
-	res, err := c.Add(cx, control.AddRequest{Group: group, Rules: specs, Interface: iface}, o.dryRun)
-	if err != nil {
-		return apiFail(e, "allow", err)
-	}
-	printEdit(e, o, res)
-	return exitOK
+	return sendEdit(e, "allow", o, func(cx context.Context, c *control.Client) (control.EditResult, error) {
+		return c.Add(cx, control.AddRequest{Group: group, Rules: specs, Interface: iface}, o.dryRun)
+	})
 }
 
 func ruleFail(e env, cmd string, err error) int {
@@ -250,19 +240,9 @@ func runDelete(e env, args []string) int {
 		}
 	}
 	req.Revoke = o.revoke
-	c, code := dial(e, "delete", o)
-	if c == nil {
-		return code
-	}
-	defer c.Close()
-	cx, cancel := ctx()
-	defer cancel()
-	res, err := c.Delete(cx, req, o.dryRun)
-	if err != nil {
-		return apiFail(e, "delete", err)
-	}
-	printEdit(e, o, res)
-	return exitOK
+	return sendEdit(e, "delete", o, func(cx context.Context, c *control.Client) (control.EditResult, error) {
+		return c.Delete(cx, req, o.dryRun)
+	})
 }
 
 func runReload(e env, args []string) int {
@@ -315,4 +295,22 @@ func printCut(e env, cut *int) {
 	if cut != nil {
 		fmt.Fprintf(e.stdout, "Cut %s the new rules no longer allow\n", plural(*cut, "established connection"))
 	}
+}
+
+// sendEdit makes one edit through the daemon with call and prints what
+// it did: the path of allow, limit, delete and delete acl.
+func sendEdit(e env, cmd string, o liveOpts, call func(context.Context, *control.Client) (control.EditResult, error)) int {
+	c, code := dial(e, cmd, o)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	cx, cancel := ctx()
+	defer cancel()
+	res, err := call(cx, c)
+	if err != nil {
+		return apiFail(e, cmd, err)
+	}
+	printEdit(e, o, res)
+	return exitOK
 }
