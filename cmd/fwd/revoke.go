@@ -26,12 +26,35 @@ func (d *daemon) revoke(ctx context.Context, dir direction.Dir, e rules.ACLEntry
 	if err != nil {
 		return 0, err
 	}
+	return deleteFlows(match)
+}
+
+// deleteFlows deletes the kernel's conntrack entries of the flows match
+// picks, and says how many.
+func deleteFlows(match func(conntrack.Flow) bool) (int, error) {
 	c, err := conntrack.Dial()
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
 	return c.DeleteMatching(match)
+}
+
+// flowKey is the lookup key of a conntrack flow as a new connection of
+// direction dir in its original direction: the peer is its source for
+// ingress, its destination for egress.
+func flowKey(fl conntrack.Flow, dir direction.Dir) filter.Key {
+	k := filter.Key{Dir: dir, Proto: ipproto.Proto(fl.Proto), Peer: fl.Src.Unmap()}
+	if dir == direction.Egress {
+		k.Peer = fl.Dst.Unmap()
+	}
+	switch k.Proto {
+	case ipproto.TCP, ipproto.UDP:
+		k.Port = fl.DstPort
+	case ipproto.ICMP, ipproto.ICMPv6:
+		k.Type, k.Code = fl.ICMPType, fl.ICMPCode
+	}
+	return k
 }
 
 // aclFlowMatcher returns whether a conntrack flow, by its original
@@ -54,10 +77,6 @@ func aclFlowMatcher(dir direction.Dir, e rules.ACLEntry) (func(conntrack.Flow) b
 		if fl.Src.IsLoopback() || fl.Dst.IsLoopback() {
 			return false
 		}
-		k := filter.Key{Dir: dir, Proto: ipproto.Proto(fl.Proto), Peer: fl.Src.Unmap(), Port: fl.DstPort, Type: fl.ICMPType, Code: fl.ICMPCode}
-		if dir == direction.Egress {
-			k.Peer = fl.Dst.Unmap()
-		}
-		return t.Match(k).ACL == int32(e.Number)
+		return t.Match(flowKey(fl, dir)).ACL == int32(e.Number)
 	}, nil
 }

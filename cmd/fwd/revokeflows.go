@@ -10,7 +10,6 @@ import (
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/kernel"
 	"github.com/fwd-project/fwd/internal/types/direction"
-	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
 
 // cutFlows is the lifecycle's CutFlows hook (fwctl delete --revoke,
@@ -25,12 +24,7 @@ func (d *daemon) cutFlows(ctx context.Context, live *filter.Table) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	c, err := conntrack.Dial()
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return c.DeleteMatching(func(fl conntrack.Flow) bool { return !keepFlow(live, fl, h) })
+	return deleteFlows(func(fl conntrack.Flow) bool { return !keepFlow(live, fl, h) })
 }
 
 // hostView reads what keepFlow needs of the host: its addresses, its
@@ -84,25 +78,19 @@ func keepFlow(t *filter.Table, fl conntrack.Flow, h hostView) bool {
 		return true
 	}
 	toHost, fromHost := h.addrs[dst], h.addrs[src]
-	k := filter.Key{Proto: ipproto.Proto(fl.Proto)}
+	var k filter.Key
 	switch {
 	case toHost && fromHost: // over lo
 		return true
 	case toHost:
-		k.Dir, k.Peer = direction.Ingress, src
+		k = flowKey(fl, direction.Ingress)
 	case fromHost && h.egress:
-		k.Dir, k.Peer = direction.Egress, dst
+		k = flowKey(fl, direction.Egress)
 	default: // through the host, or out while egress is open
 		return true
 	}
 	if kernel.Admits(k.Peer, k.Proto, fl.ICMPType) != kernel.AdmitNone {
 		return true
-	}
-	switch k.Proto {
-	case ipproto.TCP, ipproto.UDP:
-		k.Port = fl.DstPort
-	case ipproto.ICMP, ipproto.ICMPv6:
-		k.Type, k.Code = fl.ICMPType, fl.ICMPCode
 	}
 	if !t.HasInterfaces() {
 		return t.Match(k).Accepted()
