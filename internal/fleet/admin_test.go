@@ -70,7 +70,7 @@ func storeRev(t *testing.T, cli *clientv3.Client) int64 {
 	return resp.Header.Revision
 }
 
-func get(t *testing.T, cli *clientv3.Client, key string) string {
+func getKey(t *testing.T, cli *clientv3.Client, key string) string {
 	t.Helper()
 	resp, err := cli.Get(context.Background(), key)
 	if err != nil {
@@ -130,7 +130,7 @@ func TestApplyExportRoundTrip(t *testing.T) {
 			t.Fatalf("re-apply changed the store: %+v", res)
 		}
 	}
-	if got := get(t, cli, "/fwd/policy/serial"); got != "1" {
+	if got := getKey(t, cli, "/fwd/policy/serial"); got != "1" {
 		t.Fatalf("serial %q, want 1", got)
 	}
 }
@@ -163,7 +163,7 @@ func TestApplyDeletesVanishedKeys(t *testing.T) {
 	if fmt.Sprint(res.Changes) != fmt.Sprint(want) || res.Serial != 2 {
 		t.Fatalf("changes %+v serial %d, want %+v serial 2", res.Changes, res.Serial, want)
 	}
-	if get(t, cli, "/fwd/policy/groups/db") != "" || get(t, cli, "/fwd/policy/groups/web") == "" {
+	if getKey(t, cli, "/fwd/policy/groups/db") != "" || getKey(t, cli, "/fwd/policy/groups/web") == "" {
 		t.Fatal("db not deleted, or web deleted")
 	}
 }
@@ -348,7 +348,7 @@ func TestApplyGuardsWhatItRead(t *testing.T) {
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("err %v, want %v", err, tc.err)
 			}
-			if get(t, cli, "/fwd/policy/groups/db") == "" {
+			if getKey(t, cli, "/fwd/policy/groups/db") == "" {
 				t.Fatal("db deleted")
 			}
 		})

@@ -17,7 +17,7 @@ func TestAddDeleteRule(t *testing.T) {
 	a := newAdmin(t, cli, AdminOptions{})
 	ctx := context.Background()
 	mustApply(t, a, basePolicy)
-	db := get(t, cli, "/fwd/policy/groups/db")
+	db := getKey(t, cli, "/fwd/policy/groups/db")
 
 	res, err := a.AddRule(ctx, "web", []DirRule{tcpRule(8443, "office"), tcpRule(22, "203.0.113.0/24")}, false)
 	if err != nil {
@@ -29,7 +29,7 @@ func TestAddDeleteRule(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\+ *- \{proto: tcp, ports: 8443, from: \[office\]\}$`).MatchString(res.Diff) {
 		t.Fatalf("add diff:\n%s", res.Diff)
 	}
-	if get(t, cli, "/fwd/policy/groups/db") != db || get(t, cli, "/fwd/policy/serial") != "1" {
+	if getKey(t, cli, "/fwd/policy/groups/db") != db || getKey(t, cli, "/fwd/policy/serial") != "1" {
 		t.Fatal("an edit of web wrote another key")
 	}
 	// Again: nothing to do, nothing written.
@@ -109,7 +109,7 @@ func TestEditConflict(t *testing.T) {
 	if !errors.Is(err, ErrConflict) || res.Retries != 2 {
 		t.Fatalf("err %v after %d retries, want ErrConflict after 2", err, res.Retries)
 	}
-	if v := get(t, cli, "/fwd/policy/groups/web"); strings.Contains(v, "ports: 22, from: [any]") || !strings.Contains(v, "9003") {
+	if v := getKey(t, cli, "/fwd/policy/groups/web"); strings.Contains(v, "ports: 22, from: [any]") || !strings.Contains(v, "9003") {
 		t.Fatalf("web:\n%s", v)
 	}
 }
@@ -128,7 +128,7 @@ func TestCorruptStore(t *testing.T) {
 			a := newAdmin(t, cli, AdminOptions{})
 			ctx := context.Background()
 			mustApply(t, a, basePolicy)
-			put(t, cli, tc.key, tc.value)
+			putKey(t, cli, tc.key, tc.value)
 			rev := storeRev(t, cli)
 			_, _, err := a.Export(ctx)
 			check := func(what string, err error) {

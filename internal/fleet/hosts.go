@@ -23,8 +23,8 @@ type HostInfo struct {
 	Problems []string     `json:"problems,omitempty"` // values that could not be read, with their keys
 }
 
-// Member is one live member of a group.
-type Member struct {
+// GroupMember is one live member of a group.
+type GroupMember struct {
 	Host  string       `json:"host"`
 	Addrs []netip.Addr `json:"addrs"`
 }
@@ -227,7 +227,7 @@ func (a *Admin) Hosts(ctx context.Context) ([]HostInfo, int64, error) {
 
 // Members lists the live members of group (assigned and alive) and their
 // addresses, by host name.
-func (a *Admin) Members(ctx context.Context, group string) ([]Member, int64, error) {
+func (a *Admin) Members(ctx context.Context, group string) ([]GroupMember, int64, error) {
 	resp, err := a.cli.Get(ctx, a.layout.Key(KindGroup, group), clientv3.WithCountOnly())
 	if err != nil {
 		return nil, 0, storeErr(err)
@@ -239,10 +239,10 @@ func (a *Admin) Members(ctx context.Context, group string) ([]Member, int64, err
 	if err != nil {
 		return nil, 0, err
 	}
-	out := []Member{}
+	out := []GroupMember{}
 	for _, h := range hosts {
 		if h.Alive && slices.Contains(h.Groups, group) {
-			out = append(out, Member{Host: h.Name, Addrs: h.Addrs})
+			out = append(out, GroupMember{Host: h.Name, Addrs: h.Addrs})
 		}
 	}
 	return out, rev, nil

@@ -13,7 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func put(t *testing.T, cli *clientv3.Client, key, value string) {
+func putKey(t *testing.T, cli *clientv3.Client, key, value string) {
 	t.Helper()
 	if _, err := cli.Put(context.Background(), key, value); err != nil {
 		t.Fatal(err)
@@ -29,10 +29,10 @@ func hostUp(t *testing.T, cli *clientv3.Client, host string, addrs []string, st 
 		v.Addrs = append(v.Addrs, netip.MustParseAddr(a))
 	}
 	b, _ := json.Marshal(v)
-	put(t, cli, "/fwd/hosts/"+host, string(b))
+	putKey(t, cli, "/fwd/hosts/"+host, string(b))
 	if st != nil {
 		b, _ := json.Marshal(st)
-		put(t, cli, "/fwd/status/"+host, string(b))
+		putKey(t, cli, "/fwd/status/"+host, string(b))
 	}
 }
 
@@ -121,7 +121,7 @@ func TestAssign(t *testing.T) {
 		if !errors.Is(err, tc.err) {
 			t.Fatalf("assign %s %v: %v, want %v", tc.host, tc.groups, err, tc.err)
 		}
-		if got := get(t, cli, "/fwd/assign/h1"); got != tc.want {
+		if got := getKey(t, cli, "/fwd/assign/h1"); got != tc.want {
 			t.Fatalf("assign %s %v: assign/h1 is %q, want %q", tc.host, tc.groups, got, tc.want)
 		}
 	}
