@@ -36,7 +36,8 @@ func readmeExitCodes(t *testing.T) map[string]int {
 // fwctl has, with the same numbers.
 func TestExitCodesREADME(t *testing.T) {
 	want := map[string]int{"ok": exitOK, "rejected": exitRejected, "usage": exitUsage,
-		"unreachable": exitUnreach, "permission": exitPermission, "incomplete": exitIncomplete}
+		"unreachable": exitUnreach, "permission": exitPermission, "incomplete": exitIncomplete,
+		"conflict": exitConflict}
 	got := readmeExitCodes(t)
 	if len(got) != len(want) {
 		t.Errorf("README's exit codes %v, want %v", got, want)

@@ -90,7 +90,7 @@ func printJSON(w io.Writer, v any) {
 }
 
 func runAllow(e env, args []string) int {
-	o, words, ok := scanOpts("allow", e, args, "odpf")
+	o, words, ok := scanOpts("allow", e, args, "odpfs")
 	if !ok {
 		return optsExit(o)
 	}
@@ -101,6 +101,9 @@ func runAllow(e env, args []string) int {
 	specs, err := ruleWords(words, o)
 	if err != nil {
 		return ruleFail(e, "allow", err)
+	}
+	if o.store.set() {
+		return fleetRuleEdit(e, "allow", o, iface, specs, false)
 	}
 	group := o.group
 	if iface != "" && !o.groupSet {
@@ -187,13 +190,16 @@ func runNotAllow(word string) func(e env, args []string) int {
 }
 
 func runDelete(e env, args []string) int {
-	o, words, ok := scanOpts("delete", e, args, "odprf")
+	o, words, ok := scanOpts("delete", e, args, "odprfs")
 	if !ok {
 		return optsExit(o)
 	}
 	if len(words) == 0 {
 		fmt.Fprintf(e.stderr, "fwctl delete: missing rule: expected rule numbers, rule IDs or allow RULE\n%s\n", liveUsage["delete"])
 		return exitUsage
+	}
+	if o.store.set() {
+		return fleetDelete(e, o, words)
 	}
 	var req control.DeleteRequest
 	switch words[0] {

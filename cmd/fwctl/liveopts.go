@@ -31,11 +31,15 @@ type liveOpts struct {
 	// commands that change rules (confirm.go).
 	force   bool
 	confirm time.Duration
+	// store names the fleet's etcd (fleet mode): allow and delete then
+	// edit --group G in the store (fleetedit.go).
+	store storeOpts
 }
 
 // globalOpts are the options run() moves behind the command name when
 // they come first (fwctl --dry-run allow 22): name -> takes a value.
-var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true, "--revoke": false, "--force": false, "--confirm": true}
+var globalOpts = map[string]bool{"--socket": true, "-o": true, "--output": true, "--dry-run": false, "--group": true, "--expire": true, "--profiles": true, "--revoke": false, "--force": false, "--confirm": true,
+	"--store": true, "--store-prefix": true, "--store-cert": true, "--store-key": true, "--store-ca": true, "--store-timeout": true}
 
 // hoistGlobals turns "fwctl --dry-run allow 22" into "fwctl allow
 // --dry-run 22".
@@ -98,7 +102,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			name == "--expire" && !strings.Contains(what, "e") ||
 			name == "--profiles" && !strings.Contains(what, "p") ||
 			name == "--revoke" && !strings.Contains(what, "r") ||
-			(name == "--force" || name == "--confirm") && !strings.Contains(what, "f"):
+			(name == "--force" || name == "--confirm") && !strings.Contains(what, "f") ||
+			isStoreOpt(name) && !strings.Contains(what, "s"):
 			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
 			return o, nil, false
 		}
@@ -110,7 +115,7 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			i++
 			val = args[i]
 		}
-		if !scanSafety(cmd, e, name, val, hasVal, &o) {
+		if !scanSafety(cmd, e, name, val, hasVal, &o) || !o.store.take(e, cmd, name, val) {
 			return o, nil, false
 		}
 		switch name {
@@ -162,6 +167,9 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			}
 			o.group, o.groupSet = val, true
 		}
+	}
+	if strings.Contains(what, "s") {
+		o.store.fromEnv(e)
 	}
 	return o, words, true
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // Exit codes. Scripts depend on them; README.md lists them.
@@ -18,12 +19,17 @@ const (
 	exitUnreach    = 3 // the daemon could not be reached
 	exitPermission = 4 // permission denied (socket or file)
 	exitIncomplete = 5 // replay stopped early on a truncated or corrupt capture
+	exitConflict   = 6 // fleet mode: the store changed during the edit, which gave up after its retries
 )
 
 // env is what a command runs with; tests substitute it.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// env and clock, when set, stand for the environment and the
+	// clock (tests); see getenv and now.
+	env   map[string]string
+	clock func() time.Time
 }
 
 type command struct {
@@ -55,6 +61,7 @@ func commands() []command {
 		{"suggest", "suggest [--prefix4 N] [--prefix6 N]: rules for what fwd --audit would have dropped", runSuggest},
 		{"apply", "apply [--confirm D] FILE: replace the running fwd's rules file with FILE (validated, all or nothing)", runApply},
 		{"confirm", "confirm: keep the change made with --confirm D (else fwd rolls it back at the deadline)", runConfirm},
+		{"fleet", "fleet apply|export|assign|unassign|hosts|members|status: fleet mode, the groups of many hosts in etcd (--store)", runFleet},
 	}
 }
 

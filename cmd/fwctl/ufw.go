@@ -444,8 +444,8 @@ func addrFamily(s string) (family string, whole bool, err error) {
 	if s == "any6" {
 		return "IPv6", true, nil
 	}
-	if !strings.ContainsAny(s, "./:") {
-		return "", false, nil // a prefix-list name: the daemon checks it
+	if !strings.ContainsAny(s, "./:") || strings.HasPrefix(s, "group:") {
+		return "", false, nil // a prefix-list name or a group reference: the daemon checks it
 	}
 	p, _, err := rules.ParsePrefix(s)
 	if err != nil {

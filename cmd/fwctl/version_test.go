@@ -55,7 +55,8 @@ func TestCompletionBash(t *testing.T) {
 		{"fwctl --v", "--version"},
 		{"fwctl completion ", "bash zsh"},
 		{"fwctl status n", "numbered"},
-		{"fwctl reload --s", "--socket"},
+		{"fwctl reload --so", "--socket"},
+		{"fwctl fleet status --store-p", "--store-prefix"},
 		{"fwctl validate " + dir + "/ru", dir + "/rules.yaml"},
 	} {
 		words := strings.Fields(tc.words)
@@ -146,7 +147,11 @@ func manPage(t *testing.T) manpage.Page {
 				{Tag: itoa(exitUnreach), Text: "the daemon could not be reached"},
 				{Tag: itoa(exitPermission), Text: "permission denied (socket or file)"},
 				{Tag: itoa(exitIncomplete), Text: "replay stopped early on a truncated or corrupt capture"},
+				{Tag: itoa(exitConflict), Text: "fleet mode: the store changed during the edit, which gave up after its retries"},
 			}},
+			{Title: "Fleet mode", Paras: []string{
+				"With a store named (--store URLS or $FWD_STORE), fwctl edits the policy of a fleet of fwd hosts in etcd instead of one running fwd: allow RULE --group G and delete allow RULE --group G change group G by compare-and-swap, and the fleet subcommands below manage the rest. " + strings.ReplaceAll(storeUsage, "\n", " "),
+			}, Items: fleetItems()},
 			{Title: "Files", Items: []manpage.Item{
 				{Tag: "/run/fwd/fwd.sock", Text: "fwd's control socket (--socket)"},
 				{Tag: "/etc/fwd/rules.yaml", Text: "the rules file fwd runs on and edits write to"},
@@ -154,6 +159,15 @@ func manPage(t *testing.T) manpage.Page {
 			{Title: "See also", Paras: []string{"fwd(8), ufw(8)"}},
 		},
 	}
+}
+
+// fleetItems are the fleet subcommands for the man page.
+func fleetItems() []manpage.Item {
+	var out []manpage.Item
+	for _, c := range fleetCommands() {
+		out = append(out, manpage.Item{Tag: "fwctl fleet " + c.usage, Text: c.summary})
+	}
+	return out
 }
 
 // TestManPage keeps man/fwctl.8 what fwctl --help says; `make man` (this

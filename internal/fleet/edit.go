@@ -20,9 +20,10 @@ type DirRule struct {
 	Rule rules.Rule // Proto, Ports, ICMP, Peers, Description
 }
 
-// Text is the rule as fwctl prints it: "in tcp 443 from any".
+// Text is the rule as fwctl prints it: "tcp 443 from any" (egress
+// rules say "to").
 func (d DirRule) Text() string {
-	return d.Dir.String() + " " + d.Rule.Format(d.Dir)
+	return d.Rule.Format(d.Dir)
 }
 
 // EditResult says what a one-group edit changed (or, dry, would change).

@@ -23,7 +23,7 @@ func TestAddDeleteRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Changed || strings.Join(res.Added, ";") != "in tcp 8443 from office" || strings.Join(res.Skipped, ";") != "in tcp 22 from 203.0.113.0/24" {
+	if !res.Changed || strings.Join(res.Added, ";") != "tcp 8443 from office" || strings.Join(res.Skipped, ";") != "tcp 22 from 203.0.113.0/24" {
 		t.Fatalf("add: %+v", res)
 	}
 	if !regexp.MustCompile(`(?m)^\+ *- \{proto: tcp, ports: 8443, from: \[office\]\}$`).MatchString(res.Diff) {
@@ -39,7 +39,7 @@ func TestAddDeleteRule(t *testing.T) {
 	}
 
 	res, err = a.DeleteRule(ctx, "web", []DirRule{tcpRule(8443, "203.0.113.0/24")}, true)
-	if err != nil || !res.Changed || strings.Join(res.Deleted, ";") != "in tcp 8443 from office" || storeRev(t, cli) != rev {
+	if err != nil || !res.Changed || strings.Join(res.Deleted, ";") != "tcp 8443 from office" || storeRev(t, cli) != rev {
 		t.Fatalf("dry delete: %+v %v", res, err)
 	}
 	if _, err = a.DeleteRule(ctx, "web", []DirRule{tcpRule(8443, "office")}, false); err != nil {
@@ -69,7 +69,7 @@ func TestEditRefusals(t *testing.T) {
 		{"undefined prefix list", "web", false, tcpRule(22, "ofice"), ErrInvalid, `undefined prefix list "ofice"`},
 		{"undefined group", "web", false, tcpRule(22, "group:nope"), ErrInvalid, `undefined group "nope"`},
 		{"egress omitted", "web", false, egress, ErrRefused, "allows all outbound traffic"},
-		{"delete a rule that is not there", "web", true, tcpRule(23, "any"), ErrRefused, "no rule of group web allows exactly in tcp 23 from any"},
+		{"delete a rule that is not there", "web", true, tcpRule(23, "any"), ErrRefused, "no rule of group web allows exactly tcp 23 from any"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rev := storeRev(t, cli)
