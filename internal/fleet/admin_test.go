@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
+
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -108,7 +110,7 @@ func meaning(t *testing.T, src []byte) string {
 }
 
 func TestApplyExportRoundTrip(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{})
 	ctx := context.Background()
 	res := mustApply(t, a, basePolicy)
@@ -136,7 +138,7 @@ func TestApplyExportRoundTrip(t *testing.T) {
 }
 
 func TestApplyDryRunWritesNothing(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{})
 	rev := storeRev(t, cli)
 	res, err := a.Apply(context.Background(), "p.yaml", []byte(basePolicy), ApplyOptions{DryRun: true})
@@ -152,7 +154,7 @@ func TestApplyDryRunWritesNothing(t *testing.T) {
 }
 
 func TestApplyDeletesVanishedKeys(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{})
 	mustApply(t, a, basePolicy)
 	res := mustApply(t, a, onlyWeb)
@@ -193,7 +195,7 @@ func TestApplyRefusals(t *testing.T) {
 		{"assigned group deleted", onlyWeb, AdminOptions{}, true, ErrRefused, "group db is assigned to h1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cli := startEtcd(t)
+			cli := etcdtest.Start(t).Client(t)
 			a := newAdmin(t, cli, tc.opts)
 			mustApply(t, a, basePolicy)
 			if err := a.Assign(context.Background(), "h1", "web"); err != nil {
@@ -223,7 +225,7 @@ func TestApplyOverLimitRefusedByServerToo(t *testing.T) {
 	for i := range 130 {
 		many += fmt.Sprintf("  - {name: g%d}\n", i)
 	}
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{MaxTxnOps: 1000})
 	_, err := a.Apply(context.Background(), "p.yaml", []byte(many), ApplyOptions{})
 	if err == nil || !strings.Contains(err.Error(), "too many operations in txn request") {
@@ -242,7 +244,7 @@ func TestApplyConflict(t *testing.T) {
 		{"retry: the later apply wins cleanly", 0, basePolicy, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cli := startEtcd(t)
+			cli := etcdtest.Start(t).Client(t)
 			first := newAdmin(t, cli, AdminOptions{})
 			mustApply(t, first, "version: 1\ngroups:\n  - {name: web}\n")
 			a := newAdmin(t, cli, AdminOptions{Retries: tc.retries})
@@ -268,7 +270,7 @@ func TestApplyConflict(t *testing.T) {
 }
 
 func TestParallelEditsNoneLost(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{})
 	mustApply(t, a, basePolicy)
 	const n = 20
@@ -332,7 +334,7 @@ func TestApplyGuardsWhatItRead(t *testing.T) {
 		}, ErrRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cli := startEtcd(t)
+			cli := etcdtest.Start(t).Client(t)
 			other := newAdmin(t, cli, AdminOptions{})
 			mustApply(t, other, basePolicy)
 			a := newAdmin(t, cli, AdminOptions{Retries: tc.retries})

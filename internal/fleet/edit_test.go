@@ -8,12 +8,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
+
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
 )
 
 func TestAddDeleteRule(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{})
 	ctx := context.Background()
 	mustApply(t, a, basePolicy)
@@ -52,7 +54,7 @@ func TestAddDeleteRule(t *testing.T) {
 }
 
 func TestEditRefusals(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{})
 	ctx := context.Background()
 	mustApply(t, a, basePolicy)
@@ -91,7 +93,7 @@ func TestEditRefusals(t *testing.T) {
 // An edit that loses every compare-and-swap gives up with ErrConflict
 // and writes nothing of its own.
 func TestEditConflict(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	other := newAdmin(t, cli, AdminOptions{})
 	mustApply(t, other, basePolicy)
 	a := newAdmin(t, cli, AdminOptions{Retries: 2})
@@ -124,7 +126,7 @@ func TestCorruptStore(t *testing.T) {
 		{"serial not a number", "/fwd/policy/serial", "seven", "/fwd/policy/serial: bad serial \"seven\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cli := startEtcd(t)
+			cli := etcdtest.Start(t).Client(t)
 			a := newAdmin(t, cli, AdminOptions{})
 			ctx := context.Background()
 			mustApply(t, a, basePolicy)

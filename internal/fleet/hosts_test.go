@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -37,7 +39,7 @@ func hostUp(t *testing.T, cli *clientv3.Client, host string, addrs []string, st 
 }
 
 func TestHostsMembersStatus(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 	a := newAdmin(t, cli, AdminOptions{Now: func() time.Time { return now }})
 	ctx := context.Background()
@@ -101,7 +103,7 @@ func TestHostsMembersStatus(t *testing.T) {
 }
 
 func TestAssign(t *testing.T) {
-	cli := startEtcd(t)
+	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{})
 	ctx := context.Background()
 	mustApply(t, a, basePolicy)
