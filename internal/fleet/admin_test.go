@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
-
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
 	clientv3 "go.etcd.io/etcd/client/v3"

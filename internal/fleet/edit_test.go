@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
-
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/direction"
 )

@@ -8,10 +8,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
 	"time"
 
+	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
