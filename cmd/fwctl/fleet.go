@@ -3,8 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"slices"
+		"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,13 +124,14 @@ func runFleet(e env, args []string) int {
 		return exitOK
 	}
 	name := ""
-	for i, a := range args { // the subcommand is the first word (options may come first)
-		if !strings.HasPrefix(a, "-") {
+	for i := 0; i < len(args); i++ { // the first word (options may come first)
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
 			name, args = a, append(args[:i:i], args[i+1:]...)
 			break
 		}
-		if isStoreOpt(a) || a == "-o" {
-			break // its value would look like a word; subcommands come first then
+		if (isStoreOpt(a) || a == "-o" || a == "--output") && !strings.Contains(a, "=") {
+			i++ // its value
 		}
 	}
 	i := slices.IndexFunc(fleetCommands(), func(c fleetCommand) bool { return c.name == name })
@@ -174,7 +174,7 @@ func fleetApply(e env, s *storeSession, o fleetOpts, words []string) error {
 	name := words[0]
 	src, err := readPolicyFile(e, name)
 	if err != nil {
-		return fmt.Errorf("%w: %w", fleet.ErrInvalid, err)
+		return err
 	}
 	if name == "-" {
 		name = "(stdin)"
@@ -194,9 +194,6 @@ func fleetApply(e env, s *storeSession, o fleetOpts, words []string) error {
 func readPolicyFile(e env, name string) ([]byte, error) {
 	if name == "-" {
 		return io.ReadAll(io.LimitReader(e.stdin, rules.DefaultMaxFileBytes+1))
-	}
-	if _, err := os.Stat(name); err != nil {
-		return nil, err
 	}
 	return rules.ReadFile(name, 0)
 }

@@ -14,9 +14,13 @@ import (
 // (6 new connections per peer in 30 s) on it. Only incoming rules take
 // one.
 func runLimit(e env, args []string) int {
-	o, words, ok := scanOpts("limit", e, args, "odpf")
+	o, words, ok := scanOpts("limit", e, args, "odpfs")
 	if !ok {
 		return optsExit(o)
+	}
+	if o.store.set() {
+		fmt.Fprintf(e.stderr, "fwctl limit: fleet mode (a store is named): limit rules are written in the policy file (fwctl fleet export, edit, fwctl fleet apply)\n")
+		return exitRejected
 	}
 	if len(words) > 0 && words[0] == "out" {
 		return ruleFail(e, "limit", rejectErr("limit out: a limit brakes peers that connect to this host; only incoming rules take one"))

@@ -84,8 +84,8 @@ func (a *Admin) desired(name string, src []byte) (Policy, error) {
 	if err != nil {
 		return Policy{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if n := len(f.ACL.Ingress) + len(f.ACL.Egress); n > 0 {
-		return Policy{}, fmt.Errorf("%w: %s: the file has a network ACL (%d entries): a fleet policy holds groups and prefix lists only", ErrInvalid, name, n)
+	if len(f.ACL.Ingress)+len(f.ACL.Egress) > 0 {
+		return Policy{}, fmt.Errorf("%w: %s: the file has a network ACL: a fleet policy holds groups and prefix lists only", ErrInvalid, name)
 	}
 	for _, g := range f.Groups {
 		if err := CheckName(g.Name); err != nil {
