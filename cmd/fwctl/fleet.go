@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-		"slices"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
