@@ -94,14 +94,6 @@ func (e env) getenv(name string) string {
 	return os.Getenv(name)
 }
 
-// now is the clock, or the test's.
-func (e env) now() time.Time {
-	if e.clock != nil {
-		return e.clock()
-	}
-	return time.Now()
-}
-
 // storeSession is an Admin over a connected client.
 type storeSession struct {
 	admin *fleet.Admin
