@@ -186,7 +186,7 @@ func TestApplyRefusals(t *testing.T) {
 		err       error
 		msg       string
 	}{
-		{"over 128 operations", many, AdminOptions{}, false, ErrLimit, "operations in one transaction and etcd allows 128 (--max-txn-ops)"},
+		{"over 128 operations", many, AdminOptions{}, false, ErrLimit, "compares in one transaction and etcd allows 128 of each (--max-txn-ops)"},
 		{"over the request size", big, AdminOptions{MaxRequestBytes: 4096}, false, ErrLimit, "etcd allows 4.0 KiB (--max-request-bytes)"},
 		{"invalid file", "version: 1\ngroups:\n  - {name: web, ingress: [{proto: tcp, ports: 99999}]}\n", AdminOptions{}, false, ErrInvalid, "p.yaml:3:"},
 		{"network acl", "version: 1\nacl:\n  ingress:\n    - {number: 1, action: deny, proto: all, from: [198.18.0.1]}\ngroups: [{name: web}]\n", AdminOptions{}, false, ErrInvalid, "network ACL"},
@@ -217,18 +217,54 @@ func TestApplyRefusals(t *testing.T) {
 	}
 }
 
-func TestApplyOverLimitRefusedByServerToo(t *testing.T) {
-	// Our limit matches the server's: with fwctl's check lifted, the
-	// server itself refuses the same transaction.
-	many := "version: 1\ngroups:\n"
-	for i := range 130 {
-		many += fmt.Sprintf("  - {name: g%d}\n", i)
+// bigList is a policy of one group whose prefix list holds n addresses.
+func bigList(n int) string {
+	var b strings.Builder
+	b.WriteString("version: 1\nprefix_lists:\n  big: [")
+	for i := range n {
+		fmt.Fprintf(&b, "10.%d.%d.%d/32, ", i>>16, (i>>8)&255, i&255)
 	}
-	cli := etcdtest.Start(t).Client(t)
-	a := newAdmin(t, cli, AdminOptions{MaxTxnOps: 1000})
-	_, err := a.Apply(context.Background(), "p.yaml", []byte(many), ApplyOptions{})
-	if err == nil || !strings.Contains(err.Error(), "too many operations in txn request") {
-		t.Fatalf("err %v, want the server's refusal", err)
+	b.WriteString("10.255.255.255/32]\ngroups:\n  - {name: web, ingress: [{proto: tcp, ports: 22, from: [big]}]}\n")
+	return b.String()
+}
+
+// fwd's limits are the server's: what fwd accepts, the server accepts;
+// what fwd refuses, the server (with fwd's check lifted) refuses too.
+// The sizes sit within 0.2% of the server's 1.5 MiB.
+func TestApplyLimitsMatchTheServer(t *testing.T) {
+	many := func(n int) string {
+		s := "version: 1\ngroups:\n"
+		for i := range n {
+			s += fmt.Sprintf("  - {name: g%d}\n", i)
+		}
+		return s
+	}
+	lifted := AdminOptions{MaxTxnOps: 1 << 20, MaxRequestBytes: 1 << 30}
+	for _, tc := range []struct {
+		name     string
+		src      string
+		fwdOK    bool
+		serverOK bool
+		server   string // the server's refusal
+	}{
+		{"125 groups: 128 compares", many(125), true, true, ""},
+		{"126 groups: 129 compares", many(126), false, false, "too many operations in txn request"},
+		{"just under 1.5 MiB", bigList(98200), true, true, ""},
+		{"just over 1.5 MiB", bigList(98400), false, false, "request is too large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cli := etcdtest.Start(t).Client(t)
+			opts := rules.Options{MaxRules: 1 << 20}
+			_, err := newAdmin(t, cli, AdminOptions{Rules: opts}).Apply(context.Background(), "p.yaml", []byte(tc.src), ApplyOptions{DryRun: true})
+			if (err == nil) != tc.fwdOK || err != nil && !errors.Is(err, ErrLimit) {
+				t.Fatalf("fwd's check: %v, want ok=%v", err, tc.fwdOK)
+			}
+			lifted.Rules = opts
+			_, err = newAdmin(t, cli, lifted).Apply(context.Background(), "p.yaml", []byte(tc.src), ApplyOptions{})
+			if (err == nil) != tc.serverOK || err != nil && !strings.Contains(err.Error(), tc.server) {
+				t.Fatalf("the server: %v, want ok=%v", err, tc.serverOK)
+			}
+		})
 	}
 }
 

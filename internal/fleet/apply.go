@@ -161,7 +161,7 @@ func (a *Admin) applyOnce(ctx context.Context, want Policy, opts ApplyOptions) (
 // that differ, deletes for the keys that vanish, each guarded by its
 // ModRevision, and guards on the whole policy and the assignments.
 func (a *Admin) plan(r *policyRead, want Policy) *applyPlan {
-	p := &applyPlan{}
+	p := &applyPlan{bytes: txnEnvelopeBytes}
 	rev := r.rev + 1
 	p.guardDir(a.layout.Prefix+"policy/", rev)
 	p.guardDir(a.layout.Dir(KindAssign), rev)
@@ -179,8 +179,14 @@ func (p *applyPlan) guardDir(dir string, rev int64) {
 }
 
 // txnItemBytes is what one compare or operation adds to a request
-// beyond its keys and value (protobuf framing, generously).
-const txnItemBytes = 16
+// beyond its keys and value (protobuf framing, generously), and
+// txnEnvelopeBytes what the request adds around them (its header): with
+// them the estimate is never below the size etcd measures
+// (TestApplyLimitsMatchTheServer).
+const (
+	txnItemBytes     = 16
+	txnEnvelopeBytes = 1024
+)
 
 func (p *applyPlan) diffKind(l Layout, k Kind, have map[string]stored, want map[string][]byte) {
 	names := slices.Sorted(maps.Keys(want))
@@ -246,12 +252,12 @@ func (a *Admin) bumpSerial(r *policyRead, p *applyPlan) {
 // checkLimits refuses a transaction over the server's limits: one change
 // is one transaction, never split (a host would enforce half of it).
 func (a *Admin) checkLimits(ops, cmps, size int) error {
-	if n := max(ops, cmps); n > a.opts.MaxTxnOps {
-		return fmt.Errorf("%w: the change needs %d operations in one transaction and etcd allows %d (--max-txn-ops); fwd never splits a policy change: apply it in smaller steps, or raise the server's limit and fwctl's --max-txn-ops",
-			ErrLimit, n, a.opts.MaxTxnOps)
+	if max(ops, cmps) > a.opts.MaxTxnOps {
+		return fmt.Errorf("%w: the change takes %d operations and %d compares in one transaction and etcd allows %d of each (--max-txn-ops); fwd never splits a policy change: apply it in smaller steps",
+			ErrLimit, ops, cmps, a.opts.MaxTxnOps)
 	}
 	if size > a.opts.MaxRequestBytes {
-		return fmt.Errorf("%w: the change is about %s in one request and etcd allows %s (--max-request-bytes); fwd never splits a policy change: apply it in smaller steps, or raise the server's limit and fwctl's --max-request-bytes",
+		return fmt.Errorf("%w: the change is about %s in one request and etcd allows %s (--max-request-bytes); fwd never splits a policy change: apply it in smaller steps",
 			ErrLimit, byteSize(size), byteSize(a.opts.MaxRequestBytes))
 	}
 	return nil
