@@ -19,7 +19,8 @@ import (
 
 // The fleet transcripts run fwctl against Debian's etcd server
 // (etcdtest). Besides commands, a step may be "put KEY VALUE" (what a
-// host's fwd writes, or a corrupt value) or "stop" (the store goes away).
+// host's fwd writes, or a corrupt value), "stop" (the store goes away)
+// or "< FILE CMD" (CMD with FILE on its standard input).
 
 const fleetPolicy = `version: 1
 prefix_lists:
@@ -56,9 +57,10 @@ var fleetScenarios = []struct {
 		"fleet status",
 		"fleet export",
 		"fleet apply --dry-run $DIR/policy.yaml",
-		"fleet apply $DIR/policy.yaml",
+		"< policy.yaml fleet apply -",
 		"fleet apply $DIR/policy.yaml",
 		"fleet export",
+		"fleet export --store-prefix /other/",
 		"allow --group web 8443/tcp",
 		"allow --group web 8443/tcp",
 		"allow --dry-run --group web from office to any port 9000 proto tcp",
@@ -90,6 +92,8 @@ var fleetScenarios = []struct {
 		"fleet members",
 		"fleet apply --revoke $DIR/policy.yaml",
 		"fleet apply --store etcd://nohost $DIR/policy.yaml",
+		"fleet status --store-prefix fwd",
+		"fleet status --store-cert $DIR/client.pem",
 		"fleet apply $DIR/missing.yaml",
 		"fleet assign web1",
 		"fleet assign web1 nope",
@@ -144,8 +148,14 @@ func TestFleetGolden(t *testing.T) {
 					fmt.Fprintf(&tr, "\n## put %s\n%s\n", key, strings.TrimSuffix(value, "\n"))
 					continue
 				}
+				stdin := ""
+				if rest, ok := strings.CutPrefix(st, "< "); ok { // "< FILE CMD": FILE on standard input
+					name, cmd, _ := strings.Cut(rest, " ")
+					stdin, st = fleetFiles[name], cmd
+					fmt.Fprintf(&tr, "\n## standard input: %s", name)
+				}
 				var out, errb bytes.Buffer
-				e.stdin, e.stdout, e.stderr = strings.NewReader(""), &out, &errb
+				e.stdin, e.stdout, e.stderr = strings.NewReader(stdin), &out, &errb
 				code := run(e, splitWords(strings.ReplaceAll(st, "$DIR", dir)))
 				fmt.Fprintf(&tr, "\n$ fwctl %s\n-- exit %d\n", st, code)
 				if out.Len() > 0 {
