@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,6 +209,41 @@ func TestStoreExit(t *testing.T) {
 	} {
 		if got := storeExit(tc.err); got != tc.want {
 			t.Errorf("%v: exit %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestFleetParallelAllow: 20 fwctl allow --group web at once, each its
+// own client, all land (compare-and-swap, retried), none lost.
+func TestFleetParallelAllow(t *testing.T) {
+	srv := etcdtest.Start(t)
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(fleetPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fwctlAt := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		e := env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: map[string]string{"FWD_STORE": srv.Endpoints()[0]}}
+		return run(e, args), out.String(), errb.String()
+	}
+	if code, _, stderr := fwctlAt("fleet", "apply", policy); code != exitOK {
+		t.Fatalf("apply: exit %d: %s", code, stderr)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if code, _, stderr := fwctlAt("allow", "--group", "web", fmt.Sprintf("%d/tcp", 9000+i)); code != exitOK {
+				t.Errorf("allow %d: exit %d: %s", 9000+i, code, stderr)
+			}
+		})
+	}
+	wg.Wait()
+	_, out, _ := fwctlAt("fleet", "export")
+	for i := range n {
+		if !strings.Contains(out, fmt.Sprintf("ports: %d, from: [any]}", 9000+i)) {
+			t.Errorf("port %d lost:\n%s", 9000+i, out)
 		}
 	}
 }
