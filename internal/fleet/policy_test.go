@@ -48,7 +48,9 @@ func TestSplitAndAssemble(t *testing.T) {
 	if back.Groups[0].Name != "db" || back.Groups[1].Name != "web" {
 		t.Fatalf("groups %s, %s", back.Groups[0].Name, back.Groups[1].Name)
 	}
-	members := func(string) []netip.Prefix { return rules.HostPrefixes([]netip.Addr{netip.MustParseAddr("198.18.1.1")}) }
+	members := func(string) []netip.Prefix {
+		return rules.HostPrefixes([]netip.Addr{netip.MustParseAddr("198.18.1.1")})
+	}
 	a, _ := f.ResolveGroups(members).Select([]string{"db", "web"})
 	b, _ := back.ResolveGroups(members).Select([]string{"web", "db"})
 	reorder := *a
