@@ -68,7 +68,7 @@ func (e *env) fwctlAsAdmin(args ...string) ctlResult {
 
 // sshd listens on the server's port 22 (both families) and echoes.
 func (e *env) sshd() {
-	echoServe(listenIn(e.t, e.server, "tcp", ":22"))
+	echoServeProcess(e.t, e.server, ":22")
 }
 
 // adminReach reports whether a new connection from src to the server's
