@@ -68,7 +68,7 @@ func (e *env) fwctlAsAdmin(args ...string) ctlResult {
 
 // sshd listens on the server's port 22 (both families) and echoes.
 func (e *env) sshd() {
-	echoServe(listenIn(e.t, e.server, "tcp", ":22"))
+	echoServeProcess(e.t, e.server, ":22")
 }
 
 // adminReach reports whether a new connection from src to the server's
@@ -182,6 +182,26 @@ func TestConfirmRollsBackLockout(t *testing.T) {
 	}
 	if r := e.fwctl("confirm"); r.code != 1 {
 		t.Errorf("confirm with nothing pending:\n%s\nwant exit 1", r)
+	}
+
+	// Rolled back at once, before its deadline: fwctl rollback, no entry.
+	open := e.writeRules("open.yaml", adminRules)
+	e.mustFwctl("apply", open, "--confirm", "1h")
+	if !e.adminReach(client4) {
+		t.Fatal("the change that reopens ssh is not live")
+	}
+	r = e.mustFwctl("rollback")
+	if !strings.Contains(r.stdout, "Rolled back to the rules before the change pending confirmation") {
+		t.Errorf("rollback says:\n%s", r)
+	}
+	if e.adminReach(client4) {
+		t.Error("after fwctl rollback the admin still connects: the change is live")
+	}
+	if got := fileText(t, rulesPath); got != lockedRules {
+		t.Errorf("the rules file after fwctl rollback:\n%s\nwant the one before the change", got)
+	}
+	if st := e.safety(); st.RolledBack != 2 || st.Pending != nil {
+		t.Errorf("status after fwctl rollback: %+v", st)
 	}
 }
 

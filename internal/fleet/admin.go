@@ -108,6 +108,7 @@ type stored struct {
 
 // policyRead is the policy as read at one store revision.
 type policyRead struct {
+	layout Layout
 	rev    int64
 	groups map[string]stored
 	lists  map[string]stored
@@ -124,7 +125,7 @@ func (a *Admin) readPolicy(ctx context.Context) (*policyRead, error) {
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	r := &policyRead{rev: resp.Header.Revision, groups: map[string]stored{}, lists: map[string]stored{}}
+	r := &policyRead{layout: a.layout, rev: resp.Header.Revision, groups: map[string]stored{}, lists: map[string]stored{}}
 	for _, kv := range resp.Kvs {
 		s := stored{value: kv.Value, mod: kv.ModRevision, create: kv.CreateRevision}
 		switch kind, name := a.layout.Parse(string(kv.Key)); kind {
@@ -146,7 +147,7 @@ func (a *Admin) readPolicy(ctx context.Context) (*policyRead, error) {
 
 // policy is the read policy's values.
 func (r *policyRead) policy() Policy {
-	p := Policy{Groups: make(map[string][]byte, len(r.groups)), PrefixLists: make(map[string][]byte, len(r.lists))}
+	p := Policy{Layout: r.layout, Groups: make(map[string][]byte, len(r.groups)), PrefixLists: make(map[string][]byte, len(r.lists))}
 	for n, s := range r.groups {
 		p.Groups[n] = s.value
 	}

@@ -60,11 +60,11 @@ func (a *Admin) AddRule(ctx context.Context, group string, rs []DirRule, dryRun 
 			if err != nil {
 				return nil, err
 			}
-			if slices.ContainsFunc(dirRules(&f.Groups[gi], d.Dir), func(o rules.Rule) bool { return sameTraffic(&o, &r) }) {
+			if slices.ContainsFunc(dirRules(&f.Groups[gi], d.Dir), func(o rules.Rule) bool { return o.SameTraffic(&r) }) {
 				res.Skipped = append(res.Skipped, d.Text())
 				continue
 			}
-			if !slices.ContainsFunc(byDir[d.Dir], func(o rules.Rule) bool { return sameTraffic(&o, &r) }) {
+			if !slices.ContainsFunc(byDir[d.Dir], func(o rules.Rule) bool { return o.SameTraffic(&r) }) {
 				byDir[d.Dir] = append(byDir[d.Dir], r)
 				res.Added = append(res.Added, d.Text())
 			}
@@ -108,7 +108,7 @@ func (a *Admin) DeleteRule(ctx context.Context, group string, rs []DirRule, dryR
 			found := false
 			for i, o := range dirRules(&f.Groups[gi], d.Dir) {
 				ref := rules.RuleRef{Group: gi, Dir: d.Dir, Index: i}
-				if sameTraffic(&o, &r) && !slices.Contains(refs, ref) {
+				if o.SameTraffic(&r) && !slices.Contains(refs, ref) {
 					refs = append(refs, ref)
 					res.Deleted = append(res.Deleted, DirRule{Dir: d.Dir, Rule: o}.Text())
 					found = true
@@ -232,7 +232,7 @@ func (a *Admin) namedGuards(r *policyRead, group string, rs []DirRule) []clientv
 	}
 	for _, d := range rs {
 		for _, p := range d.Rule.Peers {
-			if name, ok := strings.CutPrefix(p, groupPeer); ok {
+			if name, ok := rules.GroupRef(p); ok {
 				if s, ok := r.groups[name]; ok {
 					guard(a.layout.Key(KindGroup, name), s)
 				}
@@ -244,46 +244,13 @@ func (a *Admin) namedGuards(r *policyRead, group string, rs []DirRule) []clientv
 	return cmps
 }
 
-// groupPeer starts a peer that names a group ("group:web").
-const groupPeer = "group:"
-
-// resolved is r with its address peers resolved against f; a named group
-// must be one of f's.
+// resolved is r with its peers resolved against f (prefixes, and the
+// groups it references, which must be f's).
 func resolved(f *rules.File, r rules.Rule) (rules.Rule, error) {
-	var addrs []string
-	for _, p := range r.Peers {
-		name, ok := strings.CutPrefix(p, groupPeer)
-		if !ok {
-			addrs = append(addrs, p)
-			continue
-		}
-		if f.GroupIndex(name) < 0 {
-			return r, fmt.Errorf("%w: undefined group %q in %s: the policy has no such group (fwctl fleet export lists them)", ErrInvalid, name, p)
-		}
-	}
-	prefixes, err := f.ResolvePeers(addrs)
-	if err != nil {
+	if err := f.ResolveRulePeers(&r); err != nil {
 		return r, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	r.Prefixes = prefixes
 	return r, nil
-}
-
-// sameTraffic is rules.SameTraffic that also tells group references
-// apart (their addresses are not in Prefixes).
-func sameTraffic(a, b *rules.Rule) bool {
-	return a.SameTraffic(b) && slices.Equal(groupRefs(a), groupRefs(b))
-}
-
-func groupRefs(r *rules.Rule) []string {
-	var out []string
-	for _, p := range r.Peers {
-		if name, ok := strings.CutPrefix(p, groupPeer); ok {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 func dirRules(g *rules.Group, d direction.Dir) []rules.Rule {

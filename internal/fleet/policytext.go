@@ -19,9 +19,10 @@ type valueSpan struct {
 	indent int // columns the value was shifted right by
 }
 
-// policyText writes p as one rules file (version 1, prefix_lists then
-// groups, each sorted by name): what fwctl fleet export prints and what a
-// rule edit edits. The spans say which lines came from which key.
+// policyText writes p as one rules file, as Policy.File assembles it
+// (version 1, prefix_lists then groups, each sorted by name; a one-line
+// prefix list on its name's line): what fwctl fleet export prints and
+// what a rule edit edits. The spans say which lines came from which key.
 func policyText(p Policy) ([]byte, []valueSpan) {
 	var b bytes.Buffer
 	var spans []valueSpan
@@ -31,9 +32,9 @@ func policyText(p Policy) ([]byte, []valueSpan) {
 		line += strings.Count(s, "\n")
 	}
 	// value writes one key's value, its first line after first and the
-	// others after rest (both of the same width).
+	// others after rest.
 	value := func(kind Kind, name string, v []byte, first, rest string) {
-		ls := strings.Split(strings.TrimRight(string(v), "\n"), "\n")
+		ls := strings.Split(strings.TrimRight(strings.ReplaceAll(string(v), "\r\n", "\n"), "\n"), "\n")
 		spans = append(spans, valueSpan{kind: kind, name: name, first: line, lines: len(ls), indent: len(first)})
 		for i, l := range ls {
 			switch {
@@ -50,7 +51,13 @@ func policyText(p Policy) ([]byte, []valueSpan) {
 	if len(p.PrefixLists) > 0 {
 		write("prefix_lists:\n")
 		for _, n := range slices.Sorted(maps.Keys(p.PrefixLists)) {
-			value(KindPrefixList, n, p.PrefixLists[n], "  ", "  ")
+			v := bytes.TrimRight(p.PrefixLists[n], "\n")
+			if !bytes.Contains(v, []byte("\n")) {
+				value(KindPrefixList, n, v, "  "+n+": ", "")
+				continue
+			}
+			write("  " + n + ":\n")
+			value(KindPrefixList, n, v, "    ", "    ")
 		}
 	}
 	if len(p.Groups) == 0 {
