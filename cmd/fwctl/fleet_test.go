@@ -42,8 +42,10 @@ var fleetFiles = map[string]string{
 	"policy.yaml": fleetPolicy,
 	// no-db.yaml drops group db, which a host is assigned.
 	"no-db.yaml": "version: 1\ngroups:\n  - name: web\n    ingress:\n      - {proto: tcp, ports: 443, from: [any]}\n",
-	"bad.yaml":   "version: 1\ngroups:\n  - name: web\n    ingress:\n      - {proto: tcp, ports: 99999, from: [any]}\n",
-	"acl.yaml":   "version: 1\nacl:\n  ingress:\n    - {number: 1, action: deny, proto: all, from: [198.18.0.9]}\ngroups:\n  - {name: web}\n",
+	// drop-web.yaml drops group web, which db's rule references.
+	"drop-web.yaml": "version: 1\ngroups:\n  - name: db\n    ingress:\n      - {proto: tcp, ports: 5432, from: [group:web]}\n    egress: []\n",
+	"bad.yaml":      "version: 1\ngroups:\n  - name: web\n    ingress:\n      - {proto: tcp, ports: 99999, from: [any]}\n",
+	"acl.yaml":      "version: 1\nacl:\n  ingress:\n    - {number: 1, action: deny, proto: all, from: [198.18.0.9]}\ngroups:\n  - {name: web}\n",
 }
 
 // fleetClock is the clock of the transcripts; the hosts' status values
@@ -67,6 +69,7 @@ var fleetScenarios = []struct {
 		"allow --dry-run --group web from office to any port 9000 proto tcp",
 		"delete allow 8443/tcp --group web",
 		"-o json allow --group db from 198.18.0.0/24 to any port 6432 proto tcp",
+		"allow --group db from group:web to any port 6379 proto tcp",
 		"fleet assign web1 web",
 		"fleet assign db1 db web",
 		"fleet assign web2 web",
@@ -82,6 +85,7 @@ var fleetScenarios = []struct {
 		"fleet status",
 		"-o json fleet status",
 		"fleet apply $DIR/no-db.yaml",
+		"fleet apply $DIR/drop-web.yaml",
 		"fleet apply $DIR/bad.yaml",
 		"fleet apply $DIR/acl.yaml",
 		"fleet apply -o json $DIR/policy.yaml",

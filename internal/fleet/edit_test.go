@@ -158,3 +158,48 @@ func TestCorruptStore(t *testing.T) {
 		})
 	}
 }
+
+// A rule naming group:db is guarded on db: an apply that deletes db
+// between the edit's read and its write makes the edit lose the race,
+// and, made again, refuse the rule (db is gone).
+func TestEditGuardsReferencedGroup(t *testing.T) {
+	cli := etcdtest.Start(t).Client(t)
+	other := newAdmin(t, cli, AdminOptions{})
+	mustApply(t, other, basePolicy)
+	a := newAdmin(t, cli, AdminOptions{})
+	once := sync.Once{}
+	a.beforeCommit = func() { once.Do(func() { mustApply(t, other, onlyWeb) }) }
+	res, err := a.AddRule(context.Background(), "web", []DirRule{tcpRule(8080, "group:db")}, false)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `undefined group "db"`) || res.Retries != 1 {
+		t.Fatalf("err %v after %d retries, want undefined group db after 1", err, res.Retries)
+	}
+	if v := getKey(t, cli, "/fwd/policy/groups/web"); strings.Contains(v, "group:db") {
+		t.Fatalf("web references the deleted db:\n%s", v)
+	}
+}
+
+// Deleting a group that a remaining group references is refused, the
+// reference named at file:line:col; nothing is written.
+func TestApplyRefusesDeletingReferencedGroup(t *testing.T) {
+	cli := etcdtest.Start(t).Client(t)
+	a := newAdmin(t, cli, AdminOptions{})
+	ctx := context.Background()
+	mustApply(t, a, basePolicy)
+	if _, err := a.AddRule(ctx, "web", []DirRule{tcpRule(8080, "group:db", "group:web")}, false); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := a.Export(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The export without group db.
+	noDB := regexp.MustCompile(`(?s)  - name: db\n.*?(  - name: web)`).ReplaceAllString(string(out), "$1")
+	rev := storeRev(t, cli)
+	_, err = a.Apply(ctx, "p.yaml", []byte(noDB), ApplyOptions{})
+	if !errors.Is(err, ErrInvalid) || !regexp.MustCompile(`p\.yaml:\d+:\d+: undefined group "db"`).MatchString(err.Error()) {
+		t.Fatalf("err %v, want the reference named\n%s", err, noDB)
+	}
+	if storeRev(t, cli) != rev {
+		t.Fatal("the refused apply wrote")
+	}
+}
