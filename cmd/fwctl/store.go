@@ -133,7 +133,8 @@ func openStore(e env, cmd string, s storeOpts) (*storeSession, int) {
 func storeFail(e env, cmd string, s storeOpts, err error) int {
 	msg := err.Error()
 	if errors.Is(err, fleet.ErrUnreachable) {
-		msg = fmt.Sprintf("store %s did not answer within %s: %v", s.urls, s.timeout, err)
+		cause := strings.TrimPrefix(msg, fleet.ErrUnreachable.Error()+": ")
+		msg = fmt.Sprintf("the store (%s) did not answer within %s: is etcd running there? (%s)", s.urls, s.timeout, cause)
 	}
 	fmt.Fprintf(e.stderr, "fwctl %s: %s\n", cmd, strings.TrimSpace(msg))
 	return storeExit(err)
