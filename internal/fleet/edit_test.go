@@ -118,6 +118,7 @@ func TestEditConflict(t *testing.T) {
 // Values in the store that do not validate are reported with their key,
 // and nothing is written until an apply --repair replaces them.
 func TestCorruptStore(t *testing.T) {
+	srv := etcdtest.Start(t) // one server: starting one takes a second
 	for _, tc := range []struct{ name, key, value, msg string }{
 		{"group not yaml", "/fwd/policy/groups/db", "name: db\ningress: [\n", "groups/db"},
 		{"group named apart from its key", "/fwd/policy/groups/db", "name: other\n", "other"},
@@ -125,7 +126,7 @@ func TestCorruptStore(t *testing.T) {
 		{"serial not a number", "/fwd/policy/serial", "seven", "/fwd/policy/serial: bad serial \"seven\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cli := etcdtest.Start(t).Client(t)
+			cli := emptied(t, srv)
 			a := newAdmin(t, cli, AdminOptions{})
 			ctx := context.Background()
 			mustApply(t, a, basePolicy)
