@@ -119,31 +119,80 @@ func meaning(t *testing.T, src []byte) string {
 	return b.String()
 }
 
+// blockStyle is a policy written in block style, with comments and a
+// group that references groups.
+const blockStyle = `version: 1
+prefix_lists:
+  lan:
+    - 198.18.0.0/24 # the racks
+    - 2001:db8::/64
+  office: [203.0.113.0/24]
+  one:
+    - 198.19.0.1
+groups:
+  - name: web
+    ingress:
+      - proto: tcp
+        ports: [80, 443]
+        from: [any]
+      - {proto: tcp, ports: 9100, from: [lan, group:db]}
+    egress: []
+  - name: db
+    description: >-
+      the databases,
+      two lines
+    ingress:
+      - proto: tcp
+        ports: 5432
+        from: [group:web, office, one]
+`
+
 func TestApplyExportRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		changes   int
+	}{
+		{"flow style", basePolicy, 4},
+		{"block style and references", blockStyle, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) { roundTrip(t, tc.src, tc.changes) })
+	}
+}
+
+func roundTrip(t *testing.T, src string, changes int) {
 	cli := etcdtest.Start(t).Client(t)
 	a := newAdmin(t, cli, AdminOptions{})
 	ctx := context.Background()
-	res := mustApply(t, a, basePolicy)
-	if !res.Changed || res.Serial != 1 || len(res.Changes) != 4 {
+	res := mustApply(t, a, src)
+	if !res.Changed || res.Serial != 1 || len(res.Changes) != changes {
 		t.Fatalf("first apply: %+v", res)
 	}
 	out, _, err := a.Export(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := meaning(t, out), meaning(t, []byte(basePolicy)); got != want {
+	if got, want := meaning(t, out), meaning(t, []byte(src)); got != want {
 		t.Fatalf("export means\n%s\nwant\n%s\nexport:\n%s", got, want, out)
 	}
 	// Applying the export, or the file again, changes nothing.
-	for _, src := range []string{string(out), basePolicy} {
+	for _, src := range []string{string(out), src} {
 		rev := storeRev(t, cli)
 		res = mustApply(t, a, src)
 		if res.Changed || res.Serial != 1 || storeRev(t, cli) != rev {
-			t.Fatalf("re-apply changed the store: %+v", res)
+			t.Fatalf("re-apply changed the store: %+v\n%s", res, src)
 		}
 	}
 	if got := getKey(t, cli, "/fwd/policy/serial"); got != "1" {
 		t.Fatalf("serial %q, want 1", got)
+	}
+	// An edit of each group keeps the policy valid and exportable.
+	for _, g := range []string{"web", "db"} {
+		if _, err := a.AddRule(ctx, g, []DirRule{tcpRule(8080, "group:"+g)}, false); err != nil {
+			t.Fatalf("add to %s: %v", g, err)
+		}
+	}
+	if out, _, err = a.Export(ctx); err != nil || strings.Count(string(out), "8080") != 2 {
+		t.Fatalf("export after edits: %v\n%s", err, out)
 	}
 }
 

@@ -52,7 +52,7 @@ func policyText(p Policy) ([]byte, []valueSpan) {
 		write("prefix_lists:\n")
 		for _, n := range slices.Sorted(maps.Keys(p.PrefixLists)) {
 			v := bytes.TrimRight(p.PrefixLists[n], "\n")
-			if !bytes.Contains(v, []byte("\n")) {
+			if !bytes.Contains(v, []byte("\n")) && bytes.HasPrefix(v, []byte("[")) { // a flow list stays on its name's line
 				value(KindPrefixList, n, v, "  "+n+": ", "")
 				continue
 			}
