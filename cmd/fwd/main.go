@@ -112,6 +112,8 @@ type options struct {
 	test testOptions
 	// safety: the lockout guard and the failsafe (safety.go).
 	safety safetyOptions
+	// containers: the container hooks (containers.go).
+	containers containerOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -142,6 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.watch.register(fs)
 	o.test.register(fs)
 	o.safety.register(fs)
+	o.containers.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -155,6 +158,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	o.rulesGiven = given["rules"]
+	if err := o.containers.validate(); err != nil {
+		return o, err
+	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
 	}
