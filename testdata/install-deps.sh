@@ -16,6 +16,10 @@ command -v lintian >/dev/null 2>&1 || need="$need lintian"
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 # The fail2ban test runs Debian's fail2ban with packaging/fail2ban/fwd.conf.
 command -v fail2ban-server >/dev/null 2>&1 || need="$need fail2ban"
+# The container tests run Debian's dockerd (20.10) in a namespace, with an
+# image made of the static busybox.
+command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need="$need busybox-static"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"
@@ -24,7 +28,9 @@ fi
 echo "install-deps: apt-get install$need"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-# nginx must not start as a system service: the tests run their own.
+# nginx and dockerd must not start as system services: the tests run
+# their own, in namespaces (a dockerd on the host would rewrite its
+# iptables).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 	chmod +x /usr/sbin/policy-rc.d

@@ -143,6 +143,7 @@ func (d *daemon) serveControl() error {
 		Audit:      d.auditStatus,
 		WouldDrops: d.wouldDrops,
 		Queues:     d.queueHealth,
+		Containers: d.containerStatus,
 	})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)

@@ -69,12 +69,19 @@ func TestDockerPublishedPorts(t *testing.T) {
 	path := e.writeRules("rules.yaml", publishedRules)
 	f := e.startFwd("--rules", path, "--queues", "2")
 	e.checkPublished(d, ipA, ipB)
+	e.checkStatus(map[string]string{
+		"8080/tcp (v4)": ipA + ":80 DOCKER closed: no rule admits it",
+		"8080/tcp (v6)": "DOCKER closed: no rule admits it",
+		"8081/tcp (v4)": ipB + ":80 DOCKER open: Anywhere",
+		"8081/tcp (v6)": "DOCKER open: Anywhere",
+	})
 
 	e.mustFwctl("allow", "8080/tcp")
 	parallel(
 		func() { e.mustPass(url("http", server4, 8080), "") },
 		func() { e.mustPass(url("http", server6, 8080), "") },
 	)
+	e.checkStatus(map[string]string{"8080/tcp (v4)": "open: Anywhere", "8080/tcp (v6)": "open: Anywhere"})
 	f.stop()
 	if after := iptablesSave(t, e.server); after != before {
 		t.Errorf("tables after fwd's stop:\n%s\nbefore its start:\n%s", after, before)
@@ -121,4 +128,25 @@ func (e *env) checkPublished(d *dockerd, ipA, ipB string) {
 			}
 		},
 	)
+}
+
+// checkStatus: fwctl status lists each published port (the key) on a
+// line whose words, after it, end with want's.
+func (e *env) checkStatus(want map[string]string) {
+	e.t.Helper()
+	out := e.mustFwctl("status").stdout
+	if !strings.Contains(out, "Note: containers run with --network host") {
+		e.t.Errorf("fwctl status lacks the --network host note:\n%s", out)
+	}
+	for port, w := range want {
+		found := false
+		for l := range strings.SplitSeq(out, "\n") {
+			if rest, ok := strings.CutPrefix(l, port); ok && strings.HasSuffix(strings.Join(strings.Fields(rest), " "), w) {
+				found = true
+			}
+		}
+		if !found {
+			e.t.Errorf("fwctl status has no line %q ... %q:\n%s", port, w, out)
+		}
+	}
 }
