@@ -155,6 +155,20 @@ func (t *Table) unusedChain(chain string) bool {
 	return true
 }
 
+// usedByOthers reports whether chain exists in t with a rule that is not
+// a jump to fwd's chains, or a jump to it.
+func (t *Table) usedByOthers(chain string) bool {
+	if !t.hasChain(chain) {
+		return false
+	}
+	for _, r := range t.Rules {
+		if r.Target == chain || r.Chain == chain && !r.jumpsTo(isOurs) {
+			return true
+		}
+	}
+	return false
+}
+
 // createdChains is, per table, the user chains fwd had to create.
 type createdChains map[string][]string
 
@@ -183,16 +197,20 @@ func dropCreated(cur Tables, created createdChains) string {
 }
 
 // noteCreated records the user chains cfg jumps from that do not exist
-// yet: fwd creates them, and Remove deletes them if still unused.
+// yet, or that hold only fwd's jumps and that nothing jumps to (a fwd
+// killed before its Remove left them): fwd creates them, and Remove
+// deletes them if still unused. Docker's DOCKER-USER always has its RETURN
+// rule and FORWARD's jump, so it is never taken for fwd's.
 func (in *Installer) noteCreated(fam Family, cur Tables, cfg Config) {
 	for table, chains := range wanted(fam, cfg) {
 		for _, c := range userChains(chains) {
-			if !cur[table].hasChain(c) && !slices.Contains(in.created[fam][table], c) {
-				if in.created[fam] == nil {
-					in.created[fam] = createdChains{}
-				}
-				in.created[fam][table] = append(in.created[fam][table], c)
+			if cur[table].usedByOthers(c) || slices.Contains(in.created[fam][table], c) {
+				continue
 			}
+			if in.created[fam] == nil {
+				in.created[fam] = createdChains{}
+			}
+			in.created[fam][table] = append(in.created[fam][table], c)
 		}
 	}
 }

@@ -73,12 +73,14 @@ func testNS(t *testing.T) (string, ExecRunner) {
 // container hooks install without drift (the kernel prints them as fwd
 // writes them), survive dockerd's restart through DOCKER-USER while Check
 // names the FORWARD jump Docker put behind its own, and Remove leaves the
-// tables exactly as before, deleting a DOCKER-USER only fwd created.
+// tables exactly as before, deleting a DOCKER-USER only fwd created (also
+// when a fwd killed before its Remove created it).
 func TestRealIptablesContainers(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		docker bool
-	}{{"docker running", true}, {"no docker", false}} {
+		kill9  bool // a new Installer (fwd restarted after kill -9) removes
+	}{{"docker running", true, false}, {"no docker", false, false}, {"no docker, restart after kill -9", false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, r := testNS(t)
 			ctx := context.Background()
@@ -119,6 +121,12 @@ func TestRealIptablesContainers(t *testing.T) {
 				}
 				if drift, err := in.Check(ctx, cfg); err != nil || len(drift) > 0 {
 					t.Fatalf("after the repair: drift %q, err %v", drift, err)
+				}
+			}
+			if tc.kill9 {
+				in = New(r, nil)
+				if err := in.Install(ctx, cfg); err != nil {
+					t.Fatal(err)
 				}
 			}
 			if err := in.Remove(ctx); err != nil {
