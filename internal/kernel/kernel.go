@@ -221,8 +221,8 @@ func (in *Installer) apply(ctx context.Context, fam Family, cfg *Config) error {
 	}
 	cur := ParseSave(saved)
 	if cfg != nil {
-		in.noteTables(fam, cur)
 		in.noteCreated(fam, cur, *cfg)
+		in.noteTables(fam, cur)
 	}
 	script := Script(fam, cur, cfg)
 	if script == "" {
@@ -240,7 +240,8 @@ func (in *Installer) noteTables(fam Family, cur Tables) {
 	m := map[string]bool{}
 	for _, name := range tables {
 		t, ok := cur[name]
-		m[name] = !ok || t.emptyWithout(isOurs)
+		created := in.created[fam][name]
+		m[name] = !ok || t.emptyWithout(func(c string) bool { return isOurs(c) || slices.Contains(created, c) })
 	}
 	in.ours[fam] = m
 }
