@@ -49,7 +49,9 @@ func (d *dockerd) containerGet(name, host string, port int) (string, error) {
 // traffic routed straight to a container's address is decided by its
 // port (80: closed). fwctl allow 8080/tcp opens 8080 live; fwd's stop
 // leaves the tables as they were; after dockerd restarts (and rebuilds
-// its chains) fwd's hooks are still in place and still decide.
+// its chains) fwd's hooks are still in place and still decide. With
+// --container-egress the containers' outbound connections follow the
+// egress rules.
 func TestDockerPublishedPorts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -104,6 +106,33 @@ func TestDockerPublishedPorts(t *testing.T) {
 	// reconcile loop notices and puts fwd first again.
 	f.waitLog(from, "kernel rules changed by someone else")
 	e.checkPublished(d, ipA, ipB)
+	f.stop()
+
+	// --container-egress: the containers' outbound connections follow
+	// the egress rules (9000 to the client only); container to container
+	// still passes.
+	other := listenIn(t, e.client, "tcp", client4+":9001")
+	go http.Serve(other, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok client") }))
+	egress := e.writeRules("egress.yaml", publishedRules+"    egress:\n      - {proto: tcp, ports: 9000, to: ["+client4+"]}\n")
+	e.startFwd("--rules", egress, "--queues", "2", "--container-egress")
+	parallel(
+		func() {
+			if out, err := d.containerGet("closed", client4, 9000); err != nil || !strings.Contains(out, "ok client") {
+				e.t.Errorf("container to the client's 9000: %v %q, want it to pass (the egress rules allow it)", err, out)
+			}
+		},
+		func() {
+			if out, err := d.containerGet("closed", client4, 9001); err == nil || strings.Contains(out, "ok client") {
+				e.t.Errorf("container to the client's 9001: %v %q, want it dropped (no egress rule)", err, out)
+			}
+		},
+		func() {
+			if out, err := d.containerGet("closed", ipB, 80); err != nil || !strings.Contains(out, containerBody) {
+				e.t.Errorf("container to container with --container-egress: %v %q, want it to pass", err, out)
+			}
+		},
+		func() { e.mustPass(url("http", server4, 8081), "") },
+	)
 }
 
 // checkPublished: 8080 (container closed) is dropped over both families
