@@ -20,6 +20,9 @@ command -v fail2ban-server >/dev/null 2>&1 || need="$need fail2ban"
 # image made of the static busybox.
 command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need="$need busybox-static"
+# And podman (4.3, CNI backend) with the CNI plugins it uses.
+command -v podman >/dev/null 2>&1 || need="$need podman"
+[ -x /usr/lib/cni/portmap ] || need="$need containernetworking-plugins"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"

@@ -23,11 +23,11 @@ func printContainers(w io.Writer, c *control.Containers) {
 	}
 	fmt.Fprintf(w, "Containers (published ports, from the nat table's DNAT rules; %s):\n\n", hook)
 	if len(c.Published) > 0 {
-		fmt.Fprintf(w, "%-26s %-30s %-24s %s\n", "Published", "Container", "Chain", "Admitted")
-		fmt.Fprintf(w, "%-26s %-30s %-24s %s\n", "---------", "---------", "-----", "--------")
+		fmt.Fprintf(w, "%-26s %-30s %-28s %s\n", "Published", "Container", "Chain", "Admitted")
+		fmt.Fprintf(w, "%-26s %-30s %-28s %s\n", "---------", "---------", "-----", "--------")
 	}
 	for _, p := range c.Published {
-		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("%-26s %-30s %-24s %s", publishedText(p), p.To, p.Chain, admittedText(p)), " "))
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("%-26s %-30s %-28s %s", publishedText(p), p.To, p.Chain, admittedText(p)), " "))
 	}
 	for _, s := range c.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", s)

@@ -24,9 +24,9 @@ func TestPrintContainers(t *testing.T) {
 			Notes: []string{"n"},
 		}, []string{
 			"Containers (published ports, from the nat table's DNAT rules; decided by the rules above, before the DNAT):",
-			"8080/tcp (v4)              198.19.12.2:80                 DOCKER                   closed: no rule admits it",
-			"2001:db8::1 5000-5010/udp (v6) [2001:db8:12::3]:5000-5010     DOCKER                   partly open (some ports)",
-			"9000/tcp (v4)              198.19.13.2                    NETAVARK-HOSTPORT-DNAT   open from 198.51.100.0/24",
+			"8080/tcp (v4)              198.19.12.2:80                 DOCKER                       closed: no rule admits it",
+			"2001:db8::1 5000-5010/udp (v6) [2001:db8:12::3]:5000-5010     DOCKER                       partly open (some ports)",
+			"9000/tcp (v4)              198.19.13.2                    NETAVARK-HOSTPORT-DNAT       open from 198.51.100.0/24",
 			"Note: n",
 		}},
 		{"not hooked", &control.Containers{Warnings: []string{"w"}}, []string{
