@@ -12,7 +12,16 @@
 //	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
 //	    [--metrics HOST:PORT [--metrics-public]]
 //	    [--failsafe-ssh] [--refuse-lockout] [--ssh-port PORTS]
+//	    [--containers=false | --container-egress]
 //	fwd --version
+//
+// With --containers (the default) new connections to the host's own
+// addresses are queued from mangle PREROUTING, before any DNAT, so that
+// ports a container runtime publishes obey the rules by the port the
+// client connected to; connections routed to containers' addresses are
+// queued from FORWARD and DOCKER-USER; --container-egress puts containers'
+// outbound connections under the egress rules (see containers.go and
+// internal/kernel's containers.go).
 //
 // One fwd owns a network namespace's firewall: a second one started in the
 // same namespace refuses to start, naming the first one's pid, before it
