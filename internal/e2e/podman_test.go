@@ -13,7 +13,9 @@ import (
 // DOCKER-USER of its own: a closed published port times out, an open one
 // answers, routed traffic to a container is decided by its port, its
 // outbound traffic passes, fwctl status lists the CNI DNAT rules, fwctl
-// allow opens the port live and fwd's stop leaves the tables as they were.
+// allow opens the port live and fwd's stop leaves the tables as they were;
+// a fwd started with --containers=false says in status that it does not
+// decide them.
 func TestPodmanPublishedPorts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -53,5 +55,11 @@ func TestPodmanPublishedPorts(t *testing.T) {
 	f.stop()
 	if after := iptablesSave(t, e.server); after != before {
 		t.Errorf("tables after fwd's stop:\n%s\nbefore its start:\n%s", after, before)
+	}
+
+	// Without the hooks, status says the published ports are not fwd's.
+	e.startFwd("--rules", path, "--queues", "1", "--containers=false")
+	if out := e.mustFwctl("status").stdout; !strings.Contains(out, "Warning: fwd runs with --containers=false") {
+		t.Errorf("fwctl status under --containers=false does not warn:\n%s", out)
 	}
 }
