@@ -56,8 +56,9 @@ func (d *daemon) containerStatus(t *filter.Table) *control.Containers {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d.kmu.Lock()
-	defer d.kmu.Unlock()
-	c := &control.Containers{Hooked: d.kcfg.Containers}
+	kcfg := d.kcfg
+	d.kmu.Unlock()
+	c := &control.Containers{Hooked: kcfg.Containers}
 	for _, fam := range []kernel.Family{kernel.IPv4, kernel.IPv6} {
 		saved, err := kernel.ExecRunner{}.Save(ctx, fam)
 		if err != nil {
@@ -71,22 +72,34 @@ func (d *daemon) containerStatus(t *filter.Table) *control.Containers {
 	if len(c.Published) > 0 && !c.Hooked {
 		c.Warnings = append(c.Warnings, "fwd runs with --containers=false: it does not decide the published ports above, the container runtime's rules accept them")
 	}
-	if c.Hooked && d.inst != nil {
-		// A rule ahead of fwd's jump (another firewall's accept) decides
-		// before fwd; the reconcile loop puts fwd first again.
-		drift, err := d.inst.Check(ctx, d.kcfg)
-		if err != nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("fwd's rules could not be checked: %v", err))
-		}
-		for _, l := range drift {
-			c.Warnings = append(c.Warnings, "not as installed, traffic may pass without fwd: "+l)
-		}
-	}
 	if len(c.Published) == 0 && len(c.Warnings) == 0 {
 		return nil
 	}
+	if c.Hooked {
+		c.Warnings = append(c.Warnings, d.hookDrift(ctx)...)
+	}
 	c.Notes = []string{hostNetworkNote}
 	return c
+}
+
+// hookDrift names what differs from the rules fwd installed: a rule ahead
+// of fwd's jump (another firewall's accept) decides before fwd until the
+// reconcile loop puts fwd first again.
+func (d *daemon) hookDrift(ctx context.Context) []string {
+	d.kmu.Lock()
+	defer d.kmu.Unlock()
+	if d.inst == nil {
+		return nil
+	}
+	drift, err := d.inst.Check(ctx, d.kcfg)
+	if err != nil {
+		return []string{fmt.Sprintf("fwd's rules could not be checked: %v", err)}
+	}
+	out := make([]string, len(drift))
+	for i, l := range drift {
+		out[i] = "not as installed, traffic may pass without fwd: " + l
+	}
+	return out
 }
 
 // publishedPort is one DNAT rule and what f's ingress rules say of it.

@@ -12,7 +12,8 @@ import (
 // CNI-FORWARD in filter FORWARD, bridge cni-podman0), which has no
 // DOCKER-USER of its own: a closed published port times out, an open one
 // answers, routed traffic to a container is decided by its port, its
-// outbound traffic passes, fwctl status lists the CNI DNAT rules, fwctl
+// outbound traffic passes, fwctl status lists the CNI DNAT rules and warns
+// about an accept another firewall put ahead of fwd's jump, fwctl
 // allow opens the port live and fwd's stop leaves the tables as they were;
 // a fwd started with --containers=false says in status that it does not
 // decide them.
@@ -32,7 +33,8 @@ func TestPodmanPublishedPorts(t *testing.T) {
 	before := iptablesSave(t, e.server)
 
 	path := e.writeRules("rules.yaml", publishedRules)
-	f := e.startFwd("--rules", path, "--queues", "2")
+	// No reconcile: the rule put ahead of fwd's jump below stays there.
+	f := e.startFwd("--rules", path, "--queues", "2", "--reconcile-interval", "0")
 	parallel(
 		func() { e.mustDrop(url("http", server4, 8080), "") },
 		func() { e.mustDrop(url("http", ipA, 80), "") },
@@ -50,6 +52,15 @@ func TestPodmanPublishedPorts(t *testing.T) {
 	if out := e.mustFwctl("status").stdout; !strings.Contains(out, ipA+":80") || !strings.Contains(out, "CNI-DN-") {
 		t.Errorf("fwctl status does not name the container %s:80 behind CNI's DNAT:\n%s", ipA, out)
 	}
+	// Another firewall's accept ahead of fwd's jump: the closed port
+	// answers, and status says why.
+	mustRun(t, "ip", "netns", "exec", e.server, "iptables", "-t", "mangle", "-I", "PREROUTING", "1", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT")
+	e.mustPass(url("http", server4, 8080), "")
+	want := "Warning: not as installed, traffic may pass without fwd: ipv4 mangle: jump PREROUTING -> FWD-PREROUTING is not the first rule of PREROUTING"
+	if out := e.mustFwctl("status").stdout; !strings.Contains(out, want) {
+		t.Errorf("fwctl status with an accept ahead of fwd's jump lacks %q:\n%s", want, out)
+	}
+	mustRun(t, "ip", "netns", "exec", e.server, "iptables", "-t", "mangle", "-D", "PREROUTING", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT")
 	e.mustFwctl("allow", "8080/tcp")
 	e.mustPass(url("http", server4, 8080), "")
 	f.stop()
