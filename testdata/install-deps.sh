@@ -23,6 +23,8 @@ dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'
 # And podman (4.3, CNI backend) with the CNI plugins it uses.
 command -v podman >/dev/null 2>&1 || need="$need podman"
 [ -x /usr/lib/cni/portmap ] || need="$need containernetworking-plugins"
+# A DNAT written by nft, as runtimes on native nftables do.
+command -v nft >/dev/null 2>&1 || need="$need nftables"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"
