@@ -211,6 +211,7 @@ func (d *dockerd) cleanup() {
 		}
 	}
 	d.stop()
+	waitGone(d.ns, "containerd-shim-runc-v2", "containerd", "docker-proxy")
 	for _, m := range mountsUnder(d.dir) {
 		syscall.Unmount(m, syscall.MNT_DETACH)
 	}

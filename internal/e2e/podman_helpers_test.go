@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The container network of the test podman (CNI bridge cni-podman0).
@@ -122,6 +125,10 @@ func (p *podman) cleanup(cacheIsOurs bool) {
 	if out, err := p.podman("rm", "-f", "-t", "0", "--all"); err != nil {
 		p.t.Logf("podman rm: %v\n%s", err, out)
 	}
+	// conmon runs "podman container cleanup" when a container exits,
+	// which opens the storage again: wait for them, or they recreate
+	// what RemoveAll removed.
+	waitGone(p.ns, "conmon", "podman")
 	for _, m := range mountsUnder(p.dir) {
 		syscall.Unmount(m, syscall.MNT_DETACH)
 	}
@@ -129,6 +136,36 @@ func (p *podman) cleanup(cacheIsOurs bool) {
 	if cacheIsOurs {
 		os.Remove(cniCache)
 		os.Remove(filepath.Dir(cniCache))
+	}
+}
+
+// waitGone waits up to 10 s for the processes in namespace ns named one
+// of names to exit, then kills those left.
+func waitGone(ns string, names ...string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []int
+		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		for _, f := range strings.Fields(string(out)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			if slices.Contains(names, strings.TrimSpace(string(comm))) {
+				left = append(left, pid)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range left {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
