@@ -211,7 +211,7 @@ func (d *dockerd) cleanup() {
 		}
 	}
 	d.stop()
-	waitGone(d.ns, "containerd-shim-runc-v2", "containerd", "docker-proxy")
+	waitGone(d.ns, "containerd-shim", "containerd", "docker-proxy") // comm: 15 bytes at most
 	for _, m := range mountsUnder(d.dir) {
 		syscall.Unmount(m, syscall.MNT_DETACH)
 	}
