@@ -32,6 +32,12 @@
 // connmark. A one-way flow (a UDP stream, retransmitted SYNs) stays NEW in
 // conntrack; the connmark is how its later packets are accepted without
 // being queued again.
+//
+// With Config.Containers, new flows to local addresses are decided earlier,
+// in mangle FWD-PREROUTING (before any DNAT, so that published container
+// ports obey the rules), and flows routed to containers in filter
+// FWD-FORWARD, jumped to from FORWARD and Docker's DOCKER-USER: see
+// containers.go.
 package kernel
 
 import (
