@@ -60,10 +60,12 @@ func TestDockerPublishedPorts(t *testing.T) {
 	ipA := d.runHTTPD("fwd-e2e:1", "closed", 8080)
 	ipB := d.runHTTPD("fwd-e2e:1", "open", 8081)
 	mustRun(t, "ip", "-n", e.client, "route", "add", dockerCIDR, "via", server4)
+	mustRun(t, "ip", "-n", e.client, "-6", "route", "add", dockerV6, "via", server6)
+	ipA6 := d.mustDocker("inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}", "closed")
 	outside := listenIn(t, e.client, "tcp", client4+":9000")
 	go http.Serve(outside, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok client") }))
 	// Without fwd everything answers, or a drop later means nothing.
-	for _, u := range []string{url("http", server4, 8080), url("http", server4, 8081), url("http", server6, 8080), url("http", ipA, 80)} {
+	for _, u := range []string{url("http", server4, 8080), url("http", server4, 8081), url("http", server6, 8080), url("http", ipA, 80), url("http", ipA6, 80)} {
 		e.waitPass(u)
 	}
 	before := iptablesSave(t, e.server)
@@ -71,6 +73,7 @@ func TestDockerPublishedPorts(t *testing.T) {
 	path := e.writeRules("rules.yaml", publishedRules)
 	f := e.startFwd("--rules", path, "--queues", "2")
 	e.checkPublished(d, ipA, ipB)
+	e.mustDrop(url("http", ipA6, 80), "") // routed to the container over IPv6
 	e.checkStatus(map[string]string{
 		"8080/tcp (v4)": ipA + ":80 DOCKER closed: no rule admits it",
 		"8080/tcp (v6)": "DOCKER closed: no rule admits it",
