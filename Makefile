@@ -72,6 +72,10 @@ bench-results: bench ## make bench, then copy its replay report and chart over t
 demo: deps ## as root: nginx behind fwd in network namespaces, a short transcript of what passes
 	@GO=$(GO) bash testdata/demo/demo.sh
 
+.PHONY: demo-docker
+demo-docker: deps ## as root: a port published by dockerd closed by fwd, then opened with fwctl allow
+	@GO=$(GO) bash testdata/demo/demo-docker.sh
+
 .PHONY: bench-live
 bench-live: deps ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 75 s)
 	@GO=$(GO) bash bench/live/run.sh

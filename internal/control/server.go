@@ -52,6 +52,9 @@ type ServerConfig struct {
 	WouldDrops func() (*suggest.Table, bool)
 	// Queues, when set, returns each queue's health for status.
 	Queues func() []QueueHealth
+	// Containers, when set, returns the published container ports for
+	// status (nil: none and nothing to say).
+	Containers func(t *filter.Table) *Containers
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Log receives refused connections and server errors.
@@ -233,6 +236,9 @@ func (s *Server) status() Status {
 	}
 	if s.cfg.Queues != nil {
 		st.Queues = s.cfg.Queues()
+	}
+	if t := svc.Table(); t != nil && s.cfg.Containers != nil {
+		st.Containers = s.cfg.Containers(t)
 	}
 	return st
 }
