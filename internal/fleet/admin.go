@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -191,6 +192,22 @@ func (a *Admin) Export(ctx context.Context) ([]byte, int64, error) {
 	}
 	text, _ := policyText(r.policy())
 	return text, r.rev, nil
+}
+
+// backoff waits before the retry after the try-th lost compare-and-swap:
+// a random time up to 1 ms doubled per try (at most 64 ms), so that
+// writers racing for one key spread out instead of all reading again at
+// once.
+func backoff(ctx context.Context, try int) error {
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(try, 6)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // clip shortens a value an error repeats.

@@ -141,6 +141,9 @@ func (a *Admin) editGroup(ctx context.Context, group string, rs []DirRule, dryRu
 		if try >= a.opts.Retries {
 			return res, fmt.Errorf("group %s: %w (lost the compare-and-swap %d times): nothing written, run it again", group, ErrConflict, try+1)
 		}
+		if err := backoff(ctx, try); err != nil {
+			return res, storeErr(err)
+		}
 	}
 }
 
