@@ -75,6 +75,9 @@ func (a *Admin) Apply(ctx context.Context, name string, src []byte, opts ApplyOp
 		if try >= a.opts.Retries {
 			return res, fmt.Errorf("apply: %w (lost the compare-and-swap %d times): nothing written, run it again", ErrConflict, try+1)
 		}
+		if err := backoff(ctx, try); err != nil {
+			return res, storeErr(err)
+		}
 	}
 }
 

@@ -148,6 +148,9 @@ func (a *Admin) Assign(ctx context.Context, host string, groups ...string) error
 		if try >= a.opts.Retries {
 			return fmt.Errorf("assign %s: %w", host, ErrConflict)
 		}
+		if err := backoff(ctx, try); err != nil {
+			return storeErr(err)
+		}
 	}
 }
 
