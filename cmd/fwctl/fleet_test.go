@@ -251,3 +251,24 @@ func TestFleetParallelAllow(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreOptsNeedAStore: a store option without a store is a usage
+// error, not an edit sent to the local fwd; without FWD_STORE, fleet
+// commands ask for one.
+func TestStoreOptsNeedAStore(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"allow", "--store-prefix", "/x/", "--group", "web", "22/tcp"}, "fwctl allow: --store-prefix is for fleet mode: name the store too (--store URLS, or FWD_STORE)"},
+		{[]string{"delete", "allow", "22/tcp", "--store-ca", "ca.pem"}, "fwctl delete: --store-ca is for fleet mode"},
+		{[]string{"fleet", "status"}, "fwctl fleet status: no store: give --store etcd://HOST:PORT (or unix://PATH), or set FWD_STORE"},
+		{[]string{"status", "--store", "etcd://h:2379"}, "fwctl status: unknown option --store"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: map[string]string{}}, tc.args)
+		if code != exitUsage || !strings.Contains(errb.String(), tc.msg) {
+			t.Errorf("fwctl %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), code, errb.String(), exitUsage, tc.msg)
+		}
+	}
+}

@@ -170,6 +170,10 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 	}
 	if strings.Contains(what, "s") {
 		o.store.fromEnv(e)
+		if !o.store.set() && o.store.given != "" {
+			fmt.Fprintf(e.stderr, "fwctl %s: %s is for fleet mode: name the store too (--store URLS, or FWD_STORE)\n", cmd, o.store.given)
+			return o, nil, false
+		}
 	}
 	return o, words, true
 }

@@ -24,6 +24,7 @@ type storeOpts struct {
 	key     string // --store-key
 	ca      string // --store-ca
 	timeout time.Duration
+	given   string // the last store option given other than --store, for errors
 }
 
 // defaultStoreTimeout bounds one fleet command's talk with the store.
@@ -48,6 +49,9 @@ a TLS client certificate; --store-ca FILE: the CA of the servers' certificates; 
 // take sets the store option name to val; false when val is bad (said
 // on stderr).
 func (s *storeOpts) take(e env, cmd, name, val string) bool {
+	if isStoreOpt(name) && name != "--store" {
+		s.given = name
+	}
 	switch name {
 	case "--store":
 		s.urls = val
