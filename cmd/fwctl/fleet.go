@@ -229,7 +229,7 @@ func fleetExport(e env, s *storeSession, _ fleetOpts, _ []string) error {
 }
 
 func fleetAssign(e env, s *storeSession, o fleetOpts, words []string) error {
-	host, groups := words[0], words[1:]
+	host, groups := words[0], slices.Compact(slices.Sorted(slices.Values(words[1:]))) // as stored
 	if err := s.admin.Assign(s.ctx, host, groups...); err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ var fleetScenarios = []struct {
 		"-o json allow --group db from 198.18.0.0/24 to any port 6432 proto tcp",
 		"allow --group db from group:web to any port 6379 proto tcp",
 		"fleet assign web1 web",
-		"fleet assign db1 db web",
+		"fleet assign db1 web db web",
 		"fleet assign web2 web",
 		"fleet assign -o json web3 web",
 		"fleet unassign web3",

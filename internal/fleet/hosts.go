@@ -121,7 +121,7 @@ func (a *Admin) Assign(ctx context.Context, host string, groups ...string) error
 		}
 		return nil
 	}
-	if len(groups)+1 > a.opts.MaxTxnOps {
+	if len(groups) > a.opts.MaxTxnOps {
 		return fmt.Errorf("%w: %d groups: one transaction compares at most %d keys", ErrLimit, len(groups), a.opts.MaxTxnOps)
 	}
 	value, _ := json.Marshal(groups) // strings: cannot fail
