@@ -327,10 +327,10 @@ func hostState(h fleet.HostStatus) string {
 		return "down"
 	case !h.Reported:
 		return "starting"
+	case h.Stale:
+		return "stale" // enforcing its last good snapshot; Error says why
 	case h.Error != "":
 		return "error"
-	case h.Stale:
-		return "stale"
 	}
 	return "ok"
 }
