@@ -165,12 +165,12 @@ func TestConfirmRollsBackLockout(t *testing.T) {
 	}
 
 	// Confirmed in time: kept, long past its window.
-	e.mustFwctl("apply", locked, "--confirm", "2s")
+	e.mustFwctl("apply", locked, "--confirm", "6s")
 	r = e.mustFwctl("confirm")
 	if !strings.Contains(r.stdout, "Confirmed") {
 		t.Errorf("confirm says:\n%s", r)
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(7 * time.Second) // past the window
 	st := e.safety()
 	if st.RolledBack != 1 || st.Confirmed != 1 || st.Pending != nil {
 		t.Errorf("status after the confirmation: %+v", st)
