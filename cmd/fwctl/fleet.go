@@ -50,7 +50,7 @@ func fleetCommands() []fleetCommand {
 		{"unassign", "unassign [-o json] HOST", "attach HOST to no group", "o", 1, 1, fleetAssign},
 		{"hosts", "hosts [-o json]", "every host assigned or alive: its groups, addresses, and whether its lease is alive", "o", 0, 0, fleetHosts},
 		{"members", "members [-o json] GROUP", "the live members of GROUP and their addresses (what group:GROUP means)", "o", 1, 1, fleetMembers},
-		{"status", "status [-o json]", "what each host enforces: store revision, lag behind the store, when applied, stale, hash, error", "o", 0, 0, fleetStatus},
+		{"status", "status [-o json]", "what each host enforces: store revision, lag behind the store, when applied, hash, error; ok when its table is the one the store means for it now, else behind, stale, error, starting or down", "o", 0, 0, fleetStatus},
 	}
 }
 
@@ -331,6 +331,8 @@ func hostState(h fleet.HostStatus) string {
 		return "stale" // enforcing its last good snapshot; Error says why
 	case h.Error != "":
 		return "error"
+	case h.Want != "" && !h.InSync:
+		return "behind" // its table is not yet the one the store means
 	}
 	return "ok"
 }

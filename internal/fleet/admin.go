@@ -120,9 +120,10 @@ type policyRead struct {
 	bad []error
 }
 
-// readPolicy reads every policy key at one revision.
-func (a *Admin) readPolicy(ctx context.Context) (*policyRead, error) {
-	resp, err := a.cli.Get(ctx, a.layout.Prefix+"policy/", clientv3.WithPrefix())
+// readPolicy reads every policy key at one revision (the latest, or
+// clientv3.WithRev's).
+func (a *Admin) readPolicy(ctx context.Context, opts ...clientv3.OpOption) (*policyRead, error) {
+	resp, err := a.cli.Get(ctx, a.layout.Prefix+"policy/", append([]clientv3.OpOption{clientv3.WithPrefix()}, opts...)...)
 	if err != nil {
 		return nil, storeErr(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwd-project/fwd/internal/rules"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -44,6 +45,12 @@ type HostStatus struct {
 	Age   time.Duration `json:"age_ns"`
 	Stale bool          `json:"stale"` // the host cannot reach the store
 	Error string        `json:"error,omitempty"`
+	// Want is the hash the host's table has once it enforces the store
+	// as it is now (its groups selected, their references resolved to
+	// the live members; see Hash); "" when the host is not alive
+	// or the policy does not validate. InSync: Hash is Want.
+	Want   string `json:"want,omitempty"`
+	InSync bool   `json:"in_sync"`
 }
 
 // StatusReport is every host's status at one store revision.
@@ -51,6 +58,9 @@ type StatusReport struct {
 	Revision int64        `json:"revision"`
 	Serial   string       `json:"serial"` // policy/serial as stored ("" when none)
 	Hosts    []HostStatus `json:"hosts"`
+	// PolicyError is why no host's Want could be computed: the store's
+	// policy does not validate.
+	PolicyError string `json:"policy_error,omitempty"`
 }
 
 // hostsRead is assign/, hosts/ and status/ read at one revision.
@@ -252,17 +262,22 @@ func (a *Admin) Members(ctx context.Context, group string) ([]GroupMember, int64
 }
 
 // Status reports, for every host assigned, alive or reporting, what it
-// enforces and how far behind the store it is.
+// enforces, how far behind the store it is, and whether its table is
+// the one the store means for it now.
 func (a *Admin) Status(ctx context.Context) (StatusReport, error) {
 	r, err := a.readHosts(ctx, KindStatus, KindHost, KindAssign)
 	if err != nil {
 		return StatusReport{}, err
 	}
 	rep := StatusReport{Revision: r.rev, Hosts: []HostStatus{}}
-	if resp, err := a.cli.Get(ctx, a.layout.Key(KindSerial, ""), clientv3.WithRev(r.rev)); err != nil {
-		return rep, storeErr(err)
-	} else if len(resp.Kvs) > 0 {
-		rep.Serial = string(resp.Kvs[0].Value)
+	pol, err := a.readPolicy(ctx, clientv3.WithRev(r.rev))
+	if err != nil {
+		return rep, err
+	}
+	rep.Serial = string(pol.serial.value)
+	want, err := a.wanted(r, pol)
+	if err != nil {
+		rep.PolicyError = err.Error()
 	}
 	names := map[string]bool{}
 	for _, m := range []map[string]stored{r.status, r.hosts, r.assign} {
@@ -270,26 +285,75 @@ func (a *Admin) Status(ctx context.Context) (StatusReport, error) {
 			names[n] = true
 		}
 	}
-	now := a.opts.now()
 	for _, n := range slices.Sorted(maps.Keys(names)) {
-		hs := HostStatus{Host: n}
-		_, hs.Alive = r.hosts[n]
-		if s, ok := r.status[n]; ok {
-			hs.Reported = true
-			var v StatusValue
-			if err := json.Unmarshal(s.value, &v); err != nil {
-				hs.Error = fmt.Sprintf("%s: bad value %q: %v", a.layout.Key(KindStatus, n), clip(s.value), err)
-			} else {
-				hs.Revision, hs.Hash, hs.Applied, hs.Stale, hs.Error = v.Revision, v.Hash, v.Applied, v.Stale, v.Error
-				hs.Lag = r.rev - v.Revision
-				if !v.Applied.IsZero() {
-					hs.Age = now.Sub(v.Applied)
-				}
-			}
-		}
+		hs := a.hostStatus(r, n)
+		hs.Want = want[n]
+		hs.InSync = hs.Reported && hs.Want != "" && hs.Hash == hs.Want
 		rep.Hosts = append(rep.Hosts, hs)
 	}
 	return rep, nil
+}
+
+// hostStatus is host n's status value as read in r.
+func (a *Admin) hostStatus(r *hostsRead, n string) HostStatus {
+	hs := HostStatus{Host: n}
+	_, hs.Alive = r.hosts[n]
+	s, ok := r.status[n]
+	if !ok {
+		return hs
+	}
+	hs.Reported = true
+	var v StatusValue
+	if err := json.Unmarshal(s.value, &v); err != nil {
+		hs.Error = fmt.Sprintf("%s: bad value %q: %v", a.layout.Key(KindStatus, n), clip(s.value), err)
+		return hs
+	}
+	hs.Revision, hs.Hash, hs.Applied, hs.Stale, hs.Error = v.Revision, v.Hash, v.Applied, v.Stale, v.Error
+	hs.Lag = r.rev - v.Revision
+	if !v.Applied.IsZero() {
+		hs.Age = a.opts.now().Sub(v.Applied)
+	}
+	return hs
+}
+
+// wanted computes, for every alive host, the hash of the table
+// the store means for it: the policy narrowed to its groups, their
+// references resolved to the live members' addresses (what each host's
+// syncer compiles, and hashes with Hash).
+func (a *Admin) wanted(r *hostsRead, pol *policyRead) (map[string]string, error) {
+	full, err := pol.file(a.opts.Rules)
+	if err != nil || full == nil {
+		return nil, err
+	}
+	assigned := map[string][]string{}
+	members := map[string][]netip.Prefix{}
+	for h, s := range r.assign {
+		groups, err := a.assigned(h, s)
+		if err != nil {
+			continue
+		}
+		assigned[h] = groups
+		hv, alive := r.hosts[h]
+		if !alive {
+			continue
+		}
+		addrs, err := a.addrs(h, hv)
+		if err != nil {
+			continue
+		}
+		for _, g := range groups {
+			members[g] = append(members[g], rules.HostPrefixes(addrs)...)
+		}
+	}
+	out := map[string]string{}
+	for h := range r.hosts { // alive; assigned no group, it enforces none
+		sel, err := full.Select(assigned[h])
+		if err != nil {
+			continue // the host refuses it too: Error says so
+		}
+		out[h] = Hash(sel.ResolveGroups(func(g string) []netip.Prefix { return members[g] }))
+	}
+	return out, nil
 }
 
 func (o AdminOptions) now() time.Time {

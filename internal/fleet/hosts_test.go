@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
+	"github.com/fwd-project/fwd/internal/rules"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -125,5 +126,65 @@ func TestAssign(t *testing.T) {
 		if got := getKey(t, cli, "/fwd/assign/h1"); got != tc.want {
 			t.Fatalf("assign %s %v: assign/h1 is %q, want %q", tc.host, tc.groups, got, tc.want)
 		}
+	}
+}
+
+// TestStatusInSync: a host is in sync when the hash it reports is that
+// of its groups with their references written out as the live members'
+// addresses; a member leaving puts it behind until it reports again.
+func TestStatusInSync(t *testing.T) {
+	cli := etcdtest.Start(t).Client(t)
+	a := newAdmin(t, cli, AdminOptions{})
+	ctx := context.Background()
+	mustApply(t, a, `version: 1
+groups:
+  - name: db
+    ingress:
+      - {proto: tcp, ports: 5432, from: [group:web]}
+    egress: []
+  - name: web
+    ingress:
+      - {proto: tcp, ports: 443, from: [any]}
+`)
+	// What db1 enforces, written by hand.
+	hashOf := func(src string) string {
+		f, err := rules.Parse("want", []byte(src), rules.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Hash(f)
+	}
+	dbWithTwo := hashOf("version: 1\ngroups:\n  - name: db\n    ingress:\n      - {proto: tcp, ports: 5432, from: [198.18.0.12, 198.18.0.11]}\n    egress: []\n")
+	dbWithOne := hashOf("version: 1\ngroups:\n  - name: db\n    ingress:\n      - {proto: tcp, ports: 5432, from: [198.18.0.11]}\n    egress: []\n")
+	for host, g := range map[string]string{"web1": "web", "web2": "web", "db1": "db"} {
+		if err := a.Assign(ctx, host, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostUp(t, cli, "web1", []string{"198.18.0.11"}, nil)
+	hostUp(t, cli, "web2", []string{"198.18.0.12"}, nil)
+	hostUp(t, cli, "db1", []string{"198.18.0.21"}, &StatusValue{Revision: 9, Hash: dbWithTwo})
+	db1 := func() HostStatus {
+		t.Helper()
+		rep, err := a.Status(ctx)
+		if err != nil || rep.PolicyError != "" {
+			t.Fatalf("status: %v %s", err, rep.PolicyError)
+		}
+		for _, h := range rep.Hosts {
+			if h.Host == "db1" {
+				return h
+			}
+		}
+		t.Fatal("no db1")
+		return HostStatus{}
+	}
+	if h := db1(); !h.InSync || h.Want != dbWithTwo {
+		t.Fatalf("db1 with both web members: %+v, want in sync", h)
+	}
+	if _, err := cli.Delete(ctx, "/fwd/hosts/web2"); err != nil { // web2's lease ran out
+		t.Fatal(err)
+	}
+	if h := db1(); h.InSync || h.Want != dbWithOne {
+		t.Fatalf("db1 after web2 left: %+v, want behind, wanting %s", h, dbWithOne)
 	}
 }
