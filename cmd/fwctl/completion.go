@@ -17,6 +17,7 @@ var completionArgs = map[string][]string{
 	"delete":     {"allow"},
 	"status":     {"numbered", "verbose"},
 	"completion": {"bash", "zsh"},
+	"fleet":      {"apply", "export", "assign", "unassign", "hosts", "members", "status", "--dry-run", "--repair", "FILE"},
 }
 
 // runCompletion is fwctl completion bash|zsh: a static script built
@@ -76,7 +77,7 @@ _fwctl() {
 	for _, name := range completionNames() {
 		words, files := argWords(name)
 		switch name {
-		case "allow", "delete", "status", "reload":
+		case "allow", "delete", "status", "reload", "fleet":
 			words = append(words, globalOptionNames()...)
 		}
 		if len(words) == 0 && !files {

@@ -57,6 +57,7 @@ func TestCompletionBash(t *testing.T) {
 		{"fwctl status n", "numbered"},
 		{"fwctl reload --so", "--socket"},
 		{"fwctl fleet status --store-p", "--store-prefix"},
+		{"fwctl fleet memb", "members"},
 		{"fwctl validate " + dir + "/ru", dir + "/rules.yaml"},
 	} {
 		words := strings.Fields(tc.words)
