@@ -16,6 +16,8 @@ command -v lintian >/dev/null 2>&1 || need="$need lintian"
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 # The fail2ban test runs Debian's fail2ban with packaging/fail2ban/fwd.conf.
 command -v fail2ban-server >/dev/null 2>&1 || need="$need fail2ban"
+# make bench-live: the large table as one nftables interval set.
+command -v nft >/dev/null 2>&1 || need="$need nftables"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"
