@@ -149,7 +149,9 @@ func bigTable(in, dir string) error {
 		write func(*bufio.Writer)
 	}{
 		{"large.yaml", func(w *bufio.Writer) { writeRulesYAML(w, in, rs) }},
-		{"one.yaml", func(w *bufio.Writer) { writeRulesYAML(w, "one rule", []bigRule{{Rule: classbench.Rule{Proto: "all", From: bigNet}}}) }},
+		{"one.yaml", func(w *bufio.Writer) {
+			writeRulesYAML(w, "one rule", []bigRule{{Rule: classbench.Rule{Proto: "all", From: bigNet}}})
+		}},
 		{"iptables.rules", func(w *bufio.Writer) { writeIptables(w, rs) }},
 		{"nft.rules", func(w *bufio.Writer) { writeNft(w, kept) }},
 		{"targets.txt", func(w *bufio.Writer) { writeTargets(w, targets) }},
