@@ -41,8 +41,10 @@ dur=${DURATION:-3}
 queues=${QUEUES:-$(nproc)}
 parallel=${PARALLEL:-64}
 tmp=$(mktemp -d /tmp/fwd-bench.XXXXXX)
-C=fwd-bench-client
-S=fwd-bench-server
+# Named per run: two runs at once on one machine (other checkouts) would
+# otherwise delete each other's namespaces.
+C=fwd-bench-client-$$
+S=fwd-bench-server-$$
 fwd_pid=""
 nginx_pid=""
 
