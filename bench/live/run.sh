@@ -21,7 +21,8 @@
 # Bounded: DURATION seconds per measurement (default 3): about 4 minutes
 # (basic 90 s, flows7 70 s, large 70 s). SECTIONS (default "basic flows7
 # large") picks sections; FLOWS_RUNS (default 7), ROUNDS (the large
-# table's, default 3), CLASSBENCH (another filter set file). Environment: DURATION, QUEUES (fwd --queues, default:
+# table's, default 3), CLASSBENCH (another filter set file), FWD_BIN (a
+# fwd binary to measure instead of this checkout's, to compare builds). Environment: DURATION, QUEUES (fwd --queues, default:
 # CPUs), PARALLEL (default 64), METRICS=1 adds a mode (d): fwd batch with
 # --metrics 127.0.0.1:9101 in the server namespace, scraped every second
 # while it is measured (the before/after of the metrics).
@@ -59,7 +60,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "building fwd and loadgen" >&2
-(cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd && "$go" build -o "$tmp/loadgen" ./bench/live/loadgen)
+(cd "$repo" && "$go" build -o "$tmp/loadgen" ./bench/live/loadgen)
+if [ -n "${FWD_BIN:-}" ]; then
+	cp "$FWD_BIN" "$tmp/fwd" # another build of fwd, to compare
+else
+	(cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd)
+fi
 
 # The namespaces, joined by a veth pair: the server 198.18.0.1/15, the
 # client 198.18.0.2/15 and 198.18.1.1-16/15 (/15 on both ends: the

@@ -120,14 +120,14 @@ func (l *Loop) run() {
 			if _, ok := q.serve(unix.MSG_WAITFORONE); !ok {
 				q.failed.Store(true)
 				l.changed.Store(true)
-			} else if q.nRecv > 0 && q.nRecv < len(q.hdrs) {
+			} else if q.nRecv >= napMin && q.nRecv < len(q.hdrs) {
 				nap()
 			}
 			continue
 		}
 		// poll(2) says which queues have packets; a queue whose receive
 		// filled every slot has more: it gets a goroutine of its own.
-		busy := false
+		got := 0
 		for i, q := range view {
 			if fds[i].Revents == 0 || fds[i].Fd < 0 {
 				continue
@@ -138,7 +138,7 @@ func (l *Loop) run() {
 				l.changed.Store(true)
 				continue
 			}
-			busy = busy || q.nRecv > 0
+			got += q.nRecv
 			if q.nRecv == len(q.hdrs) {
 				q.solo.Store(true)
 				fds[i].Fd = -1
@@ -158,7 +158,7 @@ func (l *Loop) run() {
 			fds[i].Revents = 0
 		}
 		wait := int(closePoll / time.Millisecond)
-		if busy {
+		if got >= napMin {
 			// Packets came: let more gather, then look without waiting.
 			nap()
 			wait = 0
@@ -167,13 +167,14 @@ func (l *Loop) run() {
 	}
 }
 
-// nap is the pause after a batch smaller than the receive slots, so
+// nap is the pause after a batch of at least napMin packets and fewer
+// than the receive slots (packets arrive faster than one at a time), so
 // that the next receive takes the packets that arrived meanwhile in
 // one go: while the loop naps it waits on a timer, not on a socket, so a
-// queued packet wakes no thread (the wake-up, paid by whatever queued
-// the packet, the sender's softirq in the benchmark, cost more than
-// building the queue message), and the loop makes one receive, one
-// verdict write and one poll per batch rather than per few packets. A
+// queued packet wakes no thread (a wake-up that whatever queued the
+// packet pays: the sender's softirq in the benchmark), and the loop
+// makes one receive, one verdict write and one poll per batch rather
+// than per few packets. A
 // packet that finds the loop waiting on its sockets is answered at once;
 // one that arrives during a nap waits for it to end (at most napTime).
 // A receive that fills every slot does not nap (see Loop: that queue
@@ -221,6 +222,9 @@ const (
 	soloSmall = 4
 	soloIdle  = 8
 	// napTime is how long the loop lets packets gather after a batch
-	// that did not fill its slots (nap).
+	// of at least napMin packets that did not fill its slots (nap). A
+	// lone packet (a connection now and then) is no stream: the loop
+	// waits on its sockets again at once, and costs no timer wake-up.
 	napTime = 50 * time.Microsecond
+	napMin  = 2
 )
