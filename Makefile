@@ -73,7 +73,7 @@ demo: deps ## as root: nginx behind fwd in network namespaces, a short transcrip
 	@GO=$(GO) bash testdata/demo/demo.sh
 
 .PHONY: bench-live
-bench-live: deps ## as root, about 4 min: new flows/s, TCP conns and bulk, plain iptables vs fwd; new flows over 7 runs; the ClassBench large table vs linear iptables and an nftables set (SECTIONS="basic flows7 large" picks)
+bench-live: deps ## as root, about 5 min: new flows/s, TCP conns and bulk, plain iptables vs fwd; new flows over 7 runs; the ClassBench large table vs linear iptables and an nftables set (SECTIONS="basic flows7 large" picks)
 	@GO=$(GO) bash bench/live/run.sh
 
 # make install / uninstall / deb. PREFIX /usr/local by default (the .deb

@@ -18,11 +18,12 @@
 # when absent) as linear iptables, one nftables interval set, fwd, and
 # fwd with one rule, new flows/s spread over the table's rules.
 #
-# Bounded: DURATION seconds per measurement (default 3): about 4 minutes
-# (basic 90 s, flows7 70 s, large 70 s). SECTIONS (default "basic flows7
+# Bounded: DURATION seconds per measurement (default 3): about 5 minutes
+# (basic 75 s, flows7 80 s, large 110 s). SECTIONS (default "basic flows7
 # large") picks sections; FLOWS_RUNS (default 7), ROUNDS (the large
-# table's, default 3), CLASSBENCH (another filter set file), FWD_BIN (a
-# fwd binary to measure instead of this checkout's, to compare builds). Environment: DURATION, QUEUES (fwd --queues, default:
+# table's, default 5), CLASSBENCH (another filter set file), FWD_BIN (a
+# fwd binary to measure instead of this checkout's), FWD_BASE (a fwd
+# binary flows7 measures too, in the same rotation, to compare builds). Environment: DURATION, QUEUES (fwd --queues, default:
 # CPUs), PARALLEL (default 64), METRICS=1 adds a mode (d): fwd batch with
 # --metrics 127.0.0.1:9101 in the server namespace, scraped every second
 # while it is measured (the before/after of the metrics).

@@ -1,20 +1,22 @@
 # Sourced by bench/live/run.sh: the sections after the first table.
 #   flows7: new UDP flows/s, plain iptables and fwd, 7 runs with the
-#     order of the two swapped every run (whichever runs second in a pair
-#     reads lower on a loaded machine), medians and their ratio.
+#     order rotated every run (whichever runs later reads lower on a
+#     loaded machine), medians and their ratio; FWD_BASE=BINARY adds
+#     another build of fwd to the rotation, to compare builds.
 #   large: the large table (ClassBench, bench/live/loadgen bigtable) as
 #     linear iptables, one nftables interval set, fwd, and fwd with one
-#     rule; new flows/s over ROUNDS rounds (default 3), the order rotated
+#     rule; new flows/s over ROUNDS rounds (default 5), the order rotated
 #     every round, medians.
 # They use run.sh's variables and functions: $tmp, $S, $C, $dur, $queues,
 # field, pct.
 
-# start_fwd RULES KEY [FLAGS...]: fwd with RULES in the server namespace,
-# once its kernel rules are in place; stop_fwd ends it.
+# start_fwd RULES KEY [FLAGS...]: fwd ($fwd_bin, default this checkout's)
+# with RULES in the server namespace, once its kernel rules are in place;
+# stop_fwd ends it.
 start_fwd() {
 	local rules=$1 key=$2
 	shift 2
-	ip netns exec "$S" "$tmp/fwd" --rules "$rules" --socket "$tmp/fwd.sock" --queues "$queues" --log-level warn "$@" 2>"$tmp/fwd-$key.log" &
+	ip netns exec "$S" "${fwd_bin:-$tmp/fwd}" --rules "$rules" --socket "$tmp/fwd.sock" --queues "$queues" --log-level warn "$@" 2>"$tmp/fwd-$key.log" &
 	fwd_pid=$!
 	for _ in $(seq 100); do
 		ip netns exec "$S" iptables-save 2>/dev/null | grep -q FWD-INPUT && break
@@ -33,13 +35,17 @@ stop_fwd() {
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 flows7_section() {
-	local runs=${FLOWS_RUNS:-7} i m order
+	local runs=${FLOWS_RUNS:-7} i j m
 	local -A got=()
-	echo "new flows: $runs runs of plain iptables and fwd, order swapped every run" >&2
+	local modes=(iptables fwd)
+	if [ -n "${FWD_BASE:-}" ]; then
+		cp "$FWD_BASE" "$tmp/fwd-base"
+		modes+=(base)
+	fi
+	echo "new flows: $runs runs of ${modes[*]}, order rotated every run" >&2
 	for i in $(seq "$runs"); do
-		order="iptables fwd"
-		if [ $((i % 2)) = 0 ]; then order="fwd iptables"; fi
-		for m in $order; do
+		for j in $(seq 0 $((${#modes[@]} - 1))); do
+			m=${modes[$(((i - 1 + j) % ${#modes[@]}))]}
 			ip netns exec "$S" conntrack -F >/dev/null 2>&1 || true
 			case $m in
 			iptables)
@@ -52,21 +58,31 @@ flows7_section() {
 				got[$m]+=" $(field flows_per_s "$("$tmp/loadgen" udpflows -client "$C" -server "$S" -duration "${dur}s")")"
 				stop_fwd
 				;;
+			base)
+				fwd_bin=$tmp/fwd-base start_fwd "$tmp/rules.yaml" flows7-base
+				got[$m]+=" $(field flows_per_s "$("$tmp/loadgen" udpflows -client "$C" -server "$S" -duration "${dur}s")")"
+				stop_fwd
+				;;
 			esac
 		done
 	done
-	local mi mf
-	mi=$(tr ' ' '\n' <<<"${got[iptables]}" | grep . | median)
-	mf=$(tr ' ' '\n' <<<"${got[fwd]}" | grep . | median)
+	local -A med=()
+	for m in "${modes[@]}"; do
+		med[$m]=$(tr ' ' '\n' <<<"${got[$m]}" | grep . | median)
+	done
+	local mi=${med[iptables]}
 	echo
-	echo "new UDP flows/s, $runs runs (odd runs iptables first, even runs fwd first), ${dur}s each:"
+	echo "new UDP flows/s, $runs runs (the order of ${modes[*]} rotated by one every run), ${dur}s each:"
 	echo
 	echo "| mode | runs | median | vs (a) |"
 	echo "|---|---|---:|---:|"
 	echo "| (a) plain iptables ACCEPT | $(sed 's/^ //; s/ /, /g' <<<"${got[iptables]}") | $mi | 100% |"
-	echo "| (b) fwd --queue-io=batch | $(sed 's/^ //; s/ /, /g' <<<"${got[fwd]}") | $mf | $(pct "$mf" "$mi") |"
+	echo "| (b) fwd --queue-io=batch | $(sed 's/^ //; s/ /, /g' <<<"${got[fwd]}") | ${med[fwd]} | $(pct "${med[fwd]}" "$mi") |"
+	if [ -n "${med[base]:-}" ]; then
+		echo "| (b0) FWD_BASE fwd --queue-io=batch | $(sed 's/^ //; s/ /, /g' <<<"${got[base]}") | ${med[base]} | $(pct "${med[base]}" "$mi") |"
+	fi
 	echo
-	echo "fwd ÷ plain iptables, medians: $(awk -v a="$mf" -v b="$mi" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')"
+	echo "fwd ÷ plain iptables, medians: $(awk -v a="${med[fwd]}" -v b="$mi" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')"
 }
 
 large_section() {
@@ -90,7 +106,7 @@ large_section() {
 	# unanswered UDP flows do. The same for every variant.
 	ip netns exec "$S" ip route add blackhole 198.19.0.0/16
 	ip netns exec "$S" sh -c 'echo 5 >/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_syn_sent' 2>/dev/null || true
-	local rounds=${ROUNDS:-3} r i v
+	local rounds=${ROUNDS:-5} r i v
 	local variants=(linear nft fwd one)
 	local -A got=()
 	echo "large table: $summary; $rounds rounds" >&2
