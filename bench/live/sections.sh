@@ -36,7 +36,7 @@ median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 flows7_section() {
 	local runs=${FLOWS_RUNS:-7} i j m
-	local -A got=()
+	local -A got=() cpu=()
 	local modes=(iptables fwd)
 	if [ -n "${FWD_BASE:-}" ]; then
 		cp "$FWD_BASE" "$tmp/fwd-base"
@@ -53,14 +53,17 @@ flows7_section() {
 				got[$m]+=" $(field flows_per_s "$("$tmp/loadgen" udpflows -client "$C" -server "$S" -duration "${dur}s")")"
 				ip netns exec "$S" iptables-restore <<<$'*filter\nCOMMIT'
 				;;
-			fwd)
-				start_fwd "$tmp/rules.yaml" flows7
+			fwd | base)
+				if [ "$m" = base ]; then
+					fwd_bin=$tmp/fwd-base start_fwd "$tmp/rules.yaml" flows7-base
+				else
+					start_fwd "$tmp/rules.yaml" flows7
+				fi
+				local q0 t0
+				q0=$(queued_total)
+				t0=$(cpu_ticks "$fwd_pid")
 				got[$m]+=" $(field flows_per_s "$("$tmp/loadgen" udpflows -client "$C" -server "$S" -duration "${dur}s")")"
-				stop_fwd
-				;;
-			base)
-				fwd_bin=$tmp/fwd-base start_fwd "$tmp/rules.yaml" flows7-base
-				got[$m]+=" $(field flows_per_s "$("$tmp/loadgen" udpflows -client "$C" -server "$S" -duration "${dur}s")")"
+				cpu[$m]+=" $(awk -v t=$(($(cpu_ticks "$fwd_pid") - t0)) -v q=$(($(queued_total) - q0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (q > 0 ? t * 1e6 / hz / q : 0)}')"
 				stop_fwd
 				;;
 			esac
@@ -74,12 +77,13 @@ flows7_section() {
 	echo
 	echo "new UDP flows/s, $runs runs (the order of ${modes[*]} rotated by one every run), ${dur}s each:"
 	echo
-	echo "| mode | runs | median | vs (a) |"
-	echo "|---|---|---:|---:|"
-	echo "| (a) plain iptables ACCEPT | $(sed 's/^ //; s/ /, /g' <<<"${got[iptables]}") | $mi | 100% |"
-	echo "| (b) fwd --queue-io=batch | $(sed 's/^ //; s/ /, /g' <<<"${got[fwd]}") | ${med[fwd]} | $(pct "${med[fwd]}" "$mi") |"
+	cpumed() { tr ' ' '\n' <<<"${cpu[$1]}" | grep . | median; }
+	echo "| mode | runs | median | vs (a) | fwd CPU µs/queued pkt, median |"
+	echo "|---|---|---:|---:|---:|"
+	echo "| (a) plain iptables ACCEPT | $(sed 's/^ //; s/ /, /g' <<<"${got[iptables]}") | $mi | 100% | - |"
+	echo "| (b) fwd --queue-io=batch | $(sed 's/^ //; s/ /, /g' <<<"${got[fwd]}") | ${med[fwd]} | $(pct "${med[fwd]}" "$mi") | $(cpumed fwd) |"
 	if [ -n "${med[base]:-}" ]; then
-		echo "| (b0) FWD_BASE fwd --queue-io=batch | $(sed 's/^ //; s/ /, /g' <<<"${got[base]}") | ${med[base]} | $(pct "${med[base]}" "$mi") |"
+		echo "| (b0) FWD_BASE fwd --queue-io=batch | $(sed 's/^ //; s/ /, /g' <<<"${got[base]}") | ${med[base]} | $(pct "${med[base]}" "$mi") | $(cpumed base) |"
 	fi
 	echo
 	echo "fwd ÷ plain iptables, medians: $(awk -v a="${med[fwd]}" -v b="$mi" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')"
