@@ -77,7 +77,7 @@ demo-docker: deps ## as root: a port published by dockerd closed by fwd, then op
 	@GO=$(GO) bash testdata/demo/demo-docker.sh
 
 .PHONY: bench-live
-bench-live: deps ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 75 s)
+bench-live: deps ## as root, about 5 min: new flows/s, TCP conns and bulk, plain iptables vs fwd; new flows over 7 runs; the ClassBench large table vs linear iptables and an nftables set (SECTIONS="basic flows7 large" picks)
 	@GO=$(GO) bash bench/live/run.sh
 
 # make install / uninstall / deb. PREFIX /usr/local by default (the .deb

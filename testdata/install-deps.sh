@@ -25,7 +25,8 @@ dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'
 # And podman (4.3, CNI backend) with the CNI plugins it uses.
 command -v podman >/dev/null 2>&1 || need="$need podman"
 [ -x /usr/lib/cni/portmap ] || need="$need containernetworking-plugins"
-# A DNAT written by nft, as runtimes on native nftables do.
+# A DNAT written by nft, as runtimes on native nftables do; make
+# bench-live's large table as one nftables interval set.
 command -v nft >/dev/null 2>&1 || need="$need nftables"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

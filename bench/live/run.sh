@@ -12,8 +12,18 @@
 #   TCP bulk throughput through one accepted connection (median of 3)
 #   fwd's CPU (user+system, /proc/PID/stat) per packet it was queued
 #
-# Bounded: DURATION seconds per measurement (default 3), four modes:
-# about 90 seconds. Environment: DURATION, QUEUES (fwd --queues, default:
+# Then (sections.sh) new UDP flows/s of (a) and (b) over 7 runs, the
+# order swapped every run, medians; and the large table: a ClassBench
+# filter set (../shared/data/classbench/acl1_10k, read in place; skipped
+# when absent) as linear iptables, one nftables interval set, fwd, and
+# fwd with one rule, new flows/s spread over the table's rules.
+#
+# Bounded: DURATION seconds per measurement (default 3): about 5 minutes
+# (basic 75 s, flows7 80 s, large 110 s). SECTIONS (default "basic flows7
+# large") picks sections; FLOWS_RUNS (default 7), ROUNDS (the large
+# table's, default 5), CLASSBENCH (another filter set file), FWD_BIN (a
+# fwd binary to measure instead of this checkout's), FWD_BASE (a fwd
+# binary flows7 measures too, in the same rotation, to compare builds). Environment: DURATION, QUEUES (fwd --queues, default:
 # CPUs), PARALLEL (default 64), METRICS=1 adds a mode (d): fwd batch with
 # --metrics 127.0.0.1:9101 in the server namespace, scraped every second
 # while it is measured (the before/after of the metrics).
@@ -33,8 +43,10 @@ dur=${DURATION:-3}
 queues=${QUEUES:-$(nproc)}
 parallel=${PARALLEL:-64}
 tmp=$(mktemp -d /tmp/fwd-bench.XXXXXX)
-C=fwd-bench-client
-S=fwd-bench-server
+# Named per run: two runs at once on one machine (other checkouts) would
+# otherwise delete each other's namespaces.
+C=fwd-bench-client-$$
+S=fwd-bench-server-$$
 fwd_pid=""
 nginx_pid=""
 
@@ -49,7 +61,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "building fwd and loadgen" >&2
-(cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd && "$go" build -o "$tmp/loadgen" ./bench/live/loadgen)
+(cd "$repo" && "$go" build -o "$tmp/loadgen" ./bench/live/loadgen)
+if [ -n "${FWD_BIN:-}" ]; then
+	cp "$FWD_BIN" "$tmp/fwd" # another build of fwd, to compare
+else
+	(cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd)
+fi
 
 # The namespaces, joined by a veth pair: the server 198.18.0.1/15, the
 # client 198.18.0.2/15 and 198.18.1.1-16/15 (/15 on both ends: the
@@ -170,61 +187,69 @@ for _ in $(seq 50); do
 	ip netns exec "$C" sh -c 'exec 3<>/dev/tcp/198.18.0.1/80' 2>/dev/null && break
 	sleep 0.1
 done
-echo "mode 0: no firewall" >&2
-res[none]=$(measure)
-
-echo "mode a: plain iptables" >&2
-ip netns exec "$S" iptables-restore --noflush <"$tmp/iptables.rules"
-res[iptables]=$(measure)
-ip netns exec "$S" iptables-restore <<<$'*filter\nCOMMIT'
-
-echo "mode b: fwd --queues $queues --queue-io batch" >&2
-run_fwd batch
-modes="none iptables batch"
-if [ "${METRICS:-0}" = 1 ]; then
-	# Right after (b), not last: the mode that runs last of a run measures
-	# slower whatever it is (fwd batch run again last: 60% where it gave
-	# 91% third), so (d) and (b) are compared next to each other.
-	echo "mode d: fwd --queues $queues --queue-io batch --metrics 127.0.0.1:9101" >&2
-	run_fwd batch metrics --metrics 127.0.0.1:9101
-	modes+=" metrics"
-fi
-echo "mode c: fwd --queues $queues --queue-io simple" >&2
-run_fwd simple
-modes+=" simple"
-
-base_flows=$(field flows_per_s "${res[iptables]}")
-base_conns=$(field conns_per_s "${res[iptables]}")
-base_bulk=$(field gbit_per_s "${res[iptables]}")
+sections=${SECTIONS:-basic flows7 large}
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f%%", (b>0 ? 100*a/b : 0)}'; }
-echo
-echo "fwd live benchmark: $(nproc) CPUs, ${dur}s per measurement, fwd --queues $queues, $parallel parallel connects, $(uname -r)"
-echo
-echo "| mode | sent/s | new UDP flows/s | vs (a) | TCP conns/s | vs (a) | TCP Gbit/s | vs (a) | fwd CPU µs/queued pkt | TCP runs |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-for m in $modes; do
-	r=${res[$m]}
-	flows=$(field flows_per_s "$r")
-	conns=$(field conns_per_s "$r")
-	bulk=$(field gbit_per_s "$r")
-	cpu=$(field cpu_us_per_pkt "$r")
-	case $m in
-	none) name="(0) no firewall" ;;
-	iptables) name="(a) plain iptables ACCEPT" ;;
-	batch) name="(b) fwd --queue-io=batch" ;;
-	simple) name="(c) fwd --queue-io=simple" ;;
-	metrics) name="(d) fwd --queue-io=batch --metrics" ;;
-	esac
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(field sent_per_s "$r")" \
-		"$flows" "$(pct "$flows" "$base_flows")" "$conns" "$(pct "$conns" "$base_conns")" \
-		"$bulk" "$(pct "$bulk" "$base_bulk")" "${cpu:--}" "$(sed -n 's/.*runs=\([0-9./]*\).*/\1/p' <<<"$r")"
-done
-echo
-for m in ${modes#none iptables }; do
-	echo "fwd ($m): $(field queued "${res[$m]}") packets queued; failed connects $(field failed "${res[$m]}"); kernel queue counters after the run (queue portid waiting copymode copyrange queue_dropped user_dropped id_seq 1):"
-	echo "${qs[$m]}" | sed 's/^/  /'
-done
-if [ -s "$tmp/metrics-metrics.txt" ]; then
-	echo "fwd --metrics after mode (d) (verdict latency sampled 1 in 64):"
-	sed 's/^/  /' "$tmp/metrics-metrics.txt"
+if [[ " $sections " == *" basic "* ]]; then
+	echo "mode 0: no firewall" >&2
+	res[none]=$(measure)
+
+	echo "mode a: plain iptables" >&2
+	ip netns exec "$S" iptables-restore --noflush <"$tmp/iptables.rules"
+	res[iptables]=$(measure)
+	ip netns exec "$S" iptables-restore <<<$'*filter\nCOMMIT'
+
+	echo "mode b: fwd --queues $queues --queue-io batch" >&2
+	run_fwd batch
+	modes="none iptables batch"
+	if [ "${METRICS:-0}" = 1 ]; then
+		# Right after (b), not last: the mode that runs last of a run measures
+		# slower whatever it is (fwd batch run again last: 60% where it gave
+		# 91% third), so (d) and (b) are compared next to each other.
+		echo "mode d: fwd --queues $queues --queue-io batch --metrics 127.0.0.1:9101" >&2
+		run_fwd batch metrics --metrics 127.0.0.1:9101
+		modes+=" metrics"
+	fi
+	echo "mode c: fwd --queues $queues --queue-io simple" >&2
+	run_fwd simple
+	modes+=" simple"
+
+	base_flows=$(field flows_per_s "${res[iptables]}")
+	base_conns=$(field conns_per_s "${res[iptables]}")
+	base_bulk=$(field gbit_per_s "${res[iptables]}")
+	echo
+	echo "fwd live benchmark: $(nproc) CPUs, ${dur}s per measurement, fwd --queues $queues, $parallel parallel connects, $(uname -r)"
+	echo
+	echo "| mode | sent/s | new UDP flows/s | vs (a) | TCP conns/s | vs (a) | TCP Gbit/s | vs (a) | fwd CPU µs/queued pkt | TCP runs |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	for m in $modes; do
+		r=${res[$m]}
+		flows=$(field flows_per_s "$r")
+		conns=$(field conns_per_s "$r")
+		bulk=$(field gbit_per_s "$r")
+		cpu=$(field cpu_us_per_pkt "$r")
+		case $m in
+		none) name="(0) no firewall" ;;
+		iptables) name="(a) plain iptables ACCEPT" ;;
+		batch) name="(b) fwd --queue-io=batch" ;;
+		simple) name="(c) fwd --queue-io=simple" ;;
+		metrics) name="(d) fwd --queue-io=batch --metrics" ;;
+		esac
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(field sent_per_s "$r")" \
+			"$flows" "$(pct "$flows" "$base_flows")" "$conns" "$(pct "$conns" "$base_conns")" \
+			"$bulk" "$(pct "$bulk" "$base_bulk")" "${cpu:--}" "$(sed -n 's/.*runs=\([0-9./]*\).*/\1/p' <<<"$r")"
+	done
+	echo
+	for m in ${modes#none iptables }; do
+		echo "fwd ($m): $(field queued "${res[$m]}") packets queued; failed connects $(field failed "${res[$m]}"); kernel queue counters after the run (queue portid waiting copymode copyrange queue_dropped user_dropped id_seq 1):"
+		echo "${qs[$m]}" | sed 's/^/  /'
+	done
+	if [ -s "$tmp/metrics-metrics.txt" ]; then
+		echo "fwd --metrics after mode (d) (verdict latency sampled 1 in 64):"
+		sed 's/^/  /' "$tmp/metrics-metrics.txt"
+	fi
 fi
+
+# shellcheck source=bench/live/sections.sh
+. "$repo/bench/live/sections.sh"
+if [[ " $sections " == *" flows7 "* ]]; then flows7_section; fi
+if [[ " $sections " == *" large "* ]]; then large_section; fi

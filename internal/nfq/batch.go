@@ -295,7 +295,9 @@ func (q *Batch) serve(flags int) (got, ok bool) {
 	if len(q.b.out) == 0 {
 		return q.nRecv > 0, true
 	}
+	q.b.coalesce()
 	if e := q.write(); e != 0 {
+		q.b.tainted = true
 		q.b.verdictErrors.Add(uint64(q.b.pending))
 		if e == unix.EBADF {
 			q.fail("queue verdict failed", e)

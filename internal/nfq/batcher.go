@@ -18,6 +18,7 @@ type batcher struct {
 	msg        Msg
 	out        []byte     // verdicts of the current batch
 	pending    int        // verdicts in out
+	tainted    bool       // a verdict write failed: see coalesce
 	ack        chan error // receives the answer to the bind request
 
 	received, recvErrors, verdictErrors, malformed atomic.Uint64

@@ -9,6 +9,8 @@
 //	loadgen tcpbulk  -client NS -server NS [-dst 198.18.0.1] [-port 9000] [-duration 3s]
 //	loadgen tcpconns -client NS -server NS [-dst 198.18.0.1] [-port 80] [-duration 3s]
 //	                 [-parallel 64] [-sources 198.18.1.1-198.18.1.16]
+//	loadgen bigtable -classbench FILE -out DIR
+//	loadgen tableflows -client NS -server NS -targets FILE [-dst 198.18.0.1] [-duration 3s]
 //
 // setup creates the two namespaces (deleting stale ones of the same
 // names) with their loopback up, joined by a veth pair eth0 - eth0: the
@@ -36,6 +38,24 @@
 //
 //	tcpconns conns=N conns_per_s=F failed=N
 //
+// bigtable converts a ClassBench filter set into the live benchmark's
+// large table (internal/classbench, sources mapped into 198.19.0.0/16,
+// duplicates removed) and writes into DIR: large.yaml and one.yaml (fwd
+// rules files: every rule, one rule admitting 198.19.0.0/16),
+// iptables.rules (one linear rule per rule), nft.rules (one interval set
+// ip saddr . meta l4proto . th dport, the first of two overlapping
+// elements kept, added in chunks) and targets.txt (the tcp and udp rules
+// of the set, which every variant admits). It prints one line:
+//
+//	bigtable file=F boxes=N converted=N rules=N nft_kept=N nft_overlapping=N targets=N
+//
+// tableflows sends, like udpflows, a new flow per packet from a raw
+// socket, each from a source address and to a destination port of a
+// target drawn at random (a TCP SYN for a tcp rule, a UDP datagram
+// otherwise), and counts what passed the server's INPUT (IP InDelivers):
+//
+//	tableflows targets=N sent=N sent_per_s=N delivered=N flows_per_s=N
+//
 // Only addresses in 198.18.0.0/15 are used, only inside the namespaces.
 package main
 
@@ -56,7 +76,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen setup|teardown|udpflows|tcpbulk|tcpconns -client NS -server NS [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen setup|teardown|udpflows|tcpbulk|tcpconns|tableflows -client NS -server NS [flags], loadgen bigtable -classbench FILE -out DIR")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -67,7 +87,19 @@ func main() {
 	dur := fs.Duration("duration", 3*time.Second, "how long to send (at most 30s)")
 	parallel := fs.Int("parallel", 64, "tcpconns: connection loops at once")
 	sources := fs.String("sources", "198.18.1.1-198.18.1.16", "setup, tcpconns: client source address range FIRST-LAST")
+	in := fs.String("classbench", "", "bigtable: ClassBench filter set")
+	out := fs.String("out", "", "bigtable: directory to write into")
+	targets := fs.String("targets", "", "tableflows: targets file written by bigtable")
 	fs.Parse(os.Args[2:])
+	if os.Args[1] == "bigtable" {
+		if *in == "" || *out == "" {
+			fail(errors.New("bigtable: -classbench and -out are required"))
+		}
+		if err := bigTable(*in, *out); err != nil {
+			fail(err)
+		}
+		return
+	}
 	addr, err := netip.ParseAddr(*dst)
 	if err != nil || !netip.MustParsePrefix("198.18.0.0/15").Contains(addr) {
 		fail(fmt.Errorf("-dst %q: want an address in 198.18.0.0/15", *dst))
@@ -106,6 +138,8 @@ func main() {
 		if err == nil {
 			err = tcpConns(*client, addr, uint16(*port), *dur, *parallel, srcs)
 		}
+	case "tableflows":
+		err = tableFlows(*client, *server, addr, *targets, *dur)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
