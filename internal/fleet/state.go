@@ -1,0 +1,125 @@
+package fleet
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// state is a host's copy of the keys it follows (the prefix up to
+// status/, which hosts rewrite often and nobody needs to watch), as of
+// revision rev, decoded once as the keys arrive. It is owned by the
+// syncer's goroutine.
+type state struct {
+	layout Layout
+	// rev is the store revision the copy reflects: every event at or
+	// below it has been applied, so a later copy of one (a duplicate
+	// delivered again by the server) is skipped.
+	rev int64
+	// mods is every key's mod revision, for the keys-only check.
+	mods   map[string]int64
+	policy Policy
+	// assign and hosts hold the decoded values, errs the keys whose
+	// value did not decode (the snapshot refuses them when they matter).
+	assign map[string][]string
+	hosts  map[string][]netip.Addr
+	errs   map[string]error
+	// policyDirty: a policy key changed since the last build.
+	policyDirty bool
+	// dirty: some key changed since the last build.
+	dirty bool
+}
+
+func newState(l Layout) *state {
+	return &state{
+		layout: l,
+		mods:   map[string]int64{},
+		policy: Policy{Groups: map[string][]byte{}, PrefixLists: map[string][]byte{}},
+		assign: map[string][]string{},
+		hosts:  map[string][]netip.Addr{},
+		errs:   map[string]error{},
+		dirty:  true, policyDirty: true,
+	}
+}
+
+// put records key=value at mod revision mod.
+func (st *state) put(key string, value []byte, mod int64) {
+	st.mods[key] = mod
+	st.dirty = true
+	delete(st.errs, key)
+	k, name := st.layout.Parse(key)
+	switch k {
+	case KindGroup:
+		st.policy.Groups[name] = slices.Clone(value)
+		st.policyDirty = true
+	case KindPrefixList:
+		st.policy.PrefixLists[name] = slices.Clone(value)
+		st.policyDirty = true
+	case KindAssign:
+		var groups []string
+		if err := json.Unmarshal(value, &groups); err != nil {
+			delete(st.assign, name)
+			st.errs[key] = fmt.Errorf("%s: %w", key, err)
+			return
+		}
+		st.assign[name] = groups
+	case KindHost:
+		var v HostValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			delete(st.hosts, name)
+			st.errs[key] = fmt.Errorf("%s: %w", key, err)
+			return
+		}
+		st.hosts[name] = v.Addrs
+	}
+}
+
+// del records the deletion of key.
+func (st *state) del(key string) {
+	if _, ok := st.mods[key]; !ok {
+		return
+	}
+	delete(st.mods, key)
+	delete(st.errs, key)
+	st.dirty = true
+	k, name := st.layout.Parse(key)
+	switch k {
+	case KindGroup:
+		delete(st.policy.Groups, name)
+		st.policyDirty = true
+	case KindPrefixList:
+		delete(st.policy.PrefixLists, name)
+		st.policyDirty = true
+	case KindAssign:
+		delete(st.assign, name)
+	case KindHost:
+		delete(st.hosts, name)
+	}
+}
+
+// applyEvents applies one whole watch response. Events at or below the
+// copy's revision were applied already and are skipped, which makes
+// applying an event twice harmless. It returns how many it skipped.
+func (st *state) applyEvents(evs []*clientv3.Event) int {
+	base, skipped := st.rev, 0
+	for _, ev := range evs {
+		kv := ev.Kv
+		if kv.ModRevision <= base {
+			skipped++
+			continue
+		}
+		if ev.Type == mvccpb.DELETE {
+			st.del(string(kv.Key))
+		} else {
+			st.put(string(kv.Key), kv.Value, kv.ModRevision)
+		}
+		if kv.ModRevision > st.rev {
+			st.rev = kv.ModRevision
+		}
+	}
+	return skipped
+}
