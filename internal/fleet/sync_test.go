@@ -31,7 +31,8 @@ func TestSyncFollowsEdits(t *testing.T) {
 	if s.Revision != rev {
 		t.Fatalf("snapshot revision %d, want the transaction's %d", s.Revision, rev)
 	}
-	if st := h.s.Status(); st.Refused != 0 || st.Hash != s.Hash() {
+	st := h.waitStatus(t, "at the last revision", func(st SyncStatus) bool { return st.Revision == rev })
+	if st.Refused != 0 || st.Hash != s.Hash() {
 		t.Fatalf("status %+v, want no refusal and hash %s", st, s.Hash())
 	}
 }
@@ -105,9 +106,8 @@ func TestSyncRefusesCorruptValues(t *testing.T) {
 			}
 			put(t, c, gkey("web"), group("web", "8080", "0.0.0.0/0"), akey("h1"), assign("web"))
 			h.wait(t, "repaired", func(s *Snapshot) bool { return hasPort(s, "web", 8080) })
-			if st := h.s.Status(); st.Error != "" {
-				t.Fatalf("error %q still reported after the repair", st.Error)
-			}
+			// Apply runs before the status says so.
+			h.waitStatus(t, "without error after the repair", func(st SyncStatus) bool { return st.Error == "" })
 			h.stop()
 			if n := len(reports); n == 0 || reports[n-1].Error != "" {
 				t.Fatalf("reports %+v: want the last one without error", reports)
