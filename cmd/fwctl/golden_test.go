@@ -248,6 +248,8 @@ var goldenScenarios = []struct {
 		"allow from 198.51.100.0/24",
 		"allow from 203.0.113.0/24 to any port 22 proto tcp",
 		"allow from office to any port 8443,9443 proto tcp",
+		"allow from group:web to any port 5432 proto tcp",
+		"allow from group:db to any port 5432 proto tcp",
 		"allow out 53/udp",
 		"allow out to 2001:db8::53 port 53 proto udp",
 		"allow proto icmp from any",

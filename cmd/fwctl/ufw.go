@@ -435,14 +435,17 @@ func (c clauses) protocol(dir, peerFamily string) (rules.Proto, *control.ICMPSpe
 }
 
 // addrFamily checks an address the way the rules file reads it (with
-// rules.ParsePrefix) and says which family it is; prefix-list names have
-// none (""). whole reports a /0, every address of the family.
+// rules.ParsePrefix) and says which family it is; prefix-list names and
+// group references (group:web) have none (""). whole reports a /0, every address of the family.
 func addrFamily(s string) (family string, whole bool, err error) {
 	if s == "any4" {
 		return "IPv4", true, nil
 	}
 	if s == "any6" {
 		return "IPv6", true, nil
+	}
+	if _, ok := rules.GroupRef(s); ok {
+		return "", false, nil // a group's members: the daemon checks the name
 	}
 	if !strings.ContainsAny(s, "./:") {
 		return "", false, nil // a prefix-list name: the daemon checks it

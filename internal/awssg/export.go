@@ -29,6 +29,16 @@ type Permission struct {
 	ToPort     *int        `json:"ToPort,omitempty"`
 	IpRanges   []IPRange   `json:"IpRanges,omitempty"`
 	Ipv6Ranges []IPv6Range `json:"Ipv6Ranges,omitempty"`
+	// UserIdGroupPairs are the groups a rule references (group:web), by
+	// name: AWS takes a GroupName pair in a default VPC; elsewhere put
+	// the group's id in GroupId.
+	UserIdGroupPairs []GroupPair `json:"UserIdGroupPairs,omitempty"`
+}
+
+// GroupPair is a reference to another security group.
+type GroupPair struct {
+	GroupName   string `json:"GroupName"`
+	Description string `json:"Description,omitempty"`
 }
 
 // IPRange is an IPv4 CIDR of a Permission.
@@ -55,7 +65,9 @@ type Document struct {
 // every CIDR of the group's rules for it; tcp and udp without ports as
 // 0-65535; an omitted egress as AWS's default egress rule (-1 to
 // 0.0.0.0/0 and ::/0). A CIDR that two rules of a group allow for the
-// same permission is written once, with the first rule's description.
+// same permission is written once, with the first rule's description. A
+// group reference (group:web) becomes a UserIdGroupPairs entry naming
+// the group (GroupName), which Import reads back as the reference.
 // The warnings name what AWS will refuse (descriptions and group names
 // with characters outside AWS's set, group names starting "sg-").
 func Export(f *rules.File, names []string) (*Document, []string, error) {
@@ -110,6 +122,13 @@ func permissions(rs []rules.Rule) []Permission {
 				} else {
 					out[i].Ipv6Ranges = append(out[i].Ipv6Ranges, IPv6Range{CidrIpv6: c, Description: r.Description})
 				}
+			}
+			for _, ref := range r.GroupRefs {
+				if seen[k]["group:"+ref] {
+					continue
+				}
+				seen[k]["group:"+ref] = true
+				out[i].UserIdGroupPairs = append(out[i].UserIdGroupPairs, GroupPair{GroupName: ref, Description: r.Description})
 			}
 		}
 	}

@@ -94,3 +94,49 @@ groups:
 		}
 	}
 }
+
+// TestGroupRefsRoundTrip: a group reference leaves as a UserIdGroupPairs
+// entry naming the group and comes back as the same reference.
+func TestGroupRefsRoundTrip(t *testing.T) {
+	src := `version: 1
+groups:
+  - name: db
+    ingress:
+      - {proto: tcp, ports: 5432, from: [group:web, 198.18.0.0/24], description: web tier}
+  - name: web
+    ingress:
+      - {proto: tcp, ports: 443, from: [any]}
+`
+	f, err := rules.Parse("r.yaml", []byte(src), rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, err := Export(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm := doc.SecurityGroups[0].IpPermissions[0]
+	if len(perm.UserIdGroupPairs) != 1 || perm.UserIdGroupPairs[0] != (GroupPair{GroupName: "web", Description: "web tier"}) {
+		t.Fatalf("pairs = %+v", perm.UserIdGroupPairs)
+	}
+	js, err := MarshalJSON(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Import(js, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := rules.Parse("back.yaml", res.YAML, rules.Options{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	r := back.Groups[0].Ingress
+	var refs []string
+	for _, x := range r {
+		refs = append(refs, x.GroupRefs...)
+	}
+	if len(refs) != 1 || refs[0] != "web" || len(res.Warnings) != 0 {
+		t.Errorf("references after the round trip: %v, warnings %v\n%s", refs, res.Warnings, res.YAML)
+	}
+}

@@ -3,6 +3,7 @@ package awssg
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,11 +55,21 @@ func Import(data []byte, opts ImportOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	im := importer{opts: opts}
+	im := importer{opts: opts, refs: map[string]string{}}
+	names := make([]string, len(groups))
+	taken := map[string]bool{}
+	for i, g := range groups {
+		names[i] = uniqueName(g, taken)
+		taken[names[i]] = true
+		for _, k := range []string{g.id, g.name} {
+			if _, dup := im.refs[k]; k != "" && !dup {
+				im.refs[k] = names[i]
+			}
+		}
+	}
 	var out []outGroup
-	names := map[string]bool{}
-	for _, g := range groups {
-		og, err := im.group(g, names)
+	for i, g := range groups {
+		og, err := im.group(g, names[i])
 		if err != nil {
 			return nil, err
 		}
@@ -102,6 +113,9 @@ type importer struct {
 	warns []string
 	// lists are the prefix lists the rules use, in the order first used.
 	lists []string
+	// refs maps the GroupId and GroupName of each imported security
+	// group to its name in the rules file, for group references.
+	refs map[string]string
 }
 
 // outGroup is one group ready to write.
@@ -118,9 +132,8 @@ const (
 	all6 = "::/0"
 )
 
-func (im *importer) group(g sgroup, taken map[string]bool) (outGroup, error) {
-	og := outGroup{name: uniqueName(g, taken)}
-	taken[og.name] = true
+func (im *importer) group(g sgroup, name string) (outGroup, error) {
+	og := outGroup{name: name}
 	if err := rules.CheckText("group description", g.description); err != nil {
 		return og, &PathError{Path: g.path + ".Description", Msg: err.Error()}
 	}
@@ -322,12 +335,22 @@ func portNum(n int, path string) (int, error) {
 	return n, nil
 }
 
+// refName is a group name a group reference can write bare.
+var refName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
 // peerWord is how the rules file writes a peer. why, when not empty,
 // says why the peer has no meaning on one host.
 func (im *importer) peerWord(pe peer) (word string, hostBits bool, why string, err error) {
 	switch pe.kind {
 	case peerGroup:
-		return "", false, "a reference to another security group has no meaning on one host", nil
+		name, ok := im.refs[pe.value]
+		if !ok {
+			return "", false, "security group " + pe.value + " is not among those imported (import it too, and the reference becomes group:NAME)", nil
+		}
+		if !refName.MatchString(name) {
+			return "", false, fmt.Sprintf("security group %s is imported as %q, a name a group reference cannot write (letters, digits, '.', '_', '-')", pe.value, name), nil
+		}
+		return rules.GroupRefPrefix + name, false, "", nil
 	case peerPrefixList:
 		if _, ok := im.opts.PrefixLists[pe.value]; !ok {
 			return "", false, "managed prefix list " + pe.value + " is not known here (give its CIDRs with --prefix-list " + pe.value + "=CIDR,...)", nil

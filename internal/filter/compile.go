@@ -113,7 +113,11 @@ type source struct {
 
 func (c *compiler) source(r *rules.Rule, g, i int32, dir direction.Dir) source {
 	c.entries = append(c.entries, entry{group: g, rule: i, dir: dir})
-	s := source{all: r.Proto.All, proto: r.Proto.Num, prefixes: r.Prefixes, ord: uint32(len(c.entries) - 1)}
+	prefixes := r.Prefixes
+	if len(r.Members) > 0 { // the addresses of the groups it references
+		prefixes = append(slices.Clip(prefixes), r.Members...)
+	}
+	s := source{all: r.Proto.All, proto: r.Proto.Num, prefixes: prefixes, ord: uint32(len(c.entries) - 1)}
 	switch {
 	case r.Proto.HasPorts() && len(r.Ports) > 0:
 		s.ranges = r.Ports

@@ -40,8 +40,15 @@ func (e *fileError) Unwrap() error { return e.err }
 // compile is the step from a decoded file to a table, shared by Compile
 // and the daemon's reloads and edits.
 // now is the time ACL expiries are judged against.
+//
+// Group references resolve to this host's own addresses (see
+// resolveSingleHost); the table's File is then the resolved copy.
 func compile(path string, f *rules.File, now time.Time) (*filter.Table, error) {
-	t, err := filter.CompileAt(f, now)
+	rf, err := resolveSingleHost(f, HostAddrs)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s: %w", path, err)
+	}
+	t, err := filter.CompileAt(rf, now)
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", path, err)
 	}

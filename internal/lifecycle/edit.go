@@ -112,11 +112,9 @@ func newRules(cur *rules.File, all []specRule, ifaces []string, res *EditResult)
 	var byDir [2][]rules.Rule
 	for _, nr := range all {
 		r := nr.rule
-		prefixes, err := cur.ResolvePeers(r.Peers)
-		if err != nil {
+		if err := cur.ResolveRulePeers(&r); err != nil {
 			return byDir, badRequest(err.Error())
 		}
-		r.Prefixes = prefixes
 		if ref, ok := findSame(cur, nr.dir, &r, ifaces); ok {
 			if e := sameLimit(cur, ref, &r); e != nil {
 				return byDir, e
@@ -329,11 +327,9 @@ func bySpec(cur *rules.File, specs []specRule, d *deletion) *Error {
 	var missing []string
 	for _, m := range specs {
 		r := m.rule
-		prefixes, err := cur.ResolvePeers(r.Peers)
-		if err != nil {
+		if err := cur.ResolveRulePeers(&r); err != nil {
 			return badRequest(err.Error())
 		}
-		r.Prefixes = prefixes
 		found := false
 		for n, ref := range numbered {
 			if ref.Dir == m.dir && cur.RuleAt(ref).SameTraffic(&r) {

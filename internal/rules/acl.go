@@ -240,6 +240,9 @@ func (d *decoder) aclEntry(n *yaml.Node, dir direction.Dir) (ACLEntry, *yaml.Nod
 	if actionNode == nil {
 		d.errorf(n, "%s without action: expected action: allow or deny", what)
 	}
+	if len(r.GroupRefs) > 0 {
+		d.errorf(n, "%s names group %q: the acl takes addresses only, a group reference belongs in a group's rules", what, r.GroupRefs[0])
+	}
 	e.Proto, e.Ports, e.ICMP, e.Peers, e.Prefixes, e.Description = r.Proto, r.Ports, r.ICMP, r.Peers, r.Prefixes, r.Description
 	return e, numNode, len(d.errs) == errsBefore
 }

@@ -52,6 +52,7 @@ type decoder struct {
 	errs   ErrorList
 	warns  []*Error
 	lists  map[string]*PrefixList
+	refs   []groupRefAt // group references met, checked after the groups
 	nrules int
 	// tooMany is set once the rule limit is passed, so it is said once.
 	tooMany bool
@@ -172,6 +173,7 @@ func (d *decoder) decode(data []byte) *File {
 		d.errorf(root, "missing groups: expected a list of at least one group")
 	} else {
 		f.Groups = d.groups(groupsNode)
+		d.checkGroupRefs(f.Groups)
 	}
 	if aclNode != nil {
 		f.ACL = d.acl(aclKey, aclNode)

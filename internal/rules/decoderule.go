@@ -100,6 +100,7 @@ func (d *decoder) traffic(n *yaml.Node, what string, dir direction.Dir, extraKey
 		d.errorf(n, "%s without %s: expected %s: [CIDR, address, prefix list or any]", what, peerKey, peerKey)
 	} else {
 		r.Peers, r.Prefixes = d.peers(peersNode, peerKey)
+		r.GroupRefs = groupRefsOf(r.Peers)
 	}
 	return r, len(d.errs) == errsBefore
 }
@@ -263,6 +264,9 @@ func (d *decoder) peers(n *yaml.Node, key string) ([]string, []netip.Prefix) {
 			continue
 		}
 		words = append(words, s)
+		if d.groupRef(it, s) {
+			continue
+		}
 		if ps, ok := builtinPeer(s); ok {
 			for _, p := range ps {
 				add(p)

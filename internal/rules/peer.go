@@ -124,6 +124,9 @@ func (f *File) ResolvePeers(peers []string) ([]netip.Prefix, error) {
 		}
 	}
 	for _, s := range peers {
+		if name, ok := GroupRef(s); ok {
+			return nil, fmt.Errorf("group reference %q: the acl takes addresses only, name group %s's addresses instead", s, name)
+		}
 		if ps, ok := builtinPeer(s); ok {
 			for _, p := range ps {
 				add(p)

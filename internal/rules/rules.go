@@ -51,6 +51,9 @@ type File struct {
 	ACL ACL
 	// Failsafe is the optional failsafe key (failsafe: {ssh: true}).
 	Failsafe Failsafe
+	// GroupsResolved is true in a copy made by ResolveGroups: its rules'
+	// Members hold what their group references stand for.
+	GroupsResolved bool
 	// Warnings are things that were accepted but are worth saying, such
 	// as a CIDR with host bits set (canonicalized).
 	Warnings []*Error
@@ -104,11 +107,18 @@ type Rule struct {
 	// nil means every type.
 	ICMP *ICMP
 	// Peers are the addresses as written: CIDRs, addresses, prefix-list
-	// names or "any".
+	// names, group references (group:NAME) or "any".
 	Peers []string
 	// Prefixes are the peers resolved to canonical prefixes, deduplicated,
 	// in the order first written.
-	Prefixes    []netip.Prefix
+	Prefixes []netip.Prefix
+	// GroupRefs are the groups the peers reference (group:NAME), each
+	// once, in the order first written.
+	GroupRefs []string
+	// Members are the addresses GroupRefs stand for now, as single-address
+	// prefixes: filled only in a copy made by File.ResolveGroups. The
+	// table matches Prefixes and Members.
+	Members     []netip.Prefix
 	Description string
 	// Limit, on an ingress rule, brakes each peer's new connections
 	// (the limit key); nil means none.

@@ -16,7 +16,8 @@ func (r *Rule) SameTraffic(o *Rule) bool {
 	if (r.ICMP == nil) != (o.ICMP == nil) || r.ICMP != nil && *r.ICMP != *o.ICMP {
 		return false
 	}
-	return slices.Equal(sortedPrefixes(r.Prefixes), sortedPrefixes(o.Prefixes))
+	return slices.Equal(sortedPrefixes(r.Prefixes), sortedPrefixes(o.Prefixes)) &&
+		slices.Equal(slices.Sorted(slices.Values(r.GroupRefs)), slices.Sorted(slices.Values(o.GroupRefs)))
 }
 
 // normPorts sorts and merges port ranges; nil (all ports) becomes 0-65535.

@@ -1,0 +1,216 @@
+package fleet
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/fwd-project/fwd/internal/rules"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Policy is the fleet's policy as stored: one value per group and per
+// prefix list, by name. Read together they are one rules file.
+type Policy struct {
+	// Layout names the keys in errors; the zero Layout names them
+	// without a prefix ("policy/groups/web").
+	Layout      Layout
+	Groups      map[string][]byte // name -> YAML of one item of groups
+	PrefixLists map[string][]byte // name -> YAML of the list of one prefix list
+}
+
+// indent is how far File indents each value in the assembled file.
+const indent = 4
+
+// segment is where one key's value sits in the assembled file.
+type segment struct {
+	key   string
+	start int // first line of the value, 1-based
+	lines int
+}
+
+// File assembles the policy into one rules file (version 1, prefix lists
+// then groups, each sorted by name) and decodes it as rules.Parse does,
+// so every check of a rules file holds for the fleet's policy. An
+// error's place is the key's and the line and column within its value
+// ("/fwd/policy/groups/web:3:7: ..."). A group value whose name is not
+// its key's is refused.
+func (p Policy) File(opts rules.Options) (*rules.File, error) {
+	var b bytes.Buffer
+	var segs []segment
+	line := 1
+	emit := func(s string) {
+		b.WriteString(s)
+		line += strings.Count(s, "\n")
+	}
+	emit("version: 1\n")
+	if len(p.PrefixLists) > 0 {
+		emit("prefix_lists:\n")
+		for _, name := range sortedKeys(p.PrefixLists) {
+			emit("  " + name + ":\n")
+			segs = append(segs, value(&b, &line, p.Layout.Key(KindPrefixList, name), p.PrefixLists[name], true))
+		}
+	}
+	emit("groups:\n")
+	names := sortedKeys(p.Groups)
+	for _, name := range names {
+		emit("  - ")
+		segs = append(segs, value(&b, &line, p.Layout.Key(KindGroup, name), p.Groups[name], false))
+	}
+	f, err := rules.Parse("policy", b.Bytes(), opts)
+	if err != nil {
+		return nil, placeErrors(err, segs)
+	}
+	for i, name := range names {
+		if f.Groups[i].Name != name {
+			return nil, fmt.Errorf("%s: holds group %q: a group's key is its name", p.Layout.Key(KindGroup, name), f.Groups[i].Name)
+		}
+	}
+	return f, nil
+}
+
+// value writes v indented by the indent, its first line too when
+// padFirst (a prefix list's value sits on lines of its own; a group's
+// first line follows "  - ").
+func value(b *bytes.Buffer, line *int, key string, v []byte, padFirst bool) segment {
+	text := strings.TrimRight(strings.ReplaceAll(string(v), "\r\n", "\n"), "\n")
+	if text == "" {
+		text = "null"
+	}
+	seg := segment{key: key, start: *line}
+	ls := strings.Split(text, "\n")
+	for i, l := range ls {
+		if i > 0 || padFirst {
+			b.WriteString(strings.Repeat(" ", indent))
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	seg.lines = len(ls)
+	*line += len(ls)
+	return seg
+}
+
+// placeErrors turns the assembled file's places into keys' places.
+func placeErrors(err error, segs []segment) error {
+	var list rules.ErrorList
+	if !errors.As(err, &list) {
+		return err
+	}
+	out := make(rules.ErrorList, 0, len(list))
+	for _, e := range list {
+		c := *e
+		for _, s := range segs {
+			if e.Pos.Line >= s.start && e.Pos.Line < s.start+s.lines {
+				c.File = s.key
+				c.Pos = rules.Pos{Line: e.Pos.Line - s.start + 1, Col: max(1, e.Pos.Col-indent)}
+			}
+		}
+		out = append(out, &c)
+	}
+	return out
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SplitFile is File's other way: a rules file, decoded as f from src,
+// into one value per group and per prefix list, each re-marshalled from
+// its YAML node (comments inside an item stay with it). A fleet policy
+// holds groups and prefix lists only: a file with an acl or a failsafe
+// key is refused, those are each host's own.
+func SplitFile(f *rules.File, src []byte) (Policy, error) {
+	if len(f.ACL.Ingress)+len(f.ACL.Egress) > 0 {
+		return Policy{}, fmt.Errorf("%s: the acl is not part of a fleet policy: keep it in each host's rules file", f.Path)
+	}
+	if f.Failsafe != (rules.Failsafe{}) {
+		return Policy{}, fmt.Errorf("%s: failsafe is not part of a fleet policy: keep it in each host's rules file", f.Path)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
+		return Policy{}, fmt.Errorf("%s: not the YAML rules were decoded from: %v", f.Path, err)
+	}
+	p := Policy{Groups: map[string][]byte{}, PrefixLists: map[string][]byte{}}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		switch k.Value {
+		case "groups":
+			if len(v.Content) != len(f.Groups) {
+				return Policy{}, fmt.Errorf("%s: groups do not match the decoded file", f.Path)
+			}
+			for gi, item := range v.Content {
+				b, err := marshal(item)
+				if err != nil {
+					return Policy{}, fmt.Errorf("%s: group %s: %w", f.Path, f.Groups[gi].Name, err)
+				}
+				p.Groups[f.Groups[gi].Name] = b
+			}
+		case "prefix_lists":
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				b, err := marshal(v.Content[j+1])
+				if err != nil {
+					return Policy{}, fmt.Errorf("%s: prefix list %s: %w", f.Path, v.Content[j].Value, err)
+				}
+				p.PrefixLists[v.Content[j].Value] = b
+			}
+		}
+	}
+	return p, nil
+}
+
+func marshal(n *yaml.Node) ([]byte, error) {
+	var b bytes.Buffer
+	e := yaml.NewEncoder(&b)
+	e.SetIndent(2)
+	if err := e.Encode(n); err != nil {
+		return nil, err
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Hash is a hash of what a file means to the table: its groups in order
+// with their rules' protocols, ports, ICMP types, limits and the prefixes
+// and resolved members they match, sorted. Two hosts that enforce the
+// same thing have the same hash, however the policy was written.
+func Hash(f *rules.File) string {
+	h := sha256.New()
+	for gi := range f.Groups {
+		g := &f.Groups[gi]
+		fmt.Fprintf(h, "group %q audit=%v egress-omitted=%v ifaces=%q\n", g.Name, g.Audit, g.EgressOmitted, g.Interfaces)
+		hashRules(h, "in", g.Ingress)
+		hashRules(h, "out", g.Egress)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func hashRules(w io.Writer, dir string, rs []rules.Rule) {
+	for i := range rs {
+		r := &rs[i]
+		peers := slices.Concat(r.Prefixes, r.Members)
+		slices.SortFunc(peers, func(a, b netip.Prefix) int {
+			if c := a.Addr().Compare(b.Addr()); c != 0 {
+				return c
+			}
+			return a.Bits() - b.Bits()
+		})
+		peers = slices.Compact(peers)
+		fmt.Fprintf(w, "%s %s ports=%v icmp=%v limit=%v peers=%v\n", dir, r.Proto, r.Ports, r.ICMP, r.Limit, peers)
+	}
+}
