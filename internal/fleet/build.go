@@ -53,12 +53,11 @@ func Resolve(p Policy, groups []string, members map[string][]netip.Prefix, opts 
 }
 
 func resolveParsed(full *rules.File, groups []string, members map[string][]netip.Prefix) (*rules.File, error) {
-	for _, g := range groups {
-		if full.GroupIndex(g) < 0 {
-			return nil, fmt.Errorf("assigned group %q is not defined in the policy", g)
-		}
+	sel, err := full.Select(groups)
+	if err != nil {
+		return nil, fmt.Errorf("assigned: %w", err)
 	}
-	f := full.Select(groups).ResolveGroups(func(g string) []netip.Prefix { return members[g] })
+	f := sel.ResolveGroups(func(g string) []netip.Prefix { return members[g] })
 	f.Hash = Hash(f)
 	return f, nil
 }
@@ -70,7 +69,7 @@ func references(f *rules.File) []string {
 		g := &f.Groups[i]
 		for _, rs := range [][]rules.Rule{g.Ingress, g.Egress} {
 			for j := range rs {
-				for _, ref := range ruleRefs(&rs[j]) {
+				for _, ref := range rs[j].GroupRefs {
 					seen[ref] = true
 				}
 			}
@@ -90,13 +89,14 @@ type builder struct {
 	now  func() time.Time
 	// the last parse: the whole policy, this host's groups, what they
 	// reference; full is nil when the policy must be parsed again.
-	full   *rules.File
-	groups []string
-	refs   []string
+	full    *rules.File
+	groups  []string
+	refs    []string
+	closure map[string]bool
+	policy  Policy // the closure's groups and every prefix list
 	// last is the last snapshot built (valid or not, its inputs): a
 	// build with the same inputs is skipped.
 	lastMembers map[string][]netip.Prefix
-	lastRev     int64
 	built       bool
 }
 
@@ -112,15 +112,17 @@ func (b *builder) build(st *state) (*Snapshot, error) {
 		b.full = nil
 		return nil, err
 	}
-	if st.policyDirty || b.full == nil || !slices.Equal(mine, b.groups) {
-		st.policyDirty = false
-		b.full = nil
-		full, err := st.policy.File(b.opts)
-		if err != nil {
+	if st.policyDirty {
+		// A change outside this host's groups and the groups they
+		// reference (directly or not) changes nothing here.
+		if st.takePolicyChanges(b.closure) {
+			b.full = nil
+		}
+	}
+	if b.full == nil || !slices.Equal(mine, b.groups) {
+		if err := b.parse(st, mine); err != nil {
 			return nil, err
 		}
-		sel := full.Select(mine)
-		b.full, b.groups, b.refs, b.built = full, mine, references(sel), false
 	}
 	members, err := b.members(st)
 	if err != nil {
@@ -139,7 +141,51 @@ func (b *builder) build(st *state) (*Snapshot, error) {
 	}
 	b.lastMembers, b.built = members, true
 	return &Snapshot{Revision: st.rev, Host: b.host, Groups: b.groups,
-		Policy: clonePolicy(st.policy), Members: members, File: f, Table: t}, nil
+		Policy: b.policy, Members: members, File: f, Table: t}, nil
+}
+
+// parse decodes the whole policy and notes what this host's groups
+// need: the groups they reference, and the closure (them and every group
+// reachable by references), whose values with the prefix lists are the
+// part of the policy a snapshot keeps.
+func (b *builder) parse(st *state, mine []string) error {
+	b.full, b.built = nil, false
+	full, err := st.policy.File(b.opts)
+	if err != nil {
+		return err
+	}
+	sel, err := full.Select(mine)
+	if err != nil {
+		return fmt.Errorf("assigned: %w", err)
+	}
+	b.closure = closure(full, mine)
+	b.policy = Policy{Groups: map[string][]byte{}, PrefixLists: maps.Clone(st.policy.PrefixLists)}
+	for g := range b.closure {
+		if v, ok := st.policy.Groups[g]; ok {
+			b.policy.Groups[g] = v
+		}
+	}
+	b.full, b.groups, b.refs = full, mine, references(sel)
+	return nil
+}
+
+// closure is groups and every group reachable from them by references.
+func closure(full *rules.File, groups []string) map[string]bool {
+	out := map[string]bool{}
+	todo := slices.Clone(groups)
+	for len(todo) > 0 {
+		g := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if out[g] {
+			continue
+		}
+		out[g] = true
+		if i := full.GroupIndex(g); i >= 0 {
+			sel := &rules.File{Groups: full.Groups[i : i+1]}
+			todo = append(todo, references(sel)...)
+		}
+	}
+	return out
 }
 
 // assigned is this host's groups, sorted; no assign key means none.
@@ -204,8 +250,4 @@ func (b *builder) referenced(groups []string) bool {
 
 func membersEqual(a, b map[string][]netip.Prefix) bool {
 	return maps.EqualFunc(a, b, slices.Equal)
-}
-
-func clonePolicy(p Policy) Policy {
-	return Policy{Groups: maps.Clone(p.Groups), PrefixLists: maps.Clone(p.PrefixLists)}
 }

@@ -28,21 +28,25 @@ type state struct {
 	assign map[string][]string
 	hosts  map[string][]netip.Addr
 	errs   map[string]error
-	// policyDirty: a policy key changed since the last build.
-	policyDirty bool
+	// policyDirty: a policy key changed since the last build; changed
+	// names the groups, listsChanged says a prefix list changed.
+	policyDirty  bool
+	changed      map[string]bool
+	listsChanged bool
 	// dirty: some key changed since the last build.
 	dirty bool
 }
 
 func newState(l Layout) *state {
 	return &state{
-		layout: l,
-		mods:   map[string]int64{},
-		policy: Policy{Groups: map[string][]byte{}, PrefixLists: map[string][]byte{}},
-		assign: map[string][]string{},
-		hosts:  map[string][]netip.Addr{},
-		errs:   map[string]error{},
-		dirty:  true, policyDirty: true,
+		layout:  l,
+		mods:    map[string]int64{},
+		policy:  Policy{Groups: map[string][]byte{}, PrefixLists: map[string][]byte{}},
+		assign:  map[string][]string{},
+		hosts:   map[string][]netip.Addr{},
+		errs:    map[string]error{},
+		changed: map[string]bool{},
+		dirty:   true, policyDirty: true, listsChanged: true,
 	}
 }
 
@@ -55,10 +59,10 @@ func (st *state) put(key string, value []byte, mod int64) {
 	switch k {
 	case KindGroup:
 		st.policy.Groups[name] = slices.Clone(value)
-		st.policyDirty = true
+		st.policyDirty, st.changed[name] = true, true
 	case KindPrefixList:
 		st.policy.PrefixLists[name] = slices.Clone(value)
-		st.policyDirty = true
+		st.policyDirty, st.listsChanged = true, true
 	case KindAssign:
 		var groups []string
 		if err := json.Unmarshal(value, &groups); err != nil {
@@ -78,6 +82,18 @@ func (st *state) put(key string, value []byte, mod int64) {
 	}
 }
 
+// takePolicyChanges reports whether a policy change since the last call
+// touches a group of closure or any prefix list, and forgets them.
+func (st *state) takePolicyChanges(closure map[string]bool) bool {
+	hit := st.listsChanged
+	for g := range st.changed {
+		hit = hit || closure[g]
+	}
+	st.policyDirty, st.listsChanged = false, false
+	clear(st.changed)
+	return hit
+}
+
 // del records the deletion of key.
 func (st *state) del(key string) {
 	if _, ok := st.mods[key]; !ok {
@@ -90,10 +106,10 @@ func (st *state) del(key string) {
 	switch k {
 	case KindGroup:
 		delete(st.policy.Groups, name)
-		st.policyDirty = true
+		st.policyDirty, st.changed[name] = true, true
 	case KindPrefixList:
 		delete(st.policy.PrefixLists, name)
-		st.policyDirty = true
+		st.policyDirty, st.listsChanged = true, true
 	case KindAssign:
 		delete(st.assign, name)
 	case KindHost:

@@ -86,9 +86,11 @@ type SyncStatus struct {
 	// Error is why the last snapshot was refused ("" when the last one
 	// was applied).
 	Error string
-	// Counters: snapshots applied, refused, full re-reads after the
-	// first, duplicate events skipped, consistency checks failed.
-	Snapshots, Refused, Resyncs, Duplicates, CheckMismatches uint64
+	// Counters: snapshots applied, refused, compiled (a change that
+	// touches nothing this host enforces compiles nothing), full
+	// re-reads after the first, duplicate events skipped, consistency
+	// checks failed.
+	Snapshots, Refused, Compiles, Resyncs, Duplicates, CheckMismatches uint64
 }
 
 // Staleness is how long ago the store last answered at now.
@@ -364,6 +366,9 @@ func (s *Syncer) rebuild() {
 	snap, err := s.b.build(s.st)
 	if err == nil && snap == nil {
 		return
+	}
+	if snap != nil {
+		s.update(func(st *SyncStatus) { st.Compiles++ })
 	}
 	if err == nil && s.last != nil && snap.Hash() == s.last.Hash() {
 		s.last = snap // the same meaning at a newer revision

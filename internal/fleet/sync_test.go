@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -231,5 +232,54 @@ func TestSnapshotLoadRefusesTampering(t *testing.T) {
 	}
 	if _, _, err := LoadSnapshot(path, rules.Options{}); err == nil || !strings.Contains(err.Error(), "hash") {
 		t.Fatalf("load of a tampered snapshot: %v, want a hash mismatch", err)
+	}
+}
+
+// hostValue is the value of hosts/NAME holding addrs.
+func hostValue(addrs ...string) string {
+	return `{"addrs":["` + strings.Join(addrs, `","`) + `"]}`
+}
+
+// members lists the resolved members of group g's first ingress rule.
+func members(s *Snapshot, g string) []string {
+	i := s.File.GroupIndex(g)
+	if i < 0 || len(s.File.Groups[i].Ingress) == 0 {
+		return nil
+	}
+	var out []string
+	for _, p := range s.File.Groups[i].Ingress[0].Members {
+		out = append(out, p.Addr().String())
+	}
+	return out
+}
+
+// TestSyncResolvesMembers: db allows 5432 from group:web; web's members
+// are the hosts assigned to web whose hosts/ key exists. Members come
+// and go with assignments and presence; a change to a group that h1
+// neither joins nor references compiles nothing.
+func TestSyncResolvesMembers(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := srv.Client(t)
+	put(t, c, gkey("web"), group("web", "80", "0.0.0.0/0"), gkey("db"), group("db", "5432", "group:web"),
+		gkey("other"), group("other", "22", "group:other"),
+		akey("h1"), assign("db"), akey("h2"), assign("web"), hkey("h2"), hostValue("198.18.0.2"),
+		akey("h3"), assign("web"))
+	// No coalescing: each response is built on its own.
+	h := startHost(t, c, "h1", func(cfg *SyncConfig) { cfg.Quiet, cfg.MaxWait = time.Nanosecond, time.Nanosecond })
+	same := func(want ...string) func(*Snapshot) bool {
+		return func(s *Snapshot) bool { return slices.Equal(members(s, "db"), want) }
+	}
+	h.wait(t, "with h2 in web", same("198.18.0.2"))
+	put(t, c, hkey("h3"), hostValue("198.18.0.3", "2001:db8::3"))
+	h.wait(t, "with h3 alive", same("198.18.0.2", "198.18.0.3", "2001:db8::3"))
+	put(t, c, hkey("h2"), "")
+	h.wait(t, "with h2 gone", same("198.18.0.3", "2001:db8::3"))
+	before := h.waitStatus(t, "settled", func(st SyncStatus) bool { return st.Compiles == st.Snapshots })
+	put(t, c, akey("h4"), assign("other"), hkey("h4"), hostValue("198.18.0.4"), gkey("other"), group("other", "23", "group:other"))
+	put(t, c, akey("h3"), assign("other"))
+	h.wait(t, "with h3 moved out of web", same())
+	after := h.s.Status()
+	if after.Compiles != before.Compiles+1 {
+		t.Fatalf("compiles went from %d to %d: the change to group other, which h1 neither joins nor references, was compiled", before.Compiles, after.Compiles)
 	}
 }
