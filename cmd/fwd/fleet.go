@@ -19,6 +19,7 @@ import (
 	"github.com/fwd-project/fwd/internal/engine"
 	"github.com/fwd-project/fwd/internal/fleet"
 	"github.com/fwd-project/fwd/internal/lifecycle"
+	"github.com/fwd-project/fwd/internal/observe"
 	"github.com/fwd-project/fwd/internal/rules"
 	"github.com/fwd-project/fwd/internal/types/ipproto"
 )
@@ -247,6 +248,17 @@ func (f *fleetRun) counters(c map[string]uint64) {
 	} else {
 		c["fleet_error"] = 0
 	}
+}
+
+// fleetStats are the fleet metrics (zero outside fleet mode).
+func (d *daemon) fleetStats() observe.FleetStats {
+	f := d.fleet
+	if f == nil || f.sync == nil {
+		return observe.FleetStats{}
+	}
+	st := f.sync.Status()
+	return observe.FleetStats{Revision: st.Revision, StalenessSeconds: f.staleness(st).Seconds(),
+		Snapshots: st.Snapshots, Refused: st.Refused, Resyncs: st.Resyncs, Error: st.Error != ""}
 }
 
 // staleness is how long ago the store last answered; before it ever
