@@ -159,6 +159,7 @@ func (d *daemon) serveControl() error {
 		Audit:      d.auditStatus,
 		WouldDrops: d.wouldDrops,
 		Queues:     d.queueHealth,
+		Fleet:      d.fleetStatus,
 	})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)

@@ -16,6 +16,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/engine"
 	"github.com/fwd-project/fwd/internal/fleet"
 	"github.com/fwd-project/fwd/internal/lifecycle"
@@ -259,6 +260,17 @@ func (d *daemon) fleetStats() observe.FleetStats {
 	st := f.sync.Status()
 	return observe.FleetStats{Revision: st.Revision, StalenessSeconds: f.staleness(st).Seconds(),
 		Snapshots: st.Snapshots, Refused: st.Refused, Resyncs: st.Resyncs, Error: st.Error != ""}
+}
+
+// fleetStatus is fleet mode's part of fwctl status (nil outside it).
+func (d *daemon) fleetStatus() *control.FleetStatus {
+	f := d.fleet
+	if f == nil || f.sync == nil {
+		return nil
+	}
+	st := f.sync.Status()
+	return &control.FleetStatus{Store: f.o.store, Host: f.o.host, Revision: st.Revision, Hash: st.Hash,
+		StalenessSeconds: f.staleness(st).Seconds(), Error: st.Error}
 }
 
 // staleness is how long ago the store last answered; before it ever

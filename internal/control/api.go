@@ -158,4 +158,20 @@ type Status struct {
 	// Safety is the lockout guard's, the failsafe's and confirmed
 	// changes' state; absent when it says nothing (see IsZero).
 	Safety *lifecycle.SafetyStatus `json:"safety,omitempty"`
+	// Fleet is present when fwd runs in fleet mode (fwd --store).
+	Fleet *FleetStatus `json:"fleet,omitempty"`
+}
+
+// FleetStatus is what a fwd in fleet mode enforces and how fresh it is.
+type FleetStatus struct {
+	Store    string `json:"store"`
+	Host     string `json:"host"`
+	Revision int64  `json:"revision"` // of the snapshot in force (0: none)
+	Hash     string `json:"hash"`     // its fleet hash
+	// StalenessSeconds is how long ago the store last answered (before
+	// it ever did: how old the snapshot in force is).
+	StalenessSeconds float64 `json:"staleness_seconds"`
+	// Error is why the last snapshot built was refused ("" when it was
+	// put in force).
+	Error string `json:"error,omitempty"`
 }

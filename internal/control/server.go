@@ -52,6 +52,8 @@ type ServerConfig struct {
 	WouldDrops func() (*suggest.Table, bool)
 	// Queues, when set, returns each queue's health for status.
 	Queues func() []QueueHealth
+	// Fleet, when set, returns fleet mode's state for status.
+	Fleet func() *FleetStatus
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Log receives refused connections and server errors.
@@ -233,6 +235,9 @@ func (s *Server) status() Status {
 	}
 	if s.cfg.Queues != nil {
 		st.Queues = s.cfg.Queues()
+	}
+	if s.cfg.Fleet != nil {
+		st.Fleet = s.cfg.Fleet()
 	}
 	return st
 }
