@@ -101,8 +101,10 @@ type builder struct {
 }
 
 // build returns the snapshot of st, nil when nothing this host enforces
-// changed, or the error that makes st's snapshot invalid.
-func (b *builder) build(st *state) (*Snapshot, error) {
+// changed, or the error that makes st's snapshot invalid. A snapshot
+// whose hash is enforced's (the one in force means the same) is not
+// compiled: its Table is nil.
+func (b *builder) build(st *state, enforced string) (*Snapshot, error) {
 	if !st.dirty {
 		return nil, nil
 	}
@@ -135,9 +137,11 @@ func (b *builder) build(st *state) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := filter.CompileAt(f, b.now())
-	if err != nil {
-		return nil, fmt.Errorf("compile: %w", err)
+	var t *filter.Table
+	if f.Hash != enforced {
+		if t, err = filter.CompileAt(f, b.now()); err != nil {
+			return nil, fmt.Errorf("compile: %w", err)
+		}
 	}
 	b.lastMembers, b.built = members, true
 	return &Snapshot{Revision: st.rev, Host: b.host, Groups: b.groups,

@@ -363,15 +363,16 @@ func (s *Syncer) probe(ctx context.Context) {
 // rebuild builds the copy's snapshot and applies it when it is valid
 // and differs from the one in force.
 func (s *Syncer) rebuild() {
-	snap, err := s.b.build(s.st)
+	snap, err := s.b.build(s.st, s.last.Hash())
 	if err == nil && snap == nil {
 		return
 	}
-	if snap != nil {
+	if snap != nil && snap.Table != nil {
 		s.update(func(st *SyncStatus) { st.Compiles++ })
 	}
 	if err == nil && s.last != nil && snap.Hash() == s.last.Hash() {
-		s.last = snap // the same meaning at a newer revision
+		snap.Table = s.last.Table // the same meaning at a newer revision, not compiled again
+		s.last = snap
 		if s.cfg.SnapshotPath != "" {
 			if err := snap.Save(s.cfg.SnapshotPath, s.cfg.Now()); err != nil {
 				s.log.Error("fleet snapshot not saved", "err", err)
