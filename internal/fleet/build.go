@@ -115,9 +115,9 @@ func (b *builder) build(st *state, enforced string) (*Snapshot, error) {
 		return nil, err
 	}
 	if st.policyDirty {
-		// A change outside this host's groups and the groups they
-		// reference (directly or not) changes nothing here.
-		if st.takePolicyChanges(b.closure) {
+		// A change outside this host's groups, and the groups they
+		// reference changing their rules, change nothing here.
+		if st.takePolicyChanges(b.groups, b.closure) {
 			b.full = nil
 		}
 	}

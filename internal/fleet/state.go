@@ -31,7 +31,7 @@ type state struct {
 	// policyDirty: a policy key changed since the last build; changed
 	// names the groups, listsChanged says a prefix list changed.
 	policyDirty  bool
-	changed      map[string]bool
+	changed      map[string]change
 	listsChanged bool
 	// dirty: some key changed since the last build.
 	dirty bool
@@ -45,7 +45,7 @@ func newState(l Layout) *state {
 		assign:  map[string][]string{},
 		hosts:   map[string][]netip.Addr{},
 		errs:    map[string]error{},
-		changed: map[string]bool{},
+		changed: map[string]change{},
 		dirty:   true, policyDirty: true, listsChanged: true,
 	}
 }
@@ -58,8 +58,12 @@ func (st *state) put(key string, value []byte, mod int64) {
 	k, name := st.layout.Parse(key)
 	switch k {
 	case KindGroup:
+		c := changedValue
+		if _, ok := st.policy.Groups[name]; !ok {
+			c = changedExistence
+		}
 		st.policy.Groups[name] = slices.Clone(value)
-		st.policyDirty, st.changed[name] = true, true
+		st.policyDirty, st.changed[name] = true, st.changed[name]|c
 	case KindPrefixList:
 		st.policy.PrefixLists[name] = slices.Clone(value)
 		st.policyDirty, st.listsChanged = true, true
@@ -82,12 +86,24 @@ func (st *state) put(key string, value []byte, mod int64) {
 	}
 }
 
+// change says how a group's key changed.
+type change uint8
+
+const (
+	changedValue     change = 1 << iota // its value
+	changedExistence                    // created or deleted
+)
+
 // takePolicyChanges reports whether a policy change since the last call
-// touches a group of closure or any prefix list, and forgets them.
-func (st *state) takePolicyChanges(closure map[string]bool) bool {
+// can change what this host enforces, and forgets them: a change of a
+// prefix list or of one of mine, or the creation or deletion of a group
+// of closure (mine and every group they reach by references: a
+// reference to a deleted group makes the policy invalid). A referenced
+// group's rules do not matter here, only its members.
+func (st *state) takePolicyChanges(mine []string, closure map[string]bool) bool {
 	hit := st.listsChanged
-	for g := range st.changed {
-		hit = hit || closure[g]
+	for g, c := range st.changed {
+		hit = hit || slices.Contains(mine, g) || (closure[g] && c&changedExistence != 0)
 	}
 	st.policyDirty, st.listsChanged = false, false
 	clear(st.changed)
@@ -106,7 +122,7 @@ func (st *state) del(key string) {
 	switch k {
 	case KindGroup:
 		delete(st.policy.Groups, name)
-		st.policyDirty, st.changed[name] = true, true
+		st.policyDirty, st.changed[name] = true, st.changed[name]|changedExistence
 	case KindPrefixList:
 		delete(st.policy.PrefixLists, name)
 		st.policyDirty, st.listsChanged = true, true

@@ -365,6 +365,12 @@ func (s *Syncer) probe(ctx context.Context) {
 func (s *Syncer) rebuild() {
 	snap, err := s.b.build(s.st, s.last.Hash())
 	if err == nil && snap == nil {
+		// Nothing this host enforces changed: what it enforces is the
+		// snapshot of the copy's revision too.
+		if s.last != nil && s.Status().Error == "" && s.Status().Revision < s.st.rev {
+			s.update(func(st *SyncStatus) { st.Revision = s.st.rev })
+			s.report()
+		}
 		return
 	}
 	if snap != nil && snap.Table != nil {
