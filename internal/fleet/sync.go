@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -22,6 +23,8 @@ const (
 	DefaultCheckEvery = 30 * time.Second
 	DefaultProbeEvery = 5 * time.Second
 	DefaultRetry      = time.Second
+	// MaxRetry bounds the pause between attempts to reach the store.
+	MaxRetry = 30 * time.Second
 )
 
 // SyncConfig configures a Syncer.
@@ -154,6 +157,7 @@ func (s *Syncer) touch() { s.update(func(st *SyncStatus) { st.Contact = s.cfg.No
 // the snapshot in force stays.
 func (s *Syncer) Run(ctx context.Context) error {
 	first := true
+	wait := s.cfg.Retry
 	for {
 		err := s.session(ctx, first)
 		first = false
@@ -164,12 +168,18 @@ func (s *Syncer) Run(ctx context.Context) error {
 			s.update(func(st *SyncStatus) { st.Resyncs++ })
 			continue
 		}
-		s.log.Warn("fleet store", "err", err)
+		if s.st != nil && s.Status().Contact.After(time.Now().Add(-wait)) {
+			wait = s.cfg.Retry // it worked for a while: start over
+		}
+		s.log.Warn("fleet store", "err", err, "retry_in", wait)
+		// Jittered and doubling up to MaxRetry: a fleet that lost its
+		// store does not come back all at once.
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(s.cfg.Retry):
+		case <-time.After(wait/2 + rand.N(wait)):
 		}
+		wait = min(2*wait, MaxRetry)
 	}
 }
 
@@ -300,7 +310,7 @@ func (s *Syncer) readAll(ctx context.Context) (*state, error) {
 }
 
 func (s *Syncer) get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return s.cfg.Client.Get(ctx, key, opts...)
 }
