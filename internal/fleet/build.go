@@ -97,6 +97,7 @@ type builder struct {
 	// last is the last snapshot built (valid or not, its inputs): a
 	// build with the same inputs is skipped.
 	lastMembers map[string][]netip.Prefix
+	membersOf   []string // the refs lastMembers resolved
 	built       bool
 }
 
@@ -126,11 +127,18 @@ func (b *builder) build(st *state, enforced string) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	members, err := b.members(st)
-	if err != nil {
-		return nil, err
-	}
-	if b.built && membersEqual(members, b.lastMembers) {
+	members := b.lastMembers
+	if st.membersDirty || !slices.Equal(b.refs, b.membersOf) {
+		// Membership is resolved again only when an assignment or a
+		// presence changed, or the references did.
+		if members, err = b.members(st); err != nil {
+			return nil, err
+		}
+		st.membersDirty, b.membersOf = false, b.refs
+		if b.built && membersEqual(members, b.lastMembers) {
+			return nil, nil
+		}
+	} else if b.built {
 		return nil, nil
 	}
 	f, err := resolveParsed(b.full, b.groups, members)

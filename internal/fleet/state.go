@@ -33,8 +33,9 @@ type state struct {
 	policyDirty  bool
 	changed      map[string]change
 	listsChanged bool
-	// dirty: some key changed since the last build.
-	dirty bool
+	// dirty: some key changed since the last build; membersDirty: an
+	// assign/ or hosts/ key did.
+	dirty, membersDirty bool
 }
 
 func newState(l Layout) *state {
@@ -46,7 +47,7 @@ func newState(l Layout) *state {
 		hosts:   map[string][]netip.Addr{},
 		errs:    map[string]error{},
 		changed: map[string]change{},
-		dirty:   true, policyDirty: true, listsChanged: true,
+		dirty:   true, policyDirty: true, listsChanged: true, membersDirty: true,
 	}
 }
 
@@ -68,6 +69,7 @@ func (st *state) put(key string, value []byte, mod int64) {
 		st.policy.PrefixLists[name] = slices.Clone(value)
 		st.policyDirty, st.listsChanged = true, true
 	case KindAssign:
+		st.membersDirty = true
 		var groups []string
 		if err := json.Unmarshal(value, &groups); err != nil {
 			delete(st.assign, name)
@@ -76,6 +78,7 @@ func (st *state) put(key string, value []byte, mod int64) {
 		}
 		st.assign[name] = groups
 	case KindHost:
+		st.membersDirty = true
 		var v HostValue
 		if err := json.Unmarshal(value, &v); err != nil {
 			delete(st.hosts, name)
@@ -128,8 +131,10 @@ func (st *state) del(key string) {
 		st.policyDirty, st.listsChanged = true, true
 	case KindAssign:
 		delete(st.assign, name)
+		st.membersDirty = true
 	case KindHost:
 		delete(st.hosts, name)
+		st.membersDirty = true
 	}
 }
 
