@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -47,7 +48,10 @@ type MemberConfig struct {
 	// groups.
 	LeasePath string
 	Retry     time.Duration
-	Log       *slog.Logger
+	// StatusJitter spreads status writes: each waits a random time up
+	// to it (0: none).
+	StatusJitter time.Duration
+	Log          *slog.Logger
 }
 
 // CheckTTL says whether ttl is a lease TTL fwd accepts.
@@ -182,6 +186,15 @@ func (m *Member) session(ctx context.Context) error {
 				}
 			}
 		case <-m.kick:
+			// A random pause first: after an edit every host reports at
+			// once, and the store need not take them all at once.
+			if d := m.cfg.StatusJitter; d > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(rand.N(d)):
+				}
+			}
 			if err := m.writeStatus(sctx, id); err != nil {
 				return err
 			}

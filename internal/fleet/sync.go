@@ -43,6 +43,10 @@ type SyncConfig struct {
 	// Report, when set, is told what this host enforces after every
 	// applied or refused snapshot (for status/HOST).
 	Report func(StatusValue)
+	// Received, when set, is called with the revision of every watch
+	// response that changed the copy, as it is applied (before the
+	// coalescing wait and the build): the benchmark's delivery time.
+	Received func(rev int64)
 	// SnapshotPath, when set, is where every applied snapshot is saved
 	// (Snapshot.Save), for LoadSnapshot at the next start.
 	SnapshotPath string
@@ -269,6 +273,9 @@ func (s *Syncer) take(resp clientv3.WatchResponse) error {
 	}
 	if n := s.st.applyEvents(resp.Events); n > 0 {
 		s.update(func(st *SyncStatus) { st.Duplicates += uint64(n) })
+	}
+	if s.cfg.Received != nil && len(resp.Events) > 0 {
+		s.cfg.Received(s.st.rev)
 	}
 	return nil
 }
