@@ -196,7 +196,7 @@ func (f *fleetRun) start(allowShortTTL bool) error {
 		}
 	}
 	f.member, err = fleet.NewMember(fleet.MemberConfig{Client: c, Layout: f.o.layout, Host: f.o.host,
-		Addrs: addrs, TTL: f.o.ttl, AllowShortTTL: allowShortTTL,
+		Addrs: addrs, TTL: f.o.ttl, AllowShortTTL: allowShortTTL, StatusJitter: time.Second,
 		LeasePath: filepath.Join(f.o.stateDir, fleet.LeaseFile), Log: f.log})
 	if err != nil {
 		c.Close()
