@@ -193,7 +193,7 @@ func startSimHosts(t *testing.T, srv *etcdtest.Server, n int) ([]*simHost, func(
 				h.got = append(h.got, reached{rev, time.Now()})
 				h.mu.Unlock()
 			},
-			Apply:      func(*Snapshot) error { return nil },
+			Apply: func(*Snapshot) error { return nil },
 			Report: func(v StatusValue) {
 				h.mu.Lock()
 				h.seen = append(h.seen, reached{v.Revision, time.Now()})
