@@ -72,7 +72,7 @@ func TestSyncCheckFindsLostEvent(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSyncer(SyncConfig{Client: c, Layout: testLayout, Host: "h1", Log: testLog(t)})
+			s := NewSyncer(SyncConfig{Client: c, Layout: testLayout, Host: "h1", Log: testLog(t), PageSize: 2})
 			st, err := s.readAll(ctx)
 			if err != nil {
 				t.Fatal(err)

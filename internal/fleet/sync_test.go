@@ -18,7 +18,9 @@ func TestSyncFollowsEdits(t *testing.T) {
 	srv := etcdtest.Start(t)
 	c := srv.Client(t)
 	put(t, c, gkey("web"), group("web", "80", "0.0.0.0/0"), gkey("db"), group("db", "5432", "198.18.0.0/24"), akey("h1"), assign("web"))
-	h := startHost(t, c, "h1", nil)
+	// Pages of two keys: the first read takes several, pinned at one
+	// revision.
+	h := startHost(t, c, "h1", func(cfg *SyncConfig) { cfg.PageSize = 2 })
 	s := h.wait(t, "with web", func(s *Snapshot) bool { return hasPort(s, "web", 80) })
 	if s.File.GroupIndex("db") >= 0 {
 		t.Fatalf("h1 enforces db, which it is not assigned")
