@@ -76,6 +76,10 @@ demo: deps ## as root: nginx behind fwd in network namespaces, a short transcrip
 bench-fleet: ## about 1 min: 1,000 simulated fleet hosts against one etcd (etcd-server), edits timed to the slowest host (figures in bench/RESULTS.md)
 	$(GO) test -count=1 -run '^TestFleetScale$$' -timeout 20m ./internal/fleet -v -fleet.hosts 1000 -fleet.edits 20
 
+.PHONY: demo-docker
+demo-docker: deps ## as root: a port published by dockerd closed by fwd, then opened with fwctl allow
+	@GO=$(GO) bash testdata/demo/demo-docker.sh
+
 .PHONY: bench-live
 bench-live: deps ## as root: new flows/s and TCP bulk through the kernel, plain iptables vs fwd (about 75 s)
 	@GO=$(GO) bash bench/live/run.sh
@@ -114,7 +118,7 @@ install: build ## as root: install fwd, fwctl, the systemd unit, man pages and t
 	$(BIN)/fwctl completion zsh > $(BIN)/_fwctl
 	install -m 0644 $(BIN)/fwctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/fwctl
 	install -m 0644 $(BIN)/_fwctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_fwctl
-	install -m 0644 packaging/fail2ban/fwd.conf $(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d/fwd.conf
+	install -m 0644 packaging/fail2ban/fwd.conf packaging/fail2ban/fwd-multiport.conf $(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/fwd/rules.yaml ]; then \
 		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/fwd/rules.yaml"; \
 	else \
@@ -131,7 +135,7 @@ uninstall: ## as root: stop fwd (it removes its kernel rules) and remove what ma
 		$(DESTDIR)$(DATADIR)/fwd/default.yaml $(DESTDIR)$(DATADIR)/doc/fwd/rules.md \
 		$(addprefix $(DESTDIR)$(DATADIR)/fwd/applications.d/,$(notdir $(wildcard profiles/*))) \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions/fwctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_fwctl \
-		$(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d/fwd.conf
+		$(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d/fwd.conf $(DESTDIR)$(SYSCONFDIR)/fail2ban/action.d/fwd-multiport.conf
 	-rmdir $(DESTDIR)$(DATADIR)/fwd/applications.d $(DESTDIR)$(DATADIR)/fwd $(DESTDIR)$(DATADIR)/doc/fwd 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "uninstall: $(SYSCONFDIR)/fwd (your rules) is left in place"

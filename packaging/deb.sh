@@ -51,7 +51,7 @@ install -d -m 0755 "$stage/DEBIAN"
 for s in postinst prerm postrm; do
 	install -m 0755 "packaging/debian/$s" "$stage/DEBIAN/$s"
 done
-printf '%s\n' /etc/fwd/rules.yaml /etc/fail2ban/action.d/fwd.conf > "$stage/DEBIAN/conffiles"
+printf '%s\n' /etc/fwd/rules.yaml /etc/fail2ban/action.d/fwd.conf /etc/fail2ban/action.d/fwd-multiport.conf > "$stage/DEBIAN/conffiles"
 chmod 0644 "$stage/DEBIAN/conffiles"
 (cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum) > "$stage/DEBIAN/md5sums"
 chmod 0644 "$stage/DEBIAN/md5sums"

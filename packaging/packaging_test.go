@@ -165,9 +165,14 @@ func TestDeb(t *testing.T) {
 	if got := d.query("Conffiles"); !strings.Contains(got, "/etc/fwd/rules.yaml") || !strings.Contains(got, "/etc/fail2ban/action.d/fwd.conf") {
 		t.Errorf("dpkg lists conffiles %q, want /etc/fwd/rules.yaml and /etc/fail2ban/action.d/fwd.conf", got)
 	}
-	action, _ := os.ReadFile(filepath.Join(repoRoot(t), "packaging", "fail2ban", "fwd.conf"))
-	if got, _ := os.ReadFile(d.path("/etc/fail2ban/action.d/fwd.conf")); len(action) == 0 || !bytes.Equal(got, action) {
-		t.Error("/etc/fail2ban/action.d/fwd.conf is not packaging/fail2ban/fwd.conf")
+	for _, name := range []string{"fwd.conf", "fwd-multiport.conf"} {
+		action, _ := os.ReadFile(filepath.Join(repoRoot(t), "packaging", "fail2ban", name))
+		if got, _ := os.ReadFile(d.path("/etc/fail2ban/action.d/" + name)); len(action) == 0 || !bytes.Equal(got, action) {
+			t.Errorf("/etc/fail2ban/action.d/%s is not packaging/fail2ban/%s", name, name)
+		}
+		if !strings.Contains(d.query("Conffiles"), "/etc/fail2ban/action.d/"+name) {
+			t.Errorf("%s is not a conffile", name)
+		}
 	}
 
 	// The admin edits the rules; an upgrade keeps them, without a prompt.

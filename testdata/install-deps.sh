@@ -18,6 +18,15 @@ command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 command -v fail2ban-server >/dev/null 2>&1 || need="$need fail2ban"
 # Fleet mode tests run Debian's etcd server (internal/fleet/etcdtest).
 [ -x /usr/bin/etcd ] || need="$need etcd-server"
+# The container tests run Debian's dockerd (20.10) in a namespace, with an
+# image made of the static busybox.
+command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need="$need busybox-static"
+# And podman (4.3, CNI backend) with the CNI plugins it uses.
+command -v podman >/dev/null 2>&1 || need="$need podman"
+[ -x /usr/lib/cni/portmap ] || need="$need containernetworking-plugins"
+# A DNAT written by nft, as runtimes on native nftables do.
+command -v nft >/dev/null 2>&1 || need="$need nftables"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: not root; end-to-end tests will skip (missing:$need)"
@@ -26,7 +35,9 @@ fi
 echo "install-deps: apt-get install$need"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-# nginx must not start as a system service: the tests run their own.
+# nginx and dockerd must not start as system services: the tests run
+# their own, in namespaces (a dockerd on the host would rewrite its
+# iptables).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 	chmod +x /usr/sbin/policy-rc.d

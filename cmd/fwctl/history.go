@@ -17,9 +17,11 @@ func init() {
 Every change of the running rules (start, reload, edit, expire, rollback), failed ones
 included: when, what, who (uid, pid and command of the fwctl that asked), the rules'
 sha256 before and after. -v adds each change's diff.`
-	liveUsage["rollback"] = `usage: fwctl rollback [--dry-run] [-o json] N
+	liveUsage["rollback"] = `usage: fwctl rollback [--dry-run] [-o json] [N]
 Restore the rules as of history entry N (fwctl history): the saved rules file replaces
-the current one and goes live all or nothing, and the rollback is a history entry itself.`
+the current one and goes live all or nothing, and the rollback is a history entry itself.
+Without N, roll back the change pending confirmation (made with --confirm D) now,
+as its deadline would.`
 }
 
 func runHistory(e env, args []string) int {
@@ -114,14 +116,17 @@ func runRollback(e env, args []string) int {
 	if !ok {
 		return optsExit(o)
 	}
-	if len(words) != 1 {
-		fmt.Fprintf(e.stderr, "fwctl rollback: expected one history entry number\n%s\n", liveUsage["rollback"])
+	if len(words) > 1 {
+		fmt.Fprintf(e.stderr, "fwctl rollback: unexpected %q: expected one history entry number\n%s\n", words[1], liveUsage["rollback"])
 		return exitUsage
 	}
-	n, err := strconv.Atoi(words[0])
-	if err != nil || n < 1 {
-		fmt.Fprintf(e.stderr, "fwctl rollback: bad entry %q: expected a number from fwctl history\n", words[0])
-		return exitRejected
+	n := 0 // the change pending confirmation
+	if len(words) == 1 {
+		var err error
+		if n, err = strconv.Atoi(words[0]); err != nil || n < 1 {
+			fmt.Fprintf(e.stderr, "fwctl rollback: bad entry %q: expected a number from fwctl history\n", words[0])
+			return exitRejected
+		}
 	}
 	c, code := dial(e, "rollback", o)
 	if c == nil {
@@ -142,13 +147,21 @@ func runRollback(e env, args []string) int {
 	case !res.Changed:
 	case res.DryRun:
 		fmt.Fprint(e.stdout, res.Diff)
-		fmt.Fprintf(e.stdout, "Would roll back to entry %d (sha256 %.12s). Dry run: nothing changed.\n", n, res.Hash)
+		fmt.Fprintf(e.stdout, "Would roll back to %s (sha256 %.12s). Dry run: nothing changed.\n", rollbackTarget(n), res.Hash)
 	default:
 		fmt.Fprint(e.stdout, res.Diff)
-		fmt.Fprintf(e.stdout, "Rolled back to entry %d: rules sha256 %.12s are live.\n", n, res.Hash)
+		fmt.Fprintf(e.stdout, "Rolled back to %s: rules sha256 %.12s are live.\n", rollbackTarget(n), res.Hash)
 	}
 	for _, note := range res.Notes {
 		fmt.Fprintf(e.stdout, "Note: %s\n", note)
 	}
 	return exitOK
+}
+
+// rollbackTarget names what rollback n restores.
+func rollbackTarget(n int) string {
+	if n == 0 {
+		return "the rules before the change pending confirmation"
+	}
+	return "entry " + strconv.Itoa(n)
 }

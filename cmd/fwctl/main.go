@@ -51,7 +51,7 @@ func commands() []command {
 		{"limit", "limit [in] RULE: allow, braking each peer at 6 new connections in 30 s (ufw's limit)", runLimit},
 		{"app", "app list | app info NAME: application profiles (allow 'Nginx Full')", runApp},
 		{"history", "history [-v]: every change of the running rules, who made it, and its diff", runHistory},
-		{"rollback", "rollback N: restore the rules as of history entry N (all or nothing)", runRollback},
+		{"rollback", "rollback [N]: restore the rules as of history entry N (all or nothing); no N: undo the change pending confirmation now", runRollback},
 		{"suggest", "suggest [--prefix4 N] [--prefix6 N]: rules for what fwd --audit would have dropped", runSuggest},
 		{"apply", "apply [--confirm D] FILE: replace the running fwd's rules file with FILE (validated, all or nothing)", runApply},
 		{"confirm", "confirm: keep the change made with --confirm D (else fwd rolls it back at the deadline)", runConfirm},

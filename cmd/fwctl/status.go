@@ -41,6 +41,7 @@ func runStatus(e env, args []string) int {
 		return exitOK
 	}
 	printStatus(e.stdout, st, mode)
+	printContainers(e.stdout, st.Containers)
 	return exitOK
 }
 

@@ -118,7 +118,9 @@ func (d *daemon) start() error {
 		FailOpen:   d.o.failOpen,
 		Egress:     engine.RestrictsEgress(table.File()),
 		Mark:       d.o.mark,
+		Containers: d.o.containers.on,
 	}
+	d.kcfg.ContainerEgress = d.kcfg.Egress && d.o.containers.egress
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.inst.Install(ctx, d.kcfg); err != nil {
@@ -128,7 +130,7 @@ func (d *daemon) start() error {
 	d.log.Info("fwd running",
 		"rules", d.path, "hash", short(table.File().Hash),
 		"queues", d.o.queues, "queue_num", d.o.queueNum, "queue_io", d.o.queueIO,
-		"fail_open", d.o.failOpen, "egress_hooked", d.kcfg.Egress)
+		"fail_open", d.o.failOpen, "egress_hooked", d.kcfg.Egress, "containers", d.kcfg.Containers, "container_egress", d.kcfg.ContainerEgress)
 	return nil
 }
 
@@ -160,6 +162,7 @@ func (d *daemon) serveControl() error {
 		WouldDrops: d.wouldDrops,
 		Queues:     d.queueHealth,
 		Fleet:      d.fleetStatus,
+		Containers: d.containerStatus,
 	})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -258,6 +261,7 @@ func (d *daemon) settleKernel(ctx context.Context, t *filter.Table) error {
 func (d *daemon) installEgress(ctx context.Context, egress bool) error {
 	cfg := d.kcfg
 	cfg.Egress = egress
+	cfg.ContainerEgress = egress && d.o.containers.egress
 	if err := d.inst.Install(ctx, cfg); err != nil {
 		return fmt.Errorf("kernel rules for egress=%v: %w", egress, err)
 	}

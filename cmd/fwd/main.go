@@ -14,7 +14,16 @@
 //	    [--failsafe-ssh] [--refuse-lockout] [--ssh-port PORTS]
 //	    [--store URLS [--store-prefix P] [--store-cert F --store-key F] [--store-ca F]
 //	     [--host-name NAME] [--state-dir DIR] [--fleet-addr ADDRS] [--store-lease-ttl D]]
+//	    [--containers=false | --container-egress]
 //	fwd --version
+//
+// With --containers (the default) new connections to the host's own
+// addresses are queued from mangle PREROUTING, before any DNAT, so that
+// ports a container runtime publishes obey the rules by the port the
+// client connected to; connections routed to containers' addresses are
+// queued from FORWARD and DOCKER-USER; --container-egress puts containers'
+// outbound connections under the egress rules (see containers.go and
+// internal/kernel's containers.go).
 //
 // One fwd owns a network namespace's firewall: a second one started in the
 // same namespace refuses to start, naming the first one's pid, before it
@@ -124,6 +133,8 @@ type options struct {
 	safety safetyOptions
 	// fleet: fleet mode, the rules from etcd (fleet.go).
 	fleet fleetOptions
+	// containers: the container hooks (containers.go).
+	containers containerOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -155,6 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.test.register(fs)
 	o.safety.register(fs)
 	o.fleet.register(fs)
+	o.containers.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
 		fs.PrintDefaults()
@@ -168,6 +180,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	o.rulesGiven = given["rules"]
+	if err := o.containers.validate(); err != nil {
+		return o, err
+	}
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
 	}

@@ -16,7 +16,7 @@ const latencySampleEvery = 64
 // workers time a sample of their verdicts and the drop log feeds the
 // status page's recent drops.
 func (d *daemon) engineConfig() engine.Config {
-	cfg := engine.Config{Log: d.log, OnFlow: d.flowHook(), LimitEntries: d.o.limitEntries}
+	cfg := engine.Config{Log: d.log, OnFlow: d.flowHook(), LimitEntries: d.o.limitEntries, ForwardEgressMark: d.o.containers.forwardEgressMark()}
 	if d.obs != nil {
 		cfg.LatencySampleEvery = latencySampleEvery
 		cfg.Drops = d.obs.Drops

@@ -158,6 +158,10 @@ type Status struct {
 	// Safety is the lockout guard's, the failsafe's and confirmed
 	// changes' state; absent when it says nothing (see IsZero).
 	Safety *lifecycle.SafetyStatus `json:"safety,omitempty"`
+	// Containers are the ports published to containers (DNAT rules of
+	// the nat table) and whether the rules admit them; absent when there
+	// are none and nothing to warn about.
+	Containers *Containers `json:"containers,omitempty"`
 	// Fleet is present when fwd runs in fleet mode (fwd --store).
 	Fleet *FleetStatus `json:"fleet,omitempty"`
 }

@@ -25,7 +25,7 @@ type Peer = lifecycle.Peer
 
 // RollbackRequest is the body of POST /v1/rollback.
 type RollbackRequest struct {
-	Entry int `json:"entry"` // the history entry whose rules to restore
+	Entry int `json:"entry"` // the history entry whose rules to restore; 0: roll back the change pending confirmation now
 }
 
 // Audit is status's audit section: present when fwd runs in audit mode.
@@ -102,11 +102,17 @@ func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if req.Entry < 1 {
-		writeError(w, badRequest(fmt.Sprintf("bad entry %d: expected a history entry number (fwctl history)", req.Entry)))
+	if req.Entry < 0 {
+		writeError(w, badRequest(fmt.Sprintf("bad entry %d: expected a history entry number (fwctl history), or 0 for the change pending confirmation", req.Entry)))
 		return
 	}
-	res, err := s.cfg.Service.Rollback(r.Context(), req.Entry, dry)
+	rollback := s.cfg.Service.Rollback
+	if req.Entry == 0 {
+		rollback = func(ctx context.Context, _ int, dry bool) (lifecycle.EditResult, error) {
+			return s.cfg.Service.RollbackPending(ctx, dry)
+		}
+	}
+	res, err := rollback(r.Context(), req.Entry, dry)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -54,6 +54,9 @@ type ServerConfig struct {
 	Queues func() []QueueHealth
 	// Fleet, when set, returns fleet mode's state for status.
 	Fleet func() *FleetStatus
+	// Containers, when set, returns the published container ports for
+	// status (nil: none and nothing to say).
+	Containers func(t *filter.Table) *Containers
 	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	// Log receives refused connections and server errors.
@@ -238,6 +241,9 @@ func (s *Server) status() Status {
 	}
 	if s.cfg.Fleet != nil {
 		st.Fleet = s.cfg.Fleet()
+	}
+	if t := svc.Table(); t != nil && s.cfg.Containers != nil {
+		st.Containers = s.cfg.Containers(t)
 	}
 	return st
 }

@@ -49,7 +49,7 @@ func TestDefaultRules(t *testing.T) {
 	}
 	parallel(checks...)
 	during := iptablesSave(t, e.server)
-	for _, want := range []string{"-A INPUT -j FWD-INPUT", "--queue-balance 0:1", "-A FWD-SAVE"} {
+	for _, want := range []string{"-A INPUT -j FWD-INPUT", "-A FWD-INPUT -j NFQUEUE --queue-balance 0:1", "-A FWD-SAVE"} {
 		if strings.Count(during, want) != 2 { // once per family
 			t.Errorf("running rules have %q %d times, want once per family:\n%s", want, strings.Count(during, want), during)
 		}

@@ -16,13 +16,22 @@ import (
 
 // TestFail2Ban runs Debian's fail2ban-server, in the foreground in the
 // server namespace with a private configuration (the sshd filter it
-// ships, the action packaging/fail2ban/fwd.conf), on an auth log the
+// ships, the action packaging/fail2ban/fwd.conf or fwd-multiport.conf,
+// given the port and protocol as a jail's default action gives them), on an auth log the
 // test writes failed-password lines into. Three failures from the
 // client's address get it banned through fwctl: its next connection is
 // dropped and its established one cut, another address still connects;
 // after the ban time fail2ban unbans it and it connects again.
 func TestFail2Ban(t *testing.T) {
 	t.Parallel()
+	t.Run("fwd", func(t *testing.T) { t.Parallel(); testFail2Ban(t, "fwd") })
+	t.Run("fwd-multiport", func(t *testing.T) { t.Parallel(); testFail2Ban(t, "fwd-multiport") })
+}
+
+// testFail2Ban runs the jail with one of the two actions: fwd bans every
+// protocol and port, fwd-multiport only the jail's port (7000 here): the
+// banned address still reaches port 7001.
+func testFail2Ban(t *testing.T, action string) {
 	requireRoot(t)
 	server, err := exec.LookPath("fail2ban-server")
 	if err != nil {
@@ -33,11 +42,13 @@ func TestFail2Ban(t *testing.T) {
 	}
 	e := newEnv(t)
 	echoServe(listenIn(t, e.server, "tcp", ":7000"))
-	e.startFwd("--rules", e.writeRules("rules.yaml", aclRules))
+	echoServe(listenIn(t, e.server, "tcp", ":7001"))
+	e.startFwd("--rules", e.writeRules("rules.yaml", aclRules+"      - {proto: tcp, ports: 7001, from: [any]}\n"))
 	a := e.mustEcho(client4)
 	b := e.mustEcho(client4b)
 
-	conf, authLog := e.fail2banConfig(t)
+	other := e.dialEchoPort("7001")
+	conf, authLog := e.fail2banConfig(t, action)
 	cmd := exec.Command("ip", "netns", "exec", e.server, server, "-f", "-x", "-c", conf,
 		"-s", filepath.Join(conf, "f2b.sock"), "-p", filepath.Join(conf, "f2b.pid"),
 		"--logtarget", "stderr", "--loglevel", "INFO", "start")
@@ -60,8 +71,16 @@ func TestFail2Ban(t *testing.T) {
 		appendFile(t, authLog, line)
 	}
 	banned := waitACL(e, func(acl []control.ACLInfo) bool { return len(acl) == 1 })
-	if ai := banned[0]; ai.Action != "deny" || ai.Proto != "all" || strings.Join(ai.Peers, ",") != client4 || ai.Description != "fail2ban fwdtest" || ai.Expires == "" {
-		t.Fatalf("acl entry %+v: want deny all from %s, comment fail2ban fwdtest, with an expiry", ai, client4)
+	wantProto, wantPorts := "all", ""
+	if action == "fwd-multiport" {
+		wantProto, wantPorts = "tcp", "7000"
+	}
+	if ai := banned[0]; ai.Action != "deny" || ai.Proto != wantProto || strings.Join(ai.Ports, ",") != wantPorts || strings.Join(ai.Peers, ",") != client4 || ai.Description != "fail2ban fwdtest" || ai.Expires == "" {
+		t.Fatalf("acl entry %+v: want deny %s %s from %s, comment fail2ban fwdtest, with an expiry", ai, wantProto, wantPorts, client4)
+	}
+	// The other port: cut with the rest by fwd, kept by fwd-multiport.
+	if err := other.roundTrip(); (err == nil) != (action == "fwd-multiport") {
+		t.Errorf("%s: the banned address's connection to port 7001: %v", action, err)
 	}
 	if err := a.roundTrip(); err == nil {
 		t.Error("the banned address's established connection still echoes")
@@ -80,7 +99,7 @@ func TestFail2Ban(t *testing.T) {
 // fail2banConfig writes a private fail2ban configuration directory: the
 // Debian sshd filter, fwd's action with this test's socket and fwctl,
 // one jail on an auth log in the test's directory.
-func (e *env) fail2banConfig(t *testing.T) (dir, authLog string) {
+func (e *env) fail2banConfig(t *testing.T, action string) (dir, authLog string) {
 	dir = filepath.Join(e.dir, "fail2ban")
 	authLog = filepath.Join(e.dir, "auth.log")
 	for _, d := range []string{"action.d", "filter.d"} {
@@ -88,7 +107,9 @@ func (e *env) fail2banConfig(t *testing.T) (dir, authLog string) {
 			t.Fatal(err)
 		}
 	}
-	copyFile(t, filepath.Join(repoRoot, "packaging", "fail2ban", "fwd.conf"), filepath.Join(dir, "action.d", "fwd.conf"))
+	for _, f := range []string{"fwd.conf", "fwd-multiport.conf"} {
+		copyFile(t, filepath.Join(repoRoot, "packaging", "fail2ban", f), filepath.Join(dir, "action.d", f))
+	}
 	for _, f := range []string{"sshd.conf", "common.conf"} {
 		copyFile(t, filepath.Join("/etc/fail2ban/filter.d", f), filepath.Join(dir, "filter.d", f))
 	}
@@ -102,8 +123,8 @@ logpath = %s
 maxretry = 3
 findtime = 600
 bantime = 4
-action = fwd[socket="%s", fwctl="%s"]
-`, authLog, e.socket(), fwctlBin(t)))
+action = %s[socket="%s", fwctl="%s", port="7000", protocol="tcp"]
+`, authLog, action, e.socket(), fwctlBin(t)))
 	writeFile(t, authLog, "")
 	return dir, authLog
 }

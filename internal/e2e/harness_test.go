@@ -48,6 +48,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(echoEnv); addr != "" {
+		os.Exit(echoProcess(addr)) // a helper process, see echoServeProcess
+	}
 	code := func() int {
 		if os.Geteuid() != 0 {
 			return m.Run() // every test skips (or fails under CI=true)
@@ -220,6 +223,48 @@ func echoServe(ln net.Listener) {
 			go func() { defer c.Close(); io.Copy(c, c) }()
 		}
 	}()
+}
+
+// echoEnv, set, makes the test binary an echo server on its address
+// instead of running tests (see echoServeProcess).
+const echoEnv = "FWD_E2E_ECHO"
+
+// echoServeProcess runs an echo server on addr in namespace ns, in a
+// process of its own (this test binary again): a socket it accepts is
+// not the test process's. The lockout guard looks for an SSH session
+// among the sockets of fwctl's parents, and the test process is one.
+func echoServeProcess(t *testing.T, ns, addr string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, self)
+	cmd.Env = append(os.Environ(), echoEnv+"="+addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "listening" {
+		t.Fatalf("echo server on %s in %s: %q, %v", addr, ns, line, err)
+	}
+}
+
+// echoProcess is the helper process's main: listen, say so, echo.
+func echoProcess(addr string) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("listening")
+	echoServe(ln)
+	select {}
 }
 
 // url builds a URL for port on the server's address of the family.

@@ -129,8 +129,10 @@ func TestRulesRestoredAfterTampering(t *testing.T) {
 		},
 		{
 			// In one transaction, or fwd could repair between commands.
-			name:    "ipv4 everything removed, as another fwd's stop did",
-			restore: "*security\n-D INPUT -j FWD-SAVE\n-F FWD-SAVE\n-X FWD-SAVE\nCOMMIT\n*filter\n-D INPUT -j FWD-INPUT\n-F FWD-INPUT\n-X FWD-INPUT\nCOMMIT\n",
+			name: "ipv4 everything removed, as another fwd's stop did",
+			restore: "*security\n-D INPUT -j FWD-SAVE\n-D FORWARD -j FWD-SAVE\n-F FWD-SAVE\n-X FWD-SAVE\nCOMMIT\n" +
+				"*mangle\n-D PREROUTING -j FWD-PREROUTING\n-F FWD-PREROUTING\n-X FWD-PREROUTING\nCOMMIT\n" +
+				"*filter\n-D INPUT -j FWD-INPUT\n-F FWD-INPUT\n-X FWD-INPUT\n-D FORWARD -j FWD-FORWARD\n-D DOCKER-USER -j FWD-FORWARD\n-F FWD-FORWARD\n-X FWD-FORWARD\nCOMMIT\n",
 			host:    server4,
 			wantLog: "ipv4 filter: chain FWD-INPUT missing",
 		},

@@ -84,7 +84,7 @@ func TestSystemdNotify(t *testing.T) {
 	if want := fmt.Sprintf("READY=1\nSTATUS=rules sha256 %s: 1 groups, 1 rules", shortHash(notifyRules)); msg != want {
 		t.Fatalf("first message %q, want %q", msg, want)
 	}
-	for _, want := range []string{"-A INPUT -j FWD-INPUT", "NFQUEUE --queue-balance 0:1"} {
+	for _, want := range []string{"-A INPUT -j FWD-INPUT", "-A FWD-INPUT -j NFQUEUE --queue-balance 0:1"} {
 		if strings.Count(saved, want) != 2 { // iptables and ip6tables
 			t.Errorf("at READY=1, iptables-save lacks %q in both families:\n%s", want, saved)
 		}

@@ -54,6 +54,11 @@ type Config struct {
 	// rules with a limit count in (see limit.go); zero means
 	// DefaultLimitEntries.
 	LimitEntries int
+	// ForwardEgressMark, when not zero, is the mark bit the kernel rules
+	// set on a container's new outbound flow before queueing it from
+	// FORWARD: such a packet is egress, its peer the destination. Zero
+	// means every packet queued from FORWARD is ingress.
+	ForwardEgressMark uint32
 }
 
 // Engine holds the live table and the workers.
@@ -340,8 +345,8 @@ const (
 )
 
 // Decide answers one queued packet: verdict.Accept when the live table allows
-// the connection it starts. Packets queued from OUTPUT are egress, all
-// others ingress. It is an nfq.Handler.
+// the connection it starts. Packets queued from OUTPUT, and from FORWARD
+// carrying Config.ForwardEgressMark, are egress; all others ingress. It is an nfq.Handler.
 func (w *Worker) Decide(m *nfq.Msg) verdict.Verdict {
 	if w.sampleEvery == 0 {
 		return w.decide(m)
@@ -358,7 +363,7 @@ func (w *Worker) Decide(m *nfq.Msg) verdict.Verdict {
 
 func (w *Worker) decide(m *nfq.Msg) verdict.Verdict {
 	dir := direction.Ingress
-	if m.Hook == nfq.HookLocalOut {
+	if m.Hook == nfq.HookLocalOut || m.Hook == nfq.HookForward && m.Mark&w.e.cfg.ForwardEgressMark != 0 {
 		dir = direction.Egress
 	}
 	p := &w.pkt

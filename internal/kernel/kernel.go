@@ -32,6 +32,12 @@
 // connmark. A one-way flow (a UDP stream, retransmitted SYNs) stays NEW in
 // conntrack; the connmark is how its later packets are accepted without
 // being queued again.
+//
+// With Config.Containers, new flows to local addresses are decided earlier,
+// in mangle FWD-PREROUTING (before any DNAT, so that published container
+// ports obey the rules), and flows routed to containers in filter
+// FWD-FORWARD, jumped to from FORWARD and Docker's DOCKER-USER: see
+// containers.go.
 package kernel
 
 import (
@@ -54,7 +60,7 @@ const (
 
 // Tables fwd touches, in the order they are written: the save rule exists
 // before the queue rule that needs it.
-var tables = [...]string{"security", "filter"}
+var tables = [...]string{"security", "mangle", "filter"}
 
 // Family is an address family, chosen by which iptables binary runs.
 type Family uint8
@@ -93,6 +99,17 @@ type Config struct {
 	// Mark is the accept mark (a mask of one or more bits). Zero means
 	// DefaultMark.
 	Mark uint32
+	// Containers decides new flows to local addresses before DNAT (mangle
+	// PREROUTING), so that published container ports obey the groups, and
+	// new flows routed to containers' addresses (FORWARD, DOCKER-USER):
+	// see containers.go.
+	Containers bool
+	// ContainerEgress, with Containers, queues containers' new outbound
+	// flows too, marked with EgressMark, for the egress rules.
+	ContainerEgress bool
+	// EgressMark is the mark bit of ContainerEgress. Zero means
+	// DefaultEgressMark.
+	EgressMark uint32
 }
 
 func (c Config) validate() error {
@@ -101,6 +118,9 @@ func (c Config) validate() error {
 	}
 	if int(c.QueueBase)+int(c.QueueCount)-1 > 0xffff {
 		return fmt.Errorf("queues %d..%d exceed 65535", c.QueueBase, int(c.QueueBase)+int(c.QueueCount)-1)
+	}
+	if c.Containers && c.egressMark()&c.mark() != 0 {
+		return fmt.Errorf("egress mark %#x overlaps the accept mark %#x", c.egressMark(), c.mark())
 	}
 	return nil
 }
@@ -143,6 +163,10 @@ type Installer struct {
 	// last is what the kernel showed after the last Install, for Check;
 	// nil after Remove.
 	last *installed
+	// created records, per family, the user chains (DOCKER-USER) fwd
+	// created because they did not exist: Remove deletes them when
+	// nothing else came to use them.
+	created map[Family]createdChains
 }
 
 // New returns an Installer that works through r.
@@ -150,7 +174,7 @@ func New(r Runner, log *slog.Logger) *Installer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Installer{run: r, log: log, ours: map[Family]map[string]bool{}}
+	return &Installer{run: r, log: log, ours: map[Family]map[string]bool{}, created: map[Family]createdChains{}}
 }
 
 // Install makes the kernel hold exactly the rules cfg describes, for both
@@ -203,6 +227,7 @@ func (in *Installer) apply(ctx context.Context, fam Family, cfg *Config) error {
 	}
 	cur := ParseSave(saved)
 	if cfg != nil {
+		in.noteCreated(fam, cur, *cfg)
 		in.noteTables(fam, cur)
 	}
 	script := Script(fam, cur, cfg)
@@ -221,7 +246,8 @@ func (in *Installer) noteTables(fam Family, cur Tables) {
 	m := map[string]bool{}
 	for _, name := range tables {
 		t, ok := cur[name]
-		m[name] = !ok || t.emptyWithout(isOurs)
+		created := in.created[fam][name]
+		m[name] = !ok || t.emptyWithout(func(c string) bool { return isOurs(c) || slices.Contains(created, c) })
 	}
 	in.ours[fam] = m
 }
@@ -236,6 +262,16 @@ func (in *Installer) dropEmptyTables(ctx context.Context, fam Family) error {
 		return err
 	}
 	cur := ParseSave(saved)
+	if drop := dropCreated(cur, in.created[fam]); drop != "" {
+		if err := in.run.Restore(ctx, fam, drop, NoFlush); err != nil {
+			return err
+		}
+		delete(in.created, fam)
+		if saved, err = in.run.Save(ctx, fam); err != nil {
+			return err
+		}
+		cur = ParseSave(saved)
+	}
 	var b strings.Builder
 	for _, name := range tables {
 		if t, ok := cur[name]; ok && ours[name] && t.emptyWithout(nil) {
@@ -299,6 +335,13 @@ func Script(fam Family, cur Tables, cfg *Config) string {
 				fmt.Fprintf(&b, ":%s - [0:0]\n", c.name)
 			}
 		}
+		// A chain of others that fwd jumps from (DOCKER-USER) is declared
+		// only when missing: declaring an existing chain flushes it.
+		for _, c := range userChains(chains) {
+			if !t.hasChain(c) {
+				fmt.Fprintf(&b, ":%s - [0:0]\n", c)
+			}
+		}
 		for _, j := range jumps {
 			fmt.Fprintf(&b, "-D %s\n", j)
 		}
@@ -356,6 +399,17 @@ func wanted(fam Family, cfg Config) map[string][]chainSpec {
 		filter = append(filter, chain(ChainOutput, "OUTPUT", "-o"))
 		saveFrom = append(saveFrom, "OUTPUT")
 	}
+	var mangle []chainSpec
+	if cfg.Containers {
+		// A flow decided in PREROUTING reaches INPUT with the accept mark:
+		// accept it there rather than queue it again.
+		in := &filter[0]
+		in.rules = slices.Insert(in.rules, len(in.rules)-1, "-m mark --mark "+mark+" -j ACCEPT")
+		pre, fwd := containerChains(cfg, mark, queue)
+		mangle = append(mangle, pre)
+		filter = append(filter, fwd)
+		saveFrom = append(saveFrom, "FORWARD")
+	}
 	save := chainSpec{
 		name: ChainSave,
 		from: saveFrom,
@@ -363,10 +417,14 @@ func wanted(fam Family, cfg Config) map[string][]chainSpec {
 			fmt.Sprintf("-m mark --mark %s -j CONNMARK --save-mark --nfmask %#x --ctmask %#x", mark, cfg.mark(), cfg.mark()),
 		},
 	}
-	return map[string][]chainSpec{
+	out := map[string][]chainSpec{
 		"filter":   filter,
 		"security": {save},
 	}
+	if len(mangle) > 0 {
+		out["mangle"] = mangle
+	}
+	return out
 }
 
 // ndRules accept IPv6 neighbour discovery (router and neighbour

@@ -171,15 +171,15 @@ func (s *Service) rollbackDue(seq int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if e := s.rollback(ctx, p); e != nil {
+	if e := s.rollback(ctx, p, "the change was not confirmed in time"); e != nil {
 		s.log.Error("ROLLBACK FAILED: the unconfirmed change stays live; trying again in 10s", "rules", s.cfg.Path, "err", e.Message)
 		s.arm(p, 10*time.Second)
 	}
 }
 
-// rollback puts p's previous rules back, file and table. The caller
-// holds s.mu.
-func (s *Service) rollback(ctx context.Context, p *pendingChange) *Error {
+// rollback puts p's previous rules back, file and table; why goes to
+// the log. The caller holds s.mu.
+func (s *Service) rollback(ctx context.Context, p *pendingChange, why string) *Error {
 	f, err := rules.Parse(s.cfg.Path, p.prev, s.cfg.Rules)
 	if err != nil {
 		return rulesError(s.cfg.Path, "previous rules cannot be restored", err)
@@ -190,7 +190,7 @@ func (s *Service) rollback(ctx context.Context, p *pendingChange) *Error {
 	}
 	s.endPending()
 	s.countSafety(&s.safety.rolled)
-	s.log.Warn("ROLLED BACK: the change was not confirmed in time", "rules", s.cfg.Path,
+	s.log.Warn("ROLLED BACK: "+why, "rules", s.cfg.Path,
 		"unconfirmed", short(p.Hash), "restored", short(p.PreviousHash), "deadline", p.Deadline.Format(time.RFC3339))
 	return nil
 }
@@ -229,6 +229,30 @@ func (s *Service) Confirm(ctx context.Context) (ConfirmResult, error) {
 	left := p.Deadline.Sub(s.now()).Round(time.Second)
 	s.log.Info("change confirmed", "rules", s.cfg.Path, "hash", short(p.Hash), "left", left.String())
 	return ConfirmResult{Hash: p.Hash, Message: fmt.Sprintf("change confirmed (sha256 %s), %s before the rollback", short(p.Hash), left)}, nil
+}
+
+// RollbackPending rolls the pending confirmed change back now, as its
+// deadline would: the rules live before it return, file and table.
+// Without one it answers CodeNotFound.
+func (s *Service) RollbackPending(ctx context.Context, dryRun bool) (EditResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.safety.pending
+	if p == nil {
+		return EditResult{DryRun: dryRun}, &Error{Code: CodeNotFound, Message: "no change is waiting for confirmation: fwctl rollback N restores history entry N (fwctl history lists them)"}
+	}
+	cur, err := rules.ReadFile(s.cfg.Path, s.cfg.Rules.MaxFileBytes)
+	if err != nil {
+		cur = nil
+	}
+	res := EditResult{DryRun: dryRun, Changed: true, Hash: p.PreviousHash, Diff: unifiedDiff(s.cfg.Path, cur, p.prev)}
+	if dryRun {
+		return res, nil
+	}
+	if e := s.rollback(ctx, p, "asked before the deadline"); e != nil {
+		return EditResult{}, s.fail(e)
+	}
+	return res, nil
 }
 
 // noteLive records the bytes of the rules now live, which a confirmed

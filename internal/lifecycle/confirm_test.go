@@ -145,3 +145,39 @@ func TestConfirmAcrossRestart(t *testing.T) {
 		t.Fatalf("stale record left: %v", err)
 	}
 }
+
+// TestRollbackPendingNow: the admin who sees a confirmed change go wrong
+// need not wait for its deadline; a dry run changes nothing, the real one
+// restores file and table and ends the window.
+func TestRollbackPendingNow(t *testing.T) {
+	fx := newSafeFixture(t, sshOpen, Safety{})
+	if _, err := fx.svc.RollbackPending(context.Background(), false); codeOf(err) != CodeNotFound {
+		t.Fatalf("with nothing pending: %v; want not_found", err)
+	}
+	ctx := WithChange(context.Background(), &Change{Confirm: time.Hour})
+	if _, err := fx.svc.Apply(ctx, []byte(sshOther), false); err != nil {
+		t.Fatal(err)
+	}
+	dry, err := fx.svc.RollbackPending(context.Background(), true)
+	if err != nil || !dry.DryRun || dry.Diff == "" || fx.file(t) != sshOther || fx.svc.Safety().Pending == nil {
+		t.Fatalf("dry run: %+v, %v; file %q", dry, err, fx.file(t))
+	}
+	if _, err := fx.svc.RollbackPending(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if fx.file(t) != sshOpen || !accepts(fx.h.Table(), ipproto.TCP, 22) {
+		t.Fatalf("not rolled back: file %q", fx.file(t))
+	}
+	st := fx.svc.Safety()
+	if st.Pending != nil || st.RolledBack != 1 {
+		t.Fatalf("status after: %+v", st)
+	}
+	if _, err := os.Stat(RollbackPath(fx.path)); !os.IsNotExist(err) {
+		t.Fatalf("rollback record left: %v", err)
+	}
+	// The timer that was armed does nothing now.
+	fx.advance(2 * time.Hour)
+	if fx.file(t) != sshOpen || fx.svc.Safety().RolledBack != 1 {
+		t.Fatal("the old timer acted after the rollback")
+	}
+}
