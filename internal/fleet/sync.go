@@ -249,7 +249,9 @@ func (s *Syncer) follow(ctx context.Context, wch clientv3.WatchChan) error {
 				return err
 			}
 		case <-probe.C:
-			s.probe(ctx)
+			if err := s.probe(ctx); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -332,8 +334,10 @@ func (s *Syncer) check(ctx context.Context) error {
 	for {
 		resp, err := s.get(ctx, from, clientv3.WithRange(end), clientv3.WithKeysOnly(),
 			clientv3.WithRev(s.st.rev), clientv3.WithLimit(s.cfg.PageSize))
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			return errResync // the copy is older than the store keeps: read it afresh
+		if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
+			// The copy is older than the store keeps, or newer than
+			// the store (which went back): read it afresh.
+			return errResync
 		}
 		if err != nil {
 			s.log.Warn("fleet consistency check", "err", err)
@@ -368,13 +372,22 @@ func mapsEqual(a, b map[string]int64) bool {
 	return true
 }
 
-// probe asks the store for its revision, to know it still answers.
-func (s *Syncer) probe(ctx context.Context) {
+// probe asks the store for its revision, to know it still answers; a
+// store behind the copy (restored from a backup, or a new cluster, which
+// a watch would wait on for ever) is read again.
+func (s *Syncer) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.ProbeEvery, 5*time.Second))
 	defer cancel()
-	if _, err := s.cfg.Client.Get(ctx, s.cfg.Layout.Key(KindSerial, ""), clientv3.WithCountOnly()); err == nil {
-		s.touch()
+	resp, err := s.cfg.Client.Get(ctx, s.cfg.Layout.Key(KindSerial, ""), clientv3.WithCountOnly())
+	if err != nil {
+		return nil
 	}
+	s.touch()
+	if resp.Header.Revision < s.st.rev {
+		s.log.Warn("fleet store revision went backwards: reading everything again", "rev", s.st.rev, "store_rev", resp.Header.Revision)
+		return errResync
+	}
+	return nil
 }
 
 // rebuild builds the copy's snapshot and applies it when it is valid

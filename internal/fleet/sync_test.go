@@ -285,3 +285,28 @@ func TestSyncResolvesMembers(t *testing.T) {
 		t.Fatalf("compiles went from %d to %d: the change to group other, which h1 neither joins nor references, was compiled", before.Compiles, after.Compiles)
 	}
 }
+
+// TestSyncStoreWentBack: the store is replaced by one at an older
+// revision (a restore, a new cluster): the host's watch from its
+// revision would wait for ever; the probe sees the revision go backwards
+// and the host reads everything again, dropping what vanished.
+func TestSyncStoreWentBack(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := srv.Client(t)
+	put(t, c, gkey("web"), group("web", "80", "0.0.0.0/0"), gkey("db"), group("db", "5432", "0.0.0.0/0"), akey("h1"), assign("web", "db"))
+	for range 20 {
+		put(t, c, "/fwd/policy/serial", "1")
+	}
+	h := startHost(t, c, "h1", func(cfg *SyncConfig) { cfg.ProbeEvery = 50 * time.Millisecond })
+	h.wait(t, "with web and db", func(s *Snapshot) bool { return hasPort(s, "web", 80) && hasPort(s, "db", 5432) })
+	srv.Stop()
+	if err := os.RemoveAll(srv.Dir() + "/data"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	put(t, c, gkey("web"), group("web", "443", "0.0.0.0/0"), akey("h1"), assign("web"))
+	h.wait(t, "from the new store", func(s *Snapshot) bool { return hasPort(s, "web", 443) && s.File.GroupIndex("db") < 0 })
+	if st := h.s.Status(); st.Resyncs == 0 {
+		t.Fatalf("status %+v: want a full read again", st)
+	}
+}
