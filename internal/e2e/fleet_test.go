@@ -159,7 +159,8 @@ const baseGroup = "name: base\ningress: []\n"
 // TestFleetThreeHosts: three fwd hosts share one etcd. An edit and a
 // membership change take effect on every host; moving the group to a
 // new one in one transaction drops no connection; a killed host's
-// address leaves its peers' tables within its lease's TTL.
+// address leaves its peers' tables within its lease's TTL; a host
+// restarted while the store is down enforces its saved snapshot.
 func TestFleetThreeHosts(t *testing.T) {
 	fe := newFleetEnv(t, 3)
 	fe.txn("policy/groups/base", baseGroup, "policy/groups/app", appGroup("app", 8080),
@@ -198,6 +199,14 @@ func TestFleetThreeHosts(t *testing.T) {
 		t.Fatalf("a killed host stayed allowed for %v, over %v", max(took[0], took[1]), limit)
 	}
 	fe.eventually(1, 0, 9090, true) // the others still reach each other
+
+	// The store goes away and h1 restarts: it enforces its saved
+	// snapshot before it ever reaches the store.
+	fe.etcd.Stop()
+	fe.fwds[0].stop()
+	f := fe.start(0)
+	f.waitLog(0, "saved fleet snapshot at revision")
+	all(func() { fe.eventually(1, 0, 9090, true) }, func() { fe.eventually(1, 0, 8080, false) })
 }
 
 // moveWithoutDrops renames app to app2 in one transaction (create app2,
