@@ -143,7 +143,10 @@ func (f *fleetRun) installInitial(ctx context.Context) error {
 	}
 	var err error
 	if f.store, err = f.o.st.Addrs(ctx); err != nil {
-		return err
+		// At boot the network (and DNS) may not be up yet: the store's
+		// names stay unresolved and nothing is allowed for them; give
+		// --store addresses to have them always allowed.
+		f.log.Warn("fleet store endpoint not resolved: traffic to it is not always allowed", "err", err)
 	}
 	snap, saved, err := fleet.LoadSnapshot(f.snapshotPath(), rules.Options{})
 	switch {
