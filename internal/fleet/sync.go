@@ -196,7 +196,9 @@ func (s *Syncer) session(ctx context.Context, first bool) error {
 	s.st = st
 	s.touch()
 	s.rebuild()
-	wctx, cancel := context.WithCancel(ctx)
+	// A member cut from its cluster's leader fails the watch (rather
+	// than leave it silent), so the next session picks another.
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := s.cfg.Client.Watch(wctx, s.cfg.Layout.Prefix,
 		clientv3.WithRange(s.rangeEnd()), clientv3.WithRev(st.rev+1), clientv3.WithProgressNotify())
