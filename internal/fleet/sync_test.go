@@ -310,3 +310,27 @@ func TestSyncStoreWentBack(t *testing.T) {
 		t.Fatalf("status %+v: want a full read again", st)
 	}
 }
+
+// TestSyncReferencedGroupEdits: db references web. An edit of web's own
+// rules changes nothing db's hosts enforce (no build); deleting web
+// makes the reference undefined: refused, the snapshot in force stays.
+func TestSyncReferencedGroupEdits(t *testing.T) {
+	srv := etcdtest.Start(t)
+	c := srv.Client(t)
+	put(t, c, gkey("web"), group("web", "80", "0.0.0.0/0"), gkey("db"), group("db", "5432", "group:web"),
+		akey("h1"), assign("db"), akey("h2"), assign("web"), hkey("h2"), hostValue("198.18.0.2"))
+	h := startHost(t, c, "h1", func(cfg *SyncConfig) { cfg.Quiet, cfg.MaxWait = time.Nanosecond, time.Nanosecond })
+	good := h.wait(t, "with h2 in web", func(s *Snapshot) bool { return slices.Equal(members(s, "db"), []string{"198.18.0.2"}) })
+	before := h.waitStatus(t, "settled", func(st SyncStatus) bool { return st.Snapshots == 1 })
+	rev := put(t, c, gkey("web"), group("web", "443", "0.0.0.0/0"))
+	st := h.waitStatus(t, "at the edit's revision", func(st SyncStatus) bool { return st.Revision >= rev })
+	if st.Compiles != before.Compiles || st.Hash != good.Hash() {
+		t.Fatalf("an edit of web's rules: status %+v, want no compile and hash %s", st, good.Hash())
+	}
+	put(t, c, gkey("web"), "")
+	st = h.waitStatus(t, "refused", func(st SyncStatus) bool { return st.Refused > 0 })
+	if st.Hash != good.Hash() || !strings.Contains(st.Error, "web") {
+		t.Fatalf("web deleted: status %+v, want a refusal naming web and hash %s kept", st, good.Hash())
+	}
+	t.Logf("refused: %s", st.Error)
+}
