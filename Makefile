@@ -72,6 +72,10 @@ bench-results: bench ## make bench, then copy its replay report and chart over t
 demo: deps ## as root: nginx behind fwd in network namespaces, a short transcript of what passes
 	@GO=$(GO) bash testdata/demo/demo.sh
 
+.PHONY: bench-fleet
+bench-fleet: ## about 1 min: 1,000 simulated fleet hosts against one etcd (etcd-server), edits timed to the slowest host (figures in bench/RESULTS.md)
+	$(GO) test -count=1 -run '^TestFleetScale$$' -timeout 20m ./internal/fleet -v -fleet.hosts 1000 -fleet.edits 20
+
 .PHONY: demo-docker
 demo-docker: deps ## as root: a port published by dockerd closed by fwd, then opened with fwctl allow
 	@GO=$(GO) bash testdata/demo/demo-docker.sh

@@ -41,6 +41,8 @@ type daemonOpts struct {
 	// history keeps a change history (its clock fixed); audit runs the
 	// daemon in audit mode with fake would-drops (history_test.go).
 	history, audit bool
+	// fleet reports fleet mode in status, its last snapshot refused.
+	fleet bool
 	// cut, when set, is how many connections a change asked to revoke
 	// (--revoke) cuts.
 	cut int
@@ -100,6 +102,13 @@ func startDaemon(t *testing.T, content string, o daemonOpts) (dir, rulesPath, so
 	}
 	if o.limits {
 		cfg.Limits = fakeLimits
+	}
+	if o.fleet {
+		cfg.Fleet = func() *control.FleetStatus {
+			return &control.FleetStatus{Store: "etcd://198.18.0.9:2379", Host: "web-1", Revision: 42,
+				Hash: "0123456789abcdef", StalenessSeconds: 3.4,
+				Error: `/fwd/policy/groups/web:3:7: bad protocol "tcpp"`}
+		}
 	}
 	srv, err := control.Listen(cfg)
 	if err != nil {
@@ -500,6 +509,9 @@ var goldenScenarios = []struct {
 		"suggest extra",
 		"-o json suggest",
 	)},
+	{name: "status-fleet", rules: goldenBase, opts: daemonOpts{fleet: true}, steps: cmds(
+		"status"),
+	},
 	{name: "status-no-hits", rules: goldenBase, steps: cmds(
 		"status verbose",
 	)},

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/control"
 )
@@ -51,6 +52,7 @@ func printStatus(w io.Writer, st control.Status, mode string) {
 		fmt.Fprintf(w, "Status: %s\n", st.Status)
 	}
 	printSafety(w, st.Safety, mode)
+	printFleet(w, st.Fleet)
 	if mode == "verbose" {
 		printStatusDetails(w, st)
 	} else if st.Hash != "" {
@@ -271,4 +273,17 @@ func printQueues(w io.Writer, qs []control.QueueHealth) {
 		parts[i] = fmt.Sprintf("%d %s", q.Queue, q.Health)
 	}
 	fmt.Fprintf(w, "Queues: %s\n", strings.Join(parts, ", "))
+}
+
+// printFleet says, in fleet mode, which snapshot of the store fwd
+// enforces and how long ago the store last answered.
+func printFleet(w io.Writer, f *control.FleetStatus) {
+	if f == nil {
+		return
+	}
+	fmt.Fprintf(w, "Fleet: host %s, store %s, revision %d (hash %.12s), store last answered %s ago\n",
+		f.Host, f.Store, f.Revision, f.Hash, time.Duration(f.StalenessSeconds*float64(time.Second)).Round(time.Second))
+	if f.Error != "" {
+		fmt.Fprintf(w, "Fleet: the last snapshot was refused, the previous one stays: %s\n", f.Error)
+	}
 }

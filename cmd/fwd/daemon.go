@@ -50,6 +50,8 @@ type daemon struct {
 	exp   atomic.Pointer[expiry]
 	links linkWatch
 	qw    queueWatch
+	// fleet is fleet mode (nil without --store).
+	fleet *fleetRun
 }
 
 // load makes the engine, with no table, and the lifecycle service, and
@@ -66,6 +68,14 @@ func (d *daemon) load() error {
 		History:  d.history(),
 		CutFlows: d.cutFlows,
 		Safety:   d.safety(),
+	}
+	if d.fleet != nil {
+		d.fleet.configure(&cfg)
+		d.svc = lifecycle.NewService(cfg)
+		d.fleet.svc = d.svc
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return d.fleet.installInitial(ctx)
 	}
 	if d.shipped {
 		cfg.ReadOnly = fmt.Sprintf("fwd runs on the shipped default rules %s, which edits must not rewrite: copy it to %s (or start fwd with --rules FILE) and restart fwd", d.path, DefaultRulesPath)
@@ -124,6 +134,14 @@ func (d *daemon) start() error {
 	return nil
 }
 
+// startFleet connects to the store in fleet mode.
+func (d *daemon) startFleet() error {
+	if d.fleet == nil {
+		return nil
+	}
+	return d.fleet.start(d.o.test.allowShortTTL())
+}
+
 // serveControl serves the lifecycle service on the control socket. Every
 // change of the live rules (SIGHUP, fwctl reload, runtime edits) goes
 // through the one service, one at a time.
@@ -143,6 +161,7 @@ func (d *daemon) serveControl() error {
 		Audit:      d.auditStatus,
 		WouldDrops: d.wouldDrops,
 		Queues:     d.queueHealth,
+		Fleet:      d.fleetStatus,
 		Containers: d.containerStatus,
 	})
 	if err != nil {
@@ -183,6 +202,9 @@ func (d *daemon) counters() map[string]uint64 {
 		"goroutines": uint64(runtime.NumGoroutine()),
 	}
 	addFlowLogCounters(c, d.flows)
+	if d.fleet != nil {
+		d.fleet.counters(c)
+	}
 	addAuditCounters(c, d.eng)
 	// The kernel's side of overload: packets that found the queue full
 	// (dropped, or accepted failing open) or the socket buffer full.
@@ -198,6 +220,10 @@ func (d *daemon) counters() map[string]uint64 {
 // reload is SIGHUP: the service logs what it did, warnings and
 // failures included.
 func (d *daemon) reload() {
+	if d.fleet != nil {
+		d.log.Info("SIGHUP ignored: in fleet mode the rules follow the store")
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, _ = d.svc.Reload(ctx)
@@ -248,6 +274,9 @@ func (d *daemon) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	d.notifyStopping()
+	if d.fleet != nil {
+		d.fleet.stop() // no snapshot goes in force during the stop
+	}
 	var serr error
 	if d.srv != nil {
 		serr = d.srv.Close(ctx)

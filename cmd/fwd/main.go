@@ -12,6 +12,8 @@
 //	    [--flow-log FILE [--flow-log-max-size SIZE] [--flow-log-files N] [--flow-log-rate N]]
 //	    [--metrics HOST:PORT [--metrics-public]]
 //	    [--failsafe-ssh] [--refuse-lockout] [--ssh-port PORTS]
+//	    [--store URLS [--store-prefix P] [--store-cert F --store-key F] [--store-ca F]
+//	     [--host-name NAME] [--state-dir DIR] [--fleet-addr ADDRS] [--store-lease-ttl D]]
 //	    [--containers=false | --container-egress]
 //	fwd --version
 //
@@ -43,6 +45,12 @@
 // (kernel rules left in place: fail closed) when one keeps stalling
 // (see queuewatch.go).
 //
+// With --store fwd runs in fleet mode (internal/fleet): its rules come
+// from etcd instead of a rules file, the groups assigned to this host
+// with their group references resolved to the live members' addresses;
+// the last good snapshot is saved in --state-dir and enforced at the
+// next start before the store answers (fleet.go).
+//
 // Exit codes: 0 clean stop, 1 runtime failure, 2 usage, 3 bad rules file.
 package main
 
@@ -54,6 +62,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -62,6 +71,7 @@ import (
 	"github.com/fwd-project/fwd/internal/buildinfo"
 	"github.com/fwd-project/fwd/internal/control"
 	"github.com/fwd-project/fwd/internal/engine"
+	"github.com/fwd-project/fwd/internal/fleet"
 	"github.com/fwd-project/fwd/internal/kernel"
 	"github.com/fwd-project/fwd/internal/netnslock"
 	"github.com/fwd-project/fwd/internal/nfq"
@@ -121,6 +131,8 @@ type options struct {
 	test testOptions
 	// safety: the lockout guard and the failsafe (safety.go).
 	safety safetyOptions
+	// fleet: fleet mode, the rules from etcd (fleet.go).
+	fleet fleetOptions
 	// containers: the container hooks (containers.go).
 	containers containerOptions
 }
@@ -153,6 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.watch.register(fs)
 	o.test.register(fs)
 	o.safety.register(fs)
+	o.fleet.register(fs)
 	o.containers.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fwd [flags]\n\nfwd gives this host security-group semantics through NFQUEUE.\n\nflags:")
@@ -214,6 +227,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := o.audit.check(); err != nil {
 		return o, err
 	}
+	if err := o.fleet.check(given, o.test.allowShortTTL()); err != nil {
+		return o, err
+	}
 	if o.metrics != "" {
 		if err := observe.CheckAddr(o.metrics, o.metricsPublic); err != nil {
 			return o, fmt.Errorf("--metrics %w", err)
@@ -237,16 +253,22 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 
-	path, err := rulesPath(o, log)
+	path, err := filepath.Join(o.fleet.stateDir, fleet.SnapshotFile), error(nil)
+	if !o.fleet.enabled() {
+		path, err = rulesPath(o, log)
+	}
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitBadRules
 	}
 	// The first load is a reload like any other, into an engine that
 	// has no table (and would drop everything: fail closed).
-	d := &daemon{o: o, path: path, ropts: rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}, log: log, shipped: path != o.rules}
+	d := &daemon{o: o, path: path, ropts: rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}, log: log, shipped: path != o.rules && !o.fleet.enabled()}
 	if o.metrics != "" {
 		d.obs = observe.NewRecorder()
+	}
+	if o.fleet.enabled() {
+		d.fleet = &fleetRun{o: &d.o.fleet, log: log}
 	}
 	d.initSystemd()
 	if err := d.load(); err != nil {
@@ -301,6 +323,13 @@ func run(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	if err := d.serveMetrics(); err != nil {
+		log.Error("cannot start", "err", err)
+		if err := d.stop(); err != nil {
+			log.Error("stop", "err", err)
+		}
+		return exitFailure
+	}
+	if err := d.startFleet(); err != nil {
 		log.Error("cannot start", "err", err)
 		if err := d.stop(); err != nil {
 			log.Error("stop", "err", err)

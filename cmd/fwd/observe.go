@@ -38,6 +38,10 @@ func (d *daemon) serveMetrics() error {
 	if d.obs == nil {
 		return nil
 	}
+	var fleetStats func() observe.FleetStats // fleet metrics only in fleet mode
+	if d.fleet != nil {
+		fleetStats = d.fleetStats
+	}
 	srv, err := observe.Listen(observe.Config{
 		Addr: d.o.metrics, Public: d.o.metricsPublic, Recorder: d.obs, Log: d.log,
 		Sources: observe.Sources{
@@ -45,6 +49,7 @@ func (d *daemon) serveMetrics() error {
 			QueueFirst: uint16(d.o.queueNum), QueueCount: uint16(d.o.queues),
 			LatencySampleEvery: latencySampleEvery,
 			QueueRestarts:      d.queueRestarts,
+			Fleet:              fleetStats,
 		},
 	})
 	if err != nil {

@@ -15,3 +15,5 @@ type testOptions struct{}
 func (*testOptions) register(*flag.FlagSet) {}
 
 func (*testOptions) wrapQueue(q nfq.Queue) nfq.Queue { return q }
+
+func (*testOptions) allowShortTTL() bool { return false }

@@ -21,11 +21,16 @@ type testOptions struct {
 	// stallOnce: only the first such packet blocks.
 	stallOnce bool
 	stalled   *atomic.Bool
+	// shortTTL lets --store-lease-ttl go below 15s (down to 1s).
+	shortTTL bool
 }
+
+func (o *testOptions) allowShortTTL() bool { return o.shortTTL }
 
 func (o *testOptions) register(fs *flag.FlagSet) {
 	fs.UintVar(&o.stallPort, "test-stall-port", 0, "test build: the queue reader that gets a new IPv4 connection to this `port` blocks for good")
 	fs.BoolVar(&o.stallOnce, "test-stall-once", false, "test build: only the first connection to --test-stall-port blocks its reader")
+	fs.BoolVar(&o.shortTTL, "test-short-lease", false, "test build: let --store-lease-ttl go below 15s")
 	o.stalled = new(atomic.Bool)
 }
 

@@ -162,4 +162,20 @@ type Status struct {
 	// the nat table) and whether the rules admit them; absent when there
 	// are none and nothing to warn about.
 	Containers *Containers `json:"containers,omitempty"`
+	// Fleet is present when fwd runs in fleet mode (fwd --store).
+	Fleet *FleetStatus `json:"fleet,omitempty"`
+}
+
+// FleetStatus is what a fwd in fleet mode enforces and how fresh it is.
+type FleetStatus struct {
+	Store    string `json:"store"`
+	Host     string `json:"host"`
+	Revision int64  `json:"revision"` // of the snapshot in force (0: none)
+	Hash     string `json:"hash"`     // its fleet hash
+	// StalenessSeconds is how long ago the store last answered (before
+	// it ever did: how old the snapshot in force is).
+	StalenessSeconds float64 `json:"staleness_seconds"`
+	// Error is why the last snapshot built was refused ("" when it was
+	// put in force).
+	Error string `json:"error,omitempty"`
 }

@@ -52,6 +52,8 @@ type ServerConfig struct {
 	WouldDrops func() (*suggest.Table, bool)
 	// Queues, when set, returns each queue's health for status.
 	Queues func() []QueueHealth
+	// Fleet, when set, returns fleet mode's state for status.
+	Fleet func() *FleetStatus
 	// Containers, when set, returns the published container ports for
 	// status (nil: none and nothing to say).
 	Containers func(t *filter.Table) *Containers
@@ -236,6 +238,9 @@ func (s *Server) status() Status {
 	}
 	if s.cfg.Queues != nil {
 		st.Queues = s.cfg.Queues()
+	}
+	if s.cfg.Fleet != nil {
+		st.Fleet = s.cfg.Fleet()
 	}
 	if t := svc.Table(); t != nil && s.cfg.Containers != nil {
 		st.Containers = s.cfg.Containers(t)

@@ -480,6 +480,12 @@ func (e *env) startFwd(args ...string) *fwd {
 // collected, and shown when the test fails; the test's end kills it.
 func (e *env) launchFwd(args ...string) *fwd {
 	e.t.Helper()
+	return e.launchFwdIn(e.server, args...)
+}
+
+// launchFwdIn is launchFwd in namespace ns.
+func (e *env) launchFwdIn(ns string, args ...string) *fwd {
+	e.t.Helper()
 	if slices.Contains(args, defaultRules()) {
 		// The shipped file is in the source tree: keep fwd's change
 		// history out of it.
@@ -489,7 +495,7 @@ func (e *env) launchFwd(args ...string) *fwd {
 	if e.bin != "" {
 		bin = e.bin
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", e.server, bin}, args...)...)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		e.t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -119,9 +120,11 @@ func (s Store) tlsConfig() (*tls.Config, error) {
 }
 
 // Addrs resolves the TCP endpoints to addresses and ports (a name is
-// looked up now; the store's addresses are expected to be stable).
+// looked up now; the store's addresses are expected to be stable). A
+// name that does not resolve is an error, the others are returned.
 func (s Store) Addrs(ctx context.Context) ([]netip.AddrPort, error) {
 	var out []netip.AddrPort
+	var errs []error
 	for _, hp := range s.TCP {
 		if a, err := netip.ParseAddr(hp.Host); err == nil {
 			out = append(out, netip.AddrPortFrom(a.Unmap(), hp.Port))
@@ -129,11 +132,12 @@ func (s Store) Addrs(ctx context.Context) ([]netip.AddrPort, error) {
 		}
 		as, err := net.DefaultResolver.LookupNetIP(ctx, "ip", hp.Host)
 		if err != nil {
-			return nil, fmt.Errorf("store endpoint %s: %w", hp.Host, err)
+			errs = append(errs, fmt.Errorf("store endpoint %s: %w", hp.Host, err))
+			continue
 		}
 		for _, a := range as {
 			out = append(out, netip.AddrPortFrom(a.Unmap(), hp.Port))
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }

@@ -211,6 +211,16 @@ func hashRules(w io.Writer, dir string, rs []rules.Rule) {
 			return a.Bits() - b.Bits()
 		})
 		peers = slices.Compact(peers)
-		fmt.Fprintf(w, "%s %s ports=%v icmp=%v limit=%v peers=%v\n", dir, r.Proto, r.Ports, r.ICMP, r.Limit, peers)
+		fmt.Fprintf(w, "%s %s ports=%v icmp=%v limit=%v peers=[", dir, r.Proto, r.Ports, r.ICMP, r.Limit)
+		// The peers as fmt's %v writes them, without fmt: a fleet
+		// group's members are hundreds of prefixes.
+		var b []byte
+		for i, p := range peers {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = p.AppendTo(b)
+		}
+		w.Write(append(b, "]\n"...))
 	}
 }

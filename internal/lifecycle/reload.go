@@ -21,6 +21,9 @@ import (
 // it); before the first table the caller reports it, since it cannot
 // run.
 func (s *Service) Reload(ctx context.Context) (ReloadResult, error) {
+	if s.cfg.NoReload != "" {
+		return ReloadResult{}, &Error{Code: CodeReadOnly, Message: s.cfg.NoReload}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	live := s.cfg.Target.Table()

@@ -48,6 +48,9 @@ type ServiceConfig struct {
 	// daemon sets it when it runs on the rules shipped with fwd, which an
 	// edit must not rewrite). Reloads still work.
 	ReadOnly string
+	// NoReload, when set, refuses reloads with this reason (fleet mode,
+	// where the rules come from the store through Install).
+	NoReload string
 	// Group is where edits go; "" means DefaultGroup.
 	Group string
 	// Prepare, when set, is called with a new table before anything is

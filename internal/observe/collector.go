@@ -38,6 +38,8 @@ type Sources struct {
 	// QueueRestarts, when set, returns how many times the queue
 	// watchdog restarted each queue (QueueFirst onwards).
 	QueueRestarts func() []uint64
+	// Fleet, when set, returns fleet mode's state (fleet.go).
+	Fleet func() FleetStats
 }
 
 func (s *Sources) kernelStats() ([]nfq.KernelStats, error) {
@@ -134,6 +136,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectLatency(ch, s.Latency)
 	c.collectKernel(ch)
 	c.collectQueues(ch)
+	c.collectFleet(ch)
 	c.collectTable(ch)
 	r := c.src.Reloads.Stats()
 	counter(c.d.reloads, r.OK, lifecycle.ReloadOK)

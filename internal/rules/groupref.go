@@ -123,10 +123,18 @@ func resolveRules(rs []Rule, members func(string) []netip.Prefix) []Rule {
 	for i := range out {
 		r := &out[i]
 		r.Members = nil
+		// seen keeps the deduplication linear: a fleet group has
+		// hundreds of members.
+		var seen map[netip.Prefix]bool
 		for _, name := range r.GroupRefs {
-			for _, p := range members(name) {
+			ms := members(name)
+			if seen == nil {
+				seen = make(map[netip.Prefix]bool, len(ms))
+			}
+			for _, p := range ms {
 				p = p.Masked()
-				if p.IsValid() && !slices.Contains(r.Members, p) {
+				if p.IsValid() && !seen[p] {
+					seen[p] = true
 					r.Members = append(r.Members, p)
 				}
 			}
