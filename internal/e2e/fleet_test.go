@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/fwd-project/fwd/internal/fleet"
 	"github.com/fwd-project/fwd/internal/fleet/etcdtest"
 	"github.com/fwd-project/fwd/internal/netns"
 )
@@ -183,6 +186,8 @@ func TestFleetThreeHosts(t *testing.T) {
 	all(func() { fe.eventually(0, 1, 9090, true) }, func() { fe.eventually(1, 2, 9090, true) }, func() { fe.eventually(2, 0, 9090, true) },
 		func() { fe.eventually(0, 1, 8080, false) }, func() { fe.eventually(1, 2, 8080, false) }, func() { fe.eventually(2, 0, 8080, false) })
 
+	fe.allInSync()
+
 	fe.moveWithoutDrops()
 
 	// Kill h3: its lease expires, its address leaves h1's and h2's
@@ -246,4 +251,34 @@ func (fe *fleetEnv) moveWithoutDrops() {
 	if failed.Load() != 0 || ok.Load() == 0 {
 		t.Fatalf("%d of %d connections failed while the group moved in one transaction", failed.Load(), ok.Load()+failed.Load())
 	}
+}
+
+// allInSync waits until fwctl fleet status says that every host
+// enforces what the store means for it now: the hash each host reports
+// (fwd's syncer) equals the one fwctl computes from the store (the
+// admin side), for 20 s.
+func (fe *fleetEnv) allInSync() {
+	fe.t.Helper()
+	var last string
+	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(200 * time.Millisecond) {
+		out, err := exec.Command(fwctlBin(fe.t), "--store", fe.etcd.Endpoints()[0], "fleet", "status", "-o", "json").Output()
+		if err != nil {
+			fe.t.Fatalf("fwctl fleet status: %v\n%s", err, out)
+		}
+		last = string(out)
+		var rep fleet.StatusReport
+		if err := json.Unmarshal(out, &rep); err != nil {
+			fe.t.Fatalf("fwctl fleet status -o json: %v\n%s", err, out)
+		}
+		synced := 0
+		for _, h := range rep.Hosts {
+			if h.InSync && h.Hash != "" {
+				synced++
+			}
+		}
+		if synced == len(fe.ns) && len(rep.Hosts) == len(fe.ns) {
+			return
+		}
+	}
+	fe.t.Fatalf("fwctl fleet status never showed every host in sync:\n%s", last)
 }
