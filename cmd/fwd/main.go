@@ -180,62 +180,68 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	o.rulesGiven = given["rules"]
+	return o, o.check(given, *level, *mark, *flowLogSize)
+}
+
+// check validates the parsed flags and fills what they compute (log
+// level, mark); given names the flags set on the command line.
+func (o *options) check(given map[string]bool, level, mark, flowLogSize string) error {
 	if err := o.containers.validate(); err != nil {
-		return o, err
+		return err
 	}
-	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return o, fmt.Errorf("--log-level: %w", err)
+	if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
 	}
-	m, err := strconv.ParseUint(*mark, 0, 32)
+	m, err := strconv.ParseUint(mark, 0, 32)
 	if err != nil || m == 0 {
-		return o, fmt.Errorf("--mark %q: want a non-zero 32-bit number", *mark)
+		return fmt.Errorf("--mark %q: want a non-zero 32-bit number", mark)
 	}
 	o.mark = uint32(m)
 	if o.queues < 1 || o.queueNum < 0 || o.queueNum+o.queues-1 > 0xffff {
-		return o, fmt.Errorf("--queue-num %d --queues %d: queues must lie within 0..65535", o.queueNum, o.queues)
+		return fmt.Errorf("--queue-num %d --queues %d: queues must lie within 0..65535", o.queueNum, o.queues)
 	}
 	if o.limitEntries < 1 || o.limitEntries > 1<<24 {
-		return o, fmt.Errorf("--limit-entries %d: want 1..16777216", o.limitEntries)
+		return fmt.Errorf("--limit-entries %d: want 1..16777216", o.limitEntries)
 	}
 	if o.copyRange < 64 || o.copyRange > 0xffff {
-		return o, fmt.Errorf("--copy-range %d: want 64..65535", o.copyRange)
+		return fmt.Errorf("--copy-range %d: want 64..65535", o.copyRange)
 	}
 	if o.queueIO != "batch" && o.queueIO != "simple" {
-		return o, fmt.Errorf("--queue-io %q: want batch or simple", o.queueIO)
+		return fmt.Errorf("--queue-io %q: want batch or simple", o.queueIO)
 	}
 	if o.queueLen < 1 {
-		return o, fmt.Errorf("--queue-maxlen %d: want at least 1", o.queueLen)
+		return fmt.Errorf("--queue-maxlen %d: want at least 1", o.queueLen)
 	}
 	if o.reconcile < 0 {
-		return o, fmt.Errorf("--reconcile-interval %v: want 0 (never) or more", o.reconcile)
+		return fmt.Errorf("--reconcile-interval %v: want 0 (never) or more", o.reconcile)
 	}
 	if o.maxRules < 1 {
-		return o, fmt.Errorf("--max-rules %d: want at least 1", o.maxRules)
+		return fmt.Errorf("--max-rules %d: want at least 1", o.maxRules)
 	}
 	if o.maxFileBytes < 1 {
-		return o, fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
+		return fmt.Errorf("--max-file-bytes %d: want at least 1", o.maxFileBytes)
 	}
 	if err := o.watch.check(); err != nil {
-		return o, err
+		return err
 	}
 	if err := o.safety.check(); err != nil {
-		return o, err
+		return err
 	}
-	if err := o.flowLog.check(*flowLogSize, given); err != nil {
-		return o, err
+	if err := o.flowLog.check(flowLogSize, given); err != nil {
+		return err
 	}
 	if err := o.audit.check(); err != nil {
-		return o, err
+		return err
 	}
 	if err := o.fleet.check(given, o.test.allowShortTTL()); err != nil {
-		return o, err
+		return err
 	}
 	if o.metrics != "" {
 		if err := observe.CheckAddr(o.metrics, o.metricsPublic); err != nil {
-			return o, fmt.Errorf("--metrics %w", err)
+			return fmt.Errorf("--metrics %w", err)
 		}
 	}
-	return o, nil
+	return nil
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -253,27 +259,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 
-	path, err := filepath.Join(o.fleet.stateDir, fleet.SnapshotFile), error(nil)
-	if !o.fleet.enabled() {
-		path, err = rulesPath(o, log)
-	}
-	if err != nil {
-		log.Error("cannot start", "err", err)
-		return exitBadRules
-	}
-	// The first load is a reload like any other, into an engine that
-	// has no table (and would drop everything: fail closed).
-	d := &daemon{o: o, path: path, ropts: rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}, log: log, shipped: path != o.rules && !o.fleet.enabled()}
-	if o.metrics != "" {
-		d.obs = observe.NewRecorder()
-	}
-	if o.fleet.enabled() {
-		d.fleet = &fleetRun{o: &d.o.fleet, log: log}
-	}
-	d.initSystemd()
-	if err := d.load(); err != nil {
-		printRulesError(stderr, path, err)
-		return exitBadRules
+	d, code := newDaemon(o, log, stderr)
+	if d == nil {
+		return code
 	}
 
 	// Signals first: a SIGTERM during startup is handled once installed.
@@ -315,31 +303,25 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitFailure
 	}
-	if err := d.serveControl(); err != nil {
-		log.Error("cannot start", "err", err)
-		if err := d.stop(); err != nil {
-			log.Error("stop", "err", err)
+	for _, serve := range []func() error{d.serveControl, d.serveMetrics, d.startFleet} {
+		if err := serve(); err != nil {
+			log.Error("cannot start", "err", err)
+			if err := d.stop(); err != nil {
+				log.Error("stop", "err", err)
+			}
+			return exitFailure
 		}
-		return exitFailure
-	}
-	if err := d.serveMetrics(); err != nil {
-		log.Error("cannot start", "err", err)
-		if err := d.stop(); err != nil {
-			log.Error("stop", "err", err)
-		}
-		return exitFailure
-	}
-	if err := d.startFleet(); err != nil {
-		log.Error("cannot start", "err", err)
-		if err := d.stop(); err != nil {
-			log.Error("stop", "err", err)
-		}
-		return exitFailure
 	}
 	d.startReconcile(o.reconcile)
 	d.startExpiry()
 	d.startQueueWatch()
 	d.notifyReady()
+	return d.wait(sigs)
+}
+
+// wait serves signals until one stops fwd (or the queue watchdog gives
+// up), and returns the exit code.
+func (d *daemon) wait(sigs <-chan os.Signal) int {
 	for {
 		var sig os.Signal
 		select {
@@ -354,12 +336,42 @@ func run(args []string, stderr io.Writer) int {
 		case syscall.SIGUSR1:
 			d.logStats()
 		default:
-			log.Info("stopping", "signal", sig.String())
+			d.log.Info("stopping", "signal", sig.String())
 			if err := d.stop(); err != nil {
-				log.Error("stop", "err", err)
+				d.log.Error("stop", "err", err)
 				return exitFailure
 			}
 			return exitOK
 		}
 	}
+}
+
+// newDaemon finds the rules (a file, or in fleet mode the saved
+// snapshot) and loads them into a daemon that has no queue yet. The
+// first load is a reload like any other, into an engine that has no
+// table (and would drop everything: fail closed). A nil daemon comes
+// with the exit code.
+func newDaemon(o options, log *slog.Logger, stderr io.Writer) (*daemon, int) {
+	path, err := filepath.Join(o.fleet.stateDir, fleet.SnapshotFile), error(nil)
+	if !o.fleet.enabled() {
+		path, err = rulesPath(o, log)
+	}
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return nil, exitBadRules
+	}
+	d := &daemon{o: o, path: path, ropts: rules.Options{MaxRules: o.maxRules, MaxFileBytes: o.maxFileBytes}, log: log, shipped: path != o.rules && !o.fleet.enabled()}
+	if o.metrics != "" {
+		d.obs = observe.NewRecorder()
+	}
+	if o.fleet.enabled() {
+		d.fleet = &fleetRun{o: &d.o.fleet, log: log}
+	}
+	d.initSystemd()
+	if err := d.load(); err != nil {
+		printRulesError(stderr, path, err)
+		return nil, exitBadRules
+	}
+
+	return d, exitOK
 }
