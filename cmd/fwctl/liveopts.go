@@ -97,13 +97,7 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 			fmt.Fprintln(e.stdout, liveUsage[cmd])
 			o.help = true
 			return o, nil, false
-		case !known || (name == "-o" || name == "--output") && !strings.Contains(what, "o") ||
-			(name == "--dry-run" || name == "--group") && !strings.Contains(what, "d") ||
-			name == "--expire" && !strings.Contains(what, "e") ||
-			name == "--profiles" && !strings.Contains(what, "p") ||
-			name == "--revoke" && !strings.Contains(what, "r") ||
-			(name == "--force" || name == "--confirm") && !strings.Contains(what, "f") ||
-			isStoreOpt(name) && !strings.Contains(what, "s"):
+		case !known || !optAllowed(name, what):
 			fmt.Fprintf(e.stderr, "fwctl %s: unknown option %s\n%s\n", cmd, name, liveUsage[cmd])
 			return o, nil, false
 		}
@@ -118,54 +112,8 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 		if !scanSafety(cmd, e, name, val, hasVal, &o) || !o.store.take(e, cmd, name, val) {
 			return o, nil, false
 		}
-		switch name {
-		case "--socket":
-			o.socket = val
-		case "--profiles":
-			o.profiles = val
-		case "-o", "--output":
-			if val != "text" && val != "json" {
-				fmt.Fprintf(e.stderr, "fwctl %s: bad output %q: expected text or json\n", cmd, val)
-				return o, nil, false
-			}
-			o.output = val
-		case "--dry-run":
-			if hasVal {
-				b, err := strconv.ParseBool(val)
-				if err != nil {
-					fmt.Fprintf(e.stderr, "fwctl %s: bad --dry-run value %q\n", cmd, val)
-					return o, nil, false
-				}
-				o.dryRun = b
-			} else {
-				o.dryRun = true
-			}
-		case "--revoke":
-			if hasVal {
-				b, err := strconv.ParseBool(val)
-				if err != nil {
-					fmt.Fprintf(e.stderr, "fwctl %s: bad --revoke value %q\n", cmd, val)
-					return o, nil, false
-				}
-				o.revoke = b
-			} else {
-				o.revoke = true
-			}
-		case "--expire":
-			if !checkExpire(cmd, e, val) {
-				return o, nil, false
-			}
-			o.expire = val
-		case "--group":
-			if strings.TrimSpace(val) == "" {
-				fmt.Fprintf(e.stderr, "fwctl %s: bad --group: group name is empty: expected a name\n", cmd)
-				return o, nil, false
-			}
-			if err := rules.CheckText("group name", val); err != nil {
-				fmt.Fprintf(e.stderr, "fwctl %s: bad --group %q: %v\n", cmd, val, err)
-				return o, nil, false
-			}
-			o.group, o.groupSet = val, true
+		if !o.take(cmd, e, name, val, hasVal) {
+			return o, nil, false
 		}
 	}
 	if strings.Contains(what, "s") {
@@ -181,4 +129,71 @@ func scanOpts(cmd string, e env, args []string, what string) (liveOpts, []string
 func isNumber(s string) bool {
 	_, err := strconv.Atoi(s)
 	return err == nil
+}
+
+// optAllowed reports whether command letters what (see scanOpts) allow
+// the known option name.
+func optAllowed(name, what string) bool {
+	need := map[string]string{"-o": "o", "--output": "o", "--dry-run": "d", "--group": "d",
+		"--expire": "e", "--profiles": "p", "--revoke": "r", "--force": "f", "--confirm": "f"}
+	if isStoreOpt(name) {
+		return strings.Contains(what, "s")
+	}
+	l, ok := need[name]
+	return !ok || strings.Contains(what, l)
+}
+
+// take sets the option name to val (hasVal: val was given with =),
+// saying what is wrong with a bad value.
+func (o *liveOpts) take(cmd string, e env, name, val string, hasVal bool) bool {
+	switch name {
+	case "--socket":
+		o.socket = val
+	case "--profiles":
+		o.profiles = val
+	case "-o", "--output":
+		if val != "text" && val != "json" {
+			fmt.Fprintf(e.stderr, "fwctl %s: bad output %q: expected text or json\n", cmd, val)
+			return false
+		}
+		o.output = val
+	case "--dry-run":
+		if hasVal {
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				fmt.Fprintf(e.stderr, "fwctl %s: bad --dry-run value %q\n", cmd, val)
+				return false
+			}
+			o.dryRun = b
+		} else {
+			o.dryRun = true
+		}
+	case "--revoke":
+		if hasVal {
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				fmt.Fprintf(e.stderr, "fwctl %s: bad --revoke value %q\n", cmd, val)
+				return false
+			}
+			o.revoke = b
+		} else {
+			o.revoke = true
+		}
+	case "--expire":
+		if !checkExpire(cmd, e, val) {
+			return false
+		}
+		o.expire = val
+	case "--group":
+		if strings.TrimSpace(val) == "" {
+			fmt.Fprintf(e.stderr, "fwctl %s: bad --group: group name is empty: expected a name\n", cmd)
+			return false
+		}
+		if err := rules.CheckText("group name", val); err != nil {
+			fmt.Fprintf(e.stderr, "fwctl %s: bad --group %q: %v\n", cmd, val, err)
+			return false
+		}
+		o.group, o.groupSet = val, true
+	}
+	return true
 }
