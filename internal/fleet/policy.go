@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/fwd-project/fwd/internal/rules"
 
@@ -26,96 +24,24 @@ type Policy struct {
 	PrefixLists map[string][]byte // name -> YAML of the list of one prefix list
 }
 
-// indent is how far File indents each value in the assembled file.
-const indent = 4
-
-// segment is where one key's value sits in the assembled file.
-type segment struct {
-	key   string
-	start int // first line of the value, 1-based
-	lines int
-}
-
 // File assembles the policy into one rules file (version 1, prefix lists
-// then groups, each sorted by name) and decodes it as rules.Parse does,
-// so every check of a rules file holds for the fleet's policy. An
-// error's place is the key's and the line and column within its value
-// ("/fwd/policy/groups/web:3:7: ..."). A group value whose name is not
-// its key's is refused.
+// then groups, each sorted by name: policyText) and decodes it as
+// rules.Parse does, so every check of a rules file holds for the fleet's
+// policy. An error's place is the key's and the line and column within
+// its value ("/fwd/policy/groups/web:3:7: ..."). A group value whose
+// name is not its key's is refused.
 func (p Policy) File(opts rules.Options) (*rules.File, error) {
-	var b bytes.Buffer
-	var segs []segment
-	line := 1
-	emit := func(s string) {
-		b.WriteString(s)
-		line += strings.Count(s, "\n")
-	}
-	emit("version: 1\n")
-	if len(p.PrefixLists) > 0 {
-		emit("prefix_lists:\n")
-		for _, name := range sortedKeys(p.PrefixLists) {
-			emit("  " + name + ":\n")
-			segs = append(segs, value(&b, &line, p.Layout.Key(KindPrefixList, name), p.PrefixLists[name], true))
-		}
-	}
-	emit("groups:\n")
-	names := sortedKeys(p.Groups)
-	for _, name := range names {
-		emit("  - ")
-		segs = append(segs, value(&b, &line, p.Layout.Key(KindGroup, name), p.Groups[name], false))
-	}
-	f, err := rules.Parse("policy", b.Bytes(), opts)
+	text, spans := policyText(p)
+	f, err := rules.Parse("policy", text, opts)
 	if err != nil {
-		return nil, placeErrors(err, segs)
+		return nil, keyErrors(err, spans, p.Layout)
 	}
-	for i, name := range names {
+	for i, name := range sortedKeys(p.Groups) {
 		if f.Groups[i].Name != name {
 			return nil, fmt.Errorf("%s: holds group %q: a group's key is its name", p.Layout.Key(KindGroup, name), f.Groups[i].Name)
 		}
 	}
 	return f, nil
-}
-
-// value writes v indented by the indent, its first line too when
-// padFirst (a prefix list's value sits on lines of its own; a group's
-// first line follows "  - ").
-func value(b *bytes.Buffer, line *int, key string, v []byte, padFirst bool) segment {
-	text := strings.TrimRight(strings.ReplaceAll(string(v), "\r\n", "\n"), "\n")
-	if text == "" {
-		text = "null"
-	}
-	seg := segment{key: key, start: *line}
-	ls := strings.Split(text, "\n")
-	for i, l := range ls {
-		if i > 0 || padFirst {
-			b.WriteString(strings.Repeat(" ", indent))
-		}
-		b.WriteString(l)
-		b.WriteByte('\n')
-	}
-	seg.lines = len(ls)
-	*line += len(ls)
-	return seg
-}
-
-// placeErrors turns the assembled file's places into keys' places.
-func placeErrors(err error, segs []segment) error {
-	var list rules.ErrorList
-	if !errors.As(err, &list) {
-		return err
-	}
-	out := make(rules.ErrorList, 0, len(list))
-	for _, e := range list {
-		c := *e
-		for _, s := range segs {
-			if e.Pos.Line >= s.start && e.Pos.Line < s.start+s.lines {
-				c.File = s.key
-				c.Pos = rules.Pos{Line: e.Pos.Line - s.start + 1, Col: max(1, e.Pos.Col-indent)}
-			}
-		}
-		out = append(out, &c)
-	}
-	return out
 }
 
 func sortedKeys(m map[string][]byte) []string {
