@@ -25,6 +25,7 @@ done
 [ -x /bin/busybox ] || { echo "demo-docker: /bin/busybox is missing (sudo make deps: busybox-static)" >&2; exit 1; }
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+. "$repo/testdata/demo/lib.sh"
 tmp=$(mktemp -d /tmp/fwd-demo-docker.XXXXXX)
 chmod 755 "$tmp"
 C=fwd-demo-dclient
@@ -36,10 +37,7 @@ dk() { "$docker" --host "unix://$tmp/docker.sock" "$@"; }
 
 cleanup() {
 	trap - EXIT INT TERM
-	if [ -n "$fwd_pid" ] && kill -0 "$fwd_pid" 2>/dev/null; then
-		kill -TERM "$fwd_pid" 2>/dev/null || true
-		wait "$fwd_pid" 2>/dev/null || true
-	fi
+	stop_pid "$fwd_pid"
 	if [ -n "$dockerd_pid" ]; then
 		dk rm -f web >/dev/null 2>&1 || true
 		kill -TERM "$dockerd_pid" 2>/dev/null || true
@@ -47,47 +45,15 @@ cleanup() {
 	fi
 	# What dockerd mounted under its roots, deepest first.
 	awk -v d="$tmp/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-	for ns in "$C" "$S"; do
-		if ip netns list | grep -qw "$ns"; then
-			ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
-			ip netns del "$ns" 2>/dev/null || true
-		fi
-	done
+	remove_network
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'echo; echo "interrupted, cleaning up"; exit 130' INT TERM
 
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+build_fwd
 
-# try LABEL URL: one request from the client, PASS or DROPPED.
-try() {
-	local label=$1 url=$2 out
-	if out=$(ip netns exec "$C" curl -sS --max-time 2 "$url" 2>&1); then
-		printf '  %-34s \033[32mPASS\033[0m     %s\n' "$label" "$(echo "$out" | head -1)"
-	else
-		printf '  %-34s \033[31mDROPPED\033[0m  (no answer within 2s: fwd drops silently)\n' "$label"
-	fi
-}
-
-say "building fwd and fwctl"
-(cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd && "$go" build -o "$tmp/fwctl" ./cmd/fwctl)
-fwctl() { "$tmp/fwctl" --socket "$tmp/fwd.sock" "$@"; }
-
-say "network: client ($C) <-> server ($S)"
-for ns in "$C" "$S"; do
-	ip netns del "$ns" 2>/dev/null || true
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-done
-ip -n "$C" link add eth0 type veth peer name eth0 netns "$S"
-ip -n "$C" addr add 198.18.0.2/24 dev eth0
-ip -n "$C" addr add 2001:db8::2/64 dev eth0 nodad
-ip -n "$S" addr add 198.18.0.1/24 dev eth0
-ip -n "$S" addr add 2001:db8::1/64 dev eth0 nodad
-ip -n "$C" link set eth0 up
-ip -n "$S" link set eth0 up
-echo "  client 198.18.0.2, 2001:db8::2    server 198.18.0.1, 2001:db8::1"
+make_network
 
 say "server: dockerd (containers on 198.19.12.0/24 and 2001:db8:12::/64)"
 nsenter --net=/var/run/netns/$S dockerd --data-root "$tmp/data" --exec-root "$tmp/exec" \

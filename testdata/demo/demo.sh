@@ -19,6 +19,7 @@ for tool in ip iptables-restore nginx curl openssl "$go"; do
 done
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+. "$repo/testdata/demo/lib.sh"
 tmp=$(mktemp -d /tmp/fwd-demo.XXXXXX)
 chmod 755 "$tmp"
 C=fwd-demo-client
@@ -28,57 +29,20 @@ nginx_pid=""
 
 cleanup() {
 	trap - EXIT INT TERM
-	if [ -n "$fwd_pid" ] && kill -0 "$fwd_pid" 2>/dev/null; then
-		kill -TERM "$fwd_pid" 2>/dev/null || true
-		wait "$fwd_pid" 2>/dev/null || true
-	fi
+	stop_pid "$fwd_pid"
 	if [ -n "$nginx_pid" ]; then
 		kill -TERM "$nginx_pid" 2>/dev/null || true
 		wait "$nginx_pid" 2>/dev/null || true
 	fi
-	for ns in "$C" "$S"; do
-		if ip netns list | grep -qw "$ns"; then
-			ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
-			ip netns del "$ns" 2>/dev/null || true
-		fi
-	done
+	remove_network
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'echo; echo "interrupted, cleaning up"; exit 130' INT TERM
 
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+build_fwd
 
-# try LABEL URL [curl args]: one request from the client, PASS or DROPPED.
-try() {
-	local label=$1 url=$2
-	shift 2
-	local out
-	if out=$(ip netns exec "$C" curl -sSk --max-time 2 "$@" "$url" 2>&1); then
-		printf '  %-34s \033[32mPASS\033[0m     %s\n' "$label" "$(echo "$out" | head -1)"
-	else
-		printf '  %-34s \033[31mDROPPED\033[0m  (no answer within 2s: fwd drops silently)\n' "$label"
-	fi
-}
-
-say "building fwd and fwctl"
-(cd "$repo" && "$go" build -o "$tmp/fwd" ./cmd/fwd && "$go" build -o "$tmp/fwctl" ./cmd/fwctl)
-fwctl() { "$tmp/fwctl" --socket "$tmp/fwd.sock" "$@"; }
-
-say "network: client ($C) <-> server ($S)"
-for ns in "$C" "$S"; do
-	ip netns del "$ns" 2>/dev/null || true
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-done
-ip -n "$C" link add eth0 type veth peer name eth0 netns "$S"
-ip -n "$C" addr add 198.18.0.2/24 dev eth0
-ip -n "$C" addr add 2001:db8::2/64 dev eth0 nodad
-ip -n "$S" addr add 198.18.0.1/24 dev eth0
-ip -n "$S" addr add 2001:db8::1/64 dev eth0 nodad
-ip -n "$C" link set eth0 up
-ip -n "$S" link set eth0 up
-echo "  client 198.18.0.2, 2001:db8::2    server 198.18.0.1, 2001:db8::1"
+make_network
 
 say "server: nginx on 22, 80, 443 (self-signed TLS) and 8080"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
