@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -178,7 +179,8 @@ type replaySetup struct {
 // replayOptions loads the rules (and --diff's) and opens --verdicts; out
 // is where the summary goes (stderr when the verdicts take stdout).
 func replayOptions(e env, a *replayArgs) (replaySetup, io.Writer, int) {
-	s := replaySetup{Options: replay.Options{Hosts: a.hosts, MaxFlows: a.maxFlows, LabelVerdicts: len(a.captures) > 1}}
+	s := replaySetup{Options: replay.Options{Hosts: a.hosts, MaxFlows: a.maxFlows, LabelVerdicts: len(a.captures) > 1,
+		Parallel: runtime.GOMAXPROCS(0) > 1}}
 	var err error
 	if s.table, err = loadRules(a.rules, a.limits, e.stderr); err != nil {
 		fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)

@@ -78,6 +78,7 @@ type source struct {
 	link   LinkType // pcap: the header's full 32-bit link type
 
 	mem    []byte // the whole capture, when read in place
+	mapped bool   // mem is a file mapped into memory (see mapFile)
 	swap   bool   // mem: big-endian records
 	factor uint32 // mem: nanoseconds per timestamp fraction unit (1 or 1000)
 

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -262,6 +263,10 @@ type flowTable struct {
 	seed      uint64
 	max       int
 	nextSweep int64 // capture time of the next periodic sweep
+	// earliest is at most the capture time at which the first flow in
+	// the table can expire (see touched): a sweep before it would find
+	// nothing, and is skipped.
+	earliest  int64
 	fullSweep int64 // capture time before which a full table is not swept again
 
 	started, expired, closed, overflow uint64
@@ -292,7 +297,17 @@ func newFlowTable(max int) *flowTable {
 	for n < flowSlotsInitial && n*3/4 < max {
 		n *= 2
 	}
-	return &flowTable{slots: make([]flowSlot, n), gen: 1, seed: rand.Uint64(), max: max}
+	return &flowTable{slots: make([]flowSlot, n), gen: 1, seed: rand.Uint64(), max: max, earliest: math.MaxInt64}
+}
+
+// touched lowers the table's earliest expiry to f's, after f started or
+// took a packet (a state change can shorten its timeout).
+func (t *flowTable) touched(f *flow) {
+	d := math.MaxInt64 - f.state.timeout()
+	if f.last < d {
+		d = f.last + f.state.timeout()
+	}
+	t.earliest = min(t.earliest, d)
 }
 
 // reset forgets every flow (a new capture starts) but keeps the memory.
@@ -304,6 +319,7 @@ func (t *flowTable) reset() {
 	}
 	t.n = 0
 	t.nextSweep, t.fullSweep = 0, 0
+	t.earliest = math.MaxInt64
 }
 
 // find returns the slot of k, or the empty slot where k would go, and k's
@@ -323,7 +339,8 @@ func (t *flowTable) find(k *flowKey) (i int, h uint32, found bool) {
 }
 
 // get returns the live flow for k and its slot, dropping it if it has
-// timed out. The pointer is valid until the table next changes.
+// timed out. The pointer is valid until the table next changes; a
+// caller that changes the flow calls touched after.
 func (t *flowTable) get(k *flowKey, ts int64) (*flow, int) {
 	i, _, ok := t.find(k)
 	if !ok {
@@ -365,7 +382,7 @@ func (t *flowTable) remove(i int) {
 
 // insert adds a flow for k, which is not in the table, or counts an
 // overflow and returns nil when the table is full even after reclaiming
-// expired flows.
+// expired flows. The caller sets the flow up, then calls touched.
 func (t *flowTable) insert(k *flowKey, ts int64) *flow {
 	if t.n >= t.max {
 		if ts >= t.fullSweep {
@@ -417,17 +434,24 @@ func (t *flowTable) maybeSweep(ts int64) {
 }
 
 func (t *flowTable) sweep(ts int64) {
-	if t.n == 0 {
-		return
+	if t.n == 0 || ts <= t.earliest {
+		return // no flow has timed out yet
 	}
 	// A removal may shift a later slot back into slot i: look at i again.
 	// Slots only move back, so every flow is seen (some twice, which is
 	// harmless).
+	t.earliest = math.MaxInt64
 	for i := 0; i < len(t.slots); {
-		if s := &t.slots[i]; s.gen == t.gen && s.expired(ts) {
+		s := &t.slots[i]
+		if s.gen != t.gen {
+			i++
+			continue
+		}
+		if s.expired(ts) {
 			t.remove(i)
 			continue
 		}
+		t.touched(&s.flow)
 		i++
 	}
 }

@@ -208,6 +208,7 @@ func TestFlowTableMatchesMap(t *testing.T) {
 						ref.remove(k)
 					case gf != nil:
 						gf.last, gf.state = ts, st
+						got.touched(gf)
 						rf.last, rf.state = ts, st
 					default:
 						gf, rf = got.insert(&k, ts), ref.insert(k, ts)
@@ -216,6 +217,7 @@ func TestFlowTableMatchesMap(t *testing.T) {
 						}
 						if gf != nil {
 							*gf = flow{last: ts, state: st}
+							got.touched(gf)
 							*rf = flow{last: ts, state: st}
 						}
 					}

@@ -148,6 +148,7 @@ func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir direction.Di
 		} else {
 			was := f.state
 			f.update(p, srcIsA, ts)
+			s.flows.touched(f)
 			if f.state == stTCPClosed && was != stTCPClosed {
 				s.flows.closed++
 			}
@@ -175,6 +176,7 @@ func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir direction.Di
 	}
 	if f := s.flows.insert(k, ts); f != nil {
 		f.start(p, srcIsA, ts)
+		s.flows.touched(f)
 	}
 	return r
 }
