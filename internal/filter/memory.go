@@ -27,6 +27,7 @@ func (t *Table) MemoryBytes() int {
 			l1s[&pt.l1[0]] = true
 			n += len(pt.l1) * word
 		}
+		n += len(pt.v4.start)*int(unsafe.Sizeof(uint32(0))) + len(pt.v4.ref)*word
 		n += (len(pt.v6.hi) + len(pt.v6.lo) + len(pt.v6.ref)) * word
 		n += len(pt.v6.first) * int(unsafe.Sizeof(uint32(0)))
 	}
