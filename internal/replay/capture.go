@@ -77,10 +77,10 @@ type source struct {
 	ng     *pcapgo.NgReader
 	link   LinkType // pcap: the header's full 32-bit link type
 
-	mem    []byte // the whole capture, when read in place
-	mapped bool   // mem is a file mapped into memory (see mapFile)
-	swap   bool   // mem: big-endian records
-	factor uint32 // mem: nanoseconds per timestamp fraction unit (1 or 1000)
+	mem    []byte   // the whole capture, when read in place
+	mapped *mapping // set when mem is a file mapped into memory
+	swap   bool     // mem: big-endian records
+	factor uint32   // mem: nanoseconds per timestamp fraction unit (1 or 1000)
 
 	// Byte positions, for StopError. pcap offsets are computed from the
 	// record lengths; pcapng ones from the bytes the reader consumed.

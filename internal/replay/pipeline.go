@@ -117,7 +117,7 @@ func readBatches(src *source, full chan<- *pipeBatchT, free <-chan *pipeBatchT, 
 // from src so far.
 func fillBatch(src *source, dec *packet.Decoder, b *pipeBatchT, records *uint64) (stop *StopError) {
 	b.n = 0
-	if src.mapped {
+	if src.mapped != nil {
 		defer debug.SetPanicOnFault(faultGuard())
 		defer recoverFault(&stop, func() uint64 { return *records })
 	}
@@ -140,6 +140,9 @@ func fillBatch(src *source, dec *packet.Decoder, b *pipeBatchT, records *uint64)
 			}
 		}
 		b.n++ // only now: a fault above leaves the item out
+	}
+	if src.mapped != nil {
+		src.mapped.read.Store(src.off)
 	}
 	return nil
 }

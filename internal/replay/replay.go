@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"runtime/debug"
 	"time"
 
@@ -129,25 +128,25 @@ func New(m Matcher, opts Options) *Replayer {
 // damage was replayed; a file that is not a capture at all returns another
 // error and changes nothing.
 func (r *Replayer) ReplayFile(path string) error {
-	f, err := os.Open(path)
+	c, err := Open(path)
 	if err != nil {
-		return fmt.Errorf("open capture: %w", err)
+		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("open capture: %w", err)
-	}
-	if m, ok := mapFile(f, st); ok {
-		defer m.close()
+	defer c.Close()
+	return r.ReplayCapture(c)
+}
+
+// ReplayCapture replays a capture opened with Open, as ReplayFile does.
+func (r *Replayer) ReplayCapture(c *Capture) error {
+	if c.m != nil {
 		start := time.Now()
-		src, _, err := openMem(m.data)
+		src, _, err := openMem(c.m.data)
 		if src != nil {
-			src.mapped = true
+			src.mapped = c.m
 		}
-		return r.run(path, start, src, err)
+		return r.run(c.path, start, src, err)
 	}
-	return r.replay(path, f, f, st.Size())
+	return r.replay(c.path, c.f, c.f, c.st.Size())
 }
 
 // Replay replays one capture read from rd; name labels it in the
@@ -234,7 +233,7 @@ func (r *Replayer) run(name string, start time.Time, src *source, err error) err
 // at the end). A capture read in place is read and decoded on a second
 // goroutine when Options.Parallel says so (see pipeline.go).
 func (r *Replayer) packets(name string, src *source, fs *FileStats) (stop *StopError) {
-	if src.mapped {
+	if src.mapped != nil {
 		defer debug.SetPanicOnFault(faultGuard())
 		defer recoverFault(&stop, func() uint64 { return fs.Packets })
 	}
@@ -250,6 +249,9 @@ func (r *Replayer) packets(name string, src *source, fs *FileStats) (stop *StopE
 		r.count(fs, lt, ts, &lastLT)
 		r.packet(fs.Packets, data, lt, ts)
 		r.progress(name, fs)
+		if src.mapped != nil && fs.Packets%pipeBatch == 0 {
+			src.mapped.read.Store(src.off)
+		}
 	}
 }
 
