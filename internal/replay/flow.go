@@ -257,7 +257,12 @@ func (f *flow) expired(ts int64) bool { return ts-f.last > f.state.timeout() }
 // (a generation number marks the slots in use). A full table refuses new
 // flows (counted) rather than evicting. Not safe for concurrent use.
 type flowTable struct {
-	slots     []flowSlot
+	slots []flowSlot
+	// due[i] is the capture time after which slot i's flow has timed out
+	// (see touched): MaxInt64 for a slot found empty, MinInt64 for a flow
+	// not yet touched. A sweep reads this array, 8 bytes a slot, and
+	// looks at the slots only of the flows it names as due.
+	due       []int64
 	n         int    // flows in the table
 	gen       uint32 // a slot is in use when its gen is this
 	seed      uint64
@@ -297,16 +302,27 @@ func newFlowTable(max int) *flowTable {
 	for n < flowSlotsInitial && n*3/4 < max {
 		n *= 2
 	}
-	return &flowTable{slots: make([]flowSlot, n), gen: 1, seed: rand.Uint64(), max: max, earliest: math.MaxInt64}
+	return &flowTable{slots: make([]flowSlot, n), due: newDue(n), gen: 1, seed: rand.Uint64(), max: max, earliest: math.MaxInt64}
 }
 
-// touched lowers the table's earliest expiry to f's, after f started or
-// took a packet (a state change can shorten its timeout).
-func (t *flowTable) touched(f *flow) {
-	d := math.MaxInt64 - f.state.timeout()
-	if f.last < d {
+func newDue(n int) []int64 {
+	d := make([]int64, n)
+	for i := range d {
+		d[i] = math.MaxInt64
+	}
+	return d
+}
+
+// touched records when the flow in slot i times out, after it started or
+// took a packet (a state change can shorten its timeout), and lowers the
+// table's earliest expiry to it.
+func (t *flowTable) touched(i int) {
+	f := &t.slots[i].flow
+	d := int64(math.MinInt64) // a clock that may wrap: always look
+	if f.last >= 0 && f.last <= math.MaxInt64-f.state.timeout() {
 		d = f.last + f.state.timeout()
 	}
+	t.due[i] = d
 	t.earliest = min(t.earliest, d)
 }
 
@@ -340,7 +356,7 @@ func (t *flowTable) find(k *flowKey) (i int, h uint32, found bool) {
 
 // get returns the live flow for k and its slot, dropping it if it has
 // timed out. The pointer is valid until the table next changes; a
-// caller that changes the flow calls touched after.
+// caller that changes the flow calls touched(i) after.
 func (t *flowTable) get(k *flowKey, ts int64) (*flow, int) {
 	i, _, ok := t.find(k)
 	if !ok {
@@ -374,16 +390,18 @@ func (t *flowTable) remove(i int) {
 			continue
 		}
 		t.slots[i] = t.slots[j]
+		t.due[i] = t.due[j]
 		i = j
 	}
 	t.slots[i].gen = 0
+	t.due[i] = math.MaxInt64
 	t.n--
 }
 
 // insert adds a flow for k, which is not in the table, or counts an
 // overflow and returns nil when the table is full even after reclaiming
-// expired flows. The caller sets the flow up, then calls touched.
-func (t *flowTable) insert(k *flowKey, ts int64) *flow {
+// expired flows. The caller sets the flow up, then calls touched(i).
+func (t *flowTable) insert(k *flowKey, ts int64) (*flow, int) {
 	if t.n >= t.max {
 		if ts >= t.fullSweep {
 			t.sweep(ts)
@@ -391,7 +409,7 @@ func (t *flowTable) insert(k *flowKey, ts int64) *flow {
 		}
 		if t.n >= t.max {
 			t.overflow++
-			return nil
+			return nil, -1
 		}
 	}
 	if (t.n+1)*4 > len(t.slots)*3 {
@@ -400,17 +418,18 @@ func (t *flowTable) insert(k *flowKey, ts int64) *flow {
 	i, h, _ := t.find(k)
 	s := &t.slots[i]
 	s.key, s.hash, s.gen = *k, h, t.gen
+	t.due[i] = math.MinInt64 // until touched
 	t.n++
 	t.started++
-	return &s.flow
+	return &s.flow, i
 }
 
 // grow doubles the table.
 func (t *flowTable) grow() {
-	old := t.slots
-	t.slots = make([]flowSlot, 2*len(old))
+	old, oldDue := t.slots, t.due
+	t.slots, t.due = make([]flowSlot, 2*len(old)), newDue(2*len(old))
 	mask := len(t.slots) - 1
-	for _, s := range old {
+	for j, s := range old {
 		if s.gen != t.gen {
 			continue
 		}
@@ -419,6 +438,7 @@ func (t *flowTable) grow() {
 			i = (i + 1) & mask
 		}
 		t.slots[i] = s
+		t.due[i] = oldDue[j]
 	}
 }
 
@@ -441,17 +461,23 @@ func (t *flowTable) sweep(ts int64) {
 	// Slots only move back, so every flow is seen (some twice, which is
 	// harmless).
 	t.earliest = math.MaxInt64
-	for i := 0; i < len(t.slots); {
-		s := &t.slots[i]
-		if s.gen != t.gen {
+	for i := 0; i < len(t.due); {
+		d := t.due[i]
+		if ts <= d { // not due, or empty
+			t.earliest = min(t.earliest, d)
 			i++
 			continue
 		}
-		if s.expired(ts) {
+		s := &t.slots[i]
+		switch {
+		case s.gen != t.gen: // emptied by a reset
+			t.due[i] = math.MaxInt64
+		case s.expired(ts):
 			t.remove(i)
 			continue
+		default:
+			t.earliest = min(t.earliest, d)
 		}
-		t.touched(&s.flow)
 		i++
 	}
 }

@@ -208,16 +208,18 @@ func TestFlowTableMatchesMap(t *testing.T) {
 						ref.remove(k)
 					case gf != nil:
 						gf.last, gf.state = ts, st
-						got.touched(gf)
+						got.touched(gi)
 						rf.last, rf.state = ts, st
 					default:
-						gf, rf = got.insert(&k, ts), ref.insert(k, ts)
+						var ii int
+						gf, ii = got.insert(&k, ts)
+						rf = ref.insert(k, ts)
 						if (gf == nil) != (rf == nil) {
 							t.Fatalf("step %d: insert: table %v, reference %v", step, gf != nil, rf != nil)
 						}
 						if gf != nil {
 							*gf = flow{last: ts, state: st}
-							got.touched(gf)
+							got.touched(ii)
 							*rf = flow{last: ts, state: st}
 						}
 					}

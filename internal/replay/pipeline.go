@@ -48,8 +48,15 @@ type pipeBatchT struct {
 func (r *Replayer) pipelined(name string, src *source, fs *FileStats) *StopError {
 	full := make(chan *pipeBatchT, pipeBatches)
 	free := make(chan *pipeBatchT, pipeBatches)
-	for range pipeBatches {
-		free <- &pipeBatchT{items: make([]pipeItem, pipeBatch)}
+	if r.batches == nil { // kept for the next capture
+		r.batches = make([]pipeBatchT, pipeBatches)
+		for i := range r.batches {
+			r.batches[i].items = make([]pipeItem, pipeBatch)
+		}
+	}
+	for i := range r.batches {
+		r.batches[i].last, r.batches[i].stop = false, nil
+		free <- &r.batches[i]
 	}
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {

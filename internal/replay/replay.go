@@ -99,7 +99,8 @@ type Replayer struct {
 	elapsed time.Duration
 	total   uint64
 	file    string
-	inPlace bool // the capture is read in place: packets stay put until it ends
+	inPlace bool         // the capture is read in place: packets stay put until it ends
+	batches []pipeBatchT // Options.Parallel's, made at its first capture
 }
 
 // New returns a Replayer for table m.
