@@ -100,15 +100,9 @@ func (f *File) assignIDs() {
 	}
 }
 
-// baseID is a rule's ID before any "-N": see the comment at the top.
-func baseID(group string, d direction.Dir, r *Rule) string {
-	id, _ := appendBaseID(nil, group, d, r)
-	return id
-}
-
-// appendBaseID is baseID, with the text it hashes built in buf (returned
-// for the next call to reuse): it runs for every rule of every file
-// loaded.
+// appendBaseID returns a rule's ID before any "-N" (see the comment at
+// the top), with the text it hashes built in buf (returned for the next
+// call to reuse): it runs for every rule of every file loaded.
 func appendBaseID(buf []byte, group string, d direction.Dir, r *Rule) (string, []byte) {
 	b := buf
 	// The group name is the one free text: its length goes first, so no
