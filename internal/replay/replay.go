@@ -3,9 +3,13 @@
 // "what would these rules have done to this traffic?".
 //
 // Captures are read with gopacket's pcapgo. A classic pcap already in
-// memory (ReplayBytes) is read in place: pcapgo reads its file header and
-// the records are sliced out of the bytes, not copied, with the same
-// results as reading it through pcapgo (tests hold the two together).
+// memory (ReplayBytes), or in a regular file of at least a megabyte
+// (ReplayFile, Open: the file is mapped into memory), is read in place:
+// pcapgo reads its file header and the records are sliced out of the
+// bytes, not copied, with the same results as reading it through pcapgo
+// (tests hold the two together). With Options.Parallel such a capture is
+// framed and decoded on a second goroutine (see pipeline.go), with the
+// same results again.
 // Frames are stripped of their link layer by hand (Ethernet with VLAN
 // tags, raw IP, Linux SLL and SLL2, BSD loopback), decoded with
 // internal/packet, and IPv4 fragments are reassembled with gopacket's
