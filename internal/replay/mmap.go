@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -136,18 +137,32 @@ var errFileChanged = errors.New("capture file truncated while it was read")
 // returns the previous setting for the deferred restore.
 func faultGuard() bool { return debug.SetPanicOnFault(true) }
 
-// recoverFault, deferred by the reader of a mapping, makes a memory
-// fault a StopError in *stop (at packet n+1); any other panic goes on.
-func recoverFault(stop **StopError, n func() uint64) {
+// recoverFault, deferred by the reader of mapping m, makes a memory
+// fault inside m a StopError in *stop (at packet n+1); any other panic,
+// a fault elsewhere included, goes on.
+func recoverFault(m *mapping, stop **StopError, n func() uint64) {
 	e := recover()
 	if e == nil {
 		return
 	}
-	if re, ok := e.(runtime.Error); ok {
-		if _, ok := re.(interface{ Addr() uintptr }); ok {
-			*stop = &StopError{Packet: n() + 1, Offset: -1, Err: errFileChanged}
-			return
-		}
+	if m.faulted(e) {
+		*stop = &StopError{Packet: n() + 1, Offset: -1, Err: errFileChanged}
+		return
 	}
 	panic(e)
+}
+
+// faulted says whether the recovered value e is a fault on an address
+// inside m.
+func (m *mapping) faulted(e any) bool {
+	re, ok := e.(runtime.Error)
+	if !ok {
+		return false
+	}
+	fa, ok := re.(interface{ Addr() uintptr })
+	if !ok || len(m.data) == 0 {
+		return false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(m.data)))
+	return fa.Addr() >= lo && fa.Addr()-lo < uintptr(len(m.data))
 }

@@ -228,7 +228,10 @@ func (rd *pipeReader) decode(b *pipeBatchT) {
 	if rd.src.mapped != nil {
 		defer debug.SetPanicOnFault(faultGuard())
 		defer func() {
-			if recover() != nil {
+			if e := recover(); e != nil {
+				if !rd.src.mapped.faulted(e) {
+					panic(e)
+				}
 				b.state.Store(batchFramed)
 			}
 		}()
@@ -244,7 +247,7 @@ func (rd *pipeReader) fill(b *pipeBatchT) (stop *StopError) {
 	src := rd.src
 	if src.mapped != nil {
 		defer debug.SetPanicOnFault(faultGuard())
-		defer recoverFault(&stop, func() uint64 { return rd.records })
+		defer recoverFault(src.mapped, &stop, func() uint64 { return rd.records })
 	}
 	for b.n < len(b.items) {
 		data, lt, ts, err := src.next()

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -171,6 +172,41 @@ func TestParallelMatchesSequential(t *testing.T) {
 			}
 			if len(seq.flows) == 0 || !reflect.DeepEqual(seq.flows, par.flows) {
 				t.Errorf("flow tables differ: %d and %d flows", len(seq.flows), len(par.flows))
+			}
+		})
+	}
+}
+
+// TestCaptureTruncatedWhileRead cuts a mapped capture short after Open:
+// the replay stops with a StopError where the pages end, sequential or
+// parallel, instead of crashing on SIGBUS.
+func TestCaptureTruncatedWhileRead(t *testing.T) {
+	capture := packettest.Pcap(uint32(LinkEthernet), manyFlows(40000, 2))
+	for _, parallel := range []bool{false, true} {
+		t.Run(fmt.Sprint("parallel=", parallel), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.pcap")
+			if err := os.WriteFile(path, capture, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.m == nil {
+				t.Fatal("the capture was not mapped")
+			}
+			if err := os.Truncate(path, int64(len(capture)/2)); err != nil {
+				t.Fatal(err)
+			}
+			r := New(table(t, webRules), Options{Parallel: parallel})
+			err = r.ReplayCapture(c)
+			var stop *StopError
+			if !errors.As(err, &stop) || !errors.Is(err, errFileChanged) {
+				t.Fatalf("replay of a capture cut short while read: %v, want a StopError for %v", err, errFileChanged)
+			}
+			if n := r.Summary().Packets; n == 0 || n >= 40000 {
+				t.Errorf("%d packets replayed before the cut", n)
 			}
 		})
 	}

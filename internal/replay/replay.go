@@ -240,7 +240,7 @@ func (r *Replayer) run(name string, start time.Time, src *source, err error) err
 func (r *Replayer) packets(name string, src *source, fs *FileStats) (stop *StopError) {
 	if src.mapped != nil {
 		defer debug.SetPanicOnFault(faultGuard())
-		defer recoverFault(&stop, func() uint64 { return fs.Packets })
+		defer recoverFault(src.mapped, &stop, func() uint64 { return fs.Packets })
 	}
 	if r.opts.Parallel && src.mem != nil {
 		return r.pipelined(name, src, fs)
