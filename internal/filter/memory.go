@@ -28,6 +28,9 @@ func (t *Table) MemoryBytes() int {
 			n += len(pt.l1) * word
 		}
 		n += len(pt.v4.start)*int(unsafe.Sizeof(uint32(0))) + len(pt.v4.ref)*word
+		if pt.v4.first != nil {
+			n += len(pt.v4.first)
+		}
 		n += (len(pt.v6.hi) + len(pt.v6.lo) + len(pt.v6.ref)) * word
 		n += len(pt.v6.first) * int(unsafe.Sizeof(uint32(0)))
 	}
