@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -79,13 +78,6 @@ func runReplay(e env, args []string) int {
 	if !ok {
 		return code
 	}
-	// The first capture is opened (and its pages read in, see
-	// replay.Open) while the rules load; a capture that cannot be opened
-	// is reported in its turn, after the rules.
-	first, _ := replay.Open(a.captures[0])
-	if first != nil {
-		defer first.Close()
-	}
 	opts, out, code := replayOptions(e, &a)
 	if code != exitOK {
 		return code
@@ -98,7 +90,7 @@ func runReplay(e env, args []string) int {
 		opts.Suggest = suggest.NewTable(replaySuggestEntries, suggest.Options{Bits4: a.bits4, Bits6: a.bits6})
 	}
 	r := replay.New(onIface(&opts, a.iface), opts.Options)
-	code, replayed := replayAll(e, r, a.captures, first, prog)
+	code, replayed := replayAll(e, r, a.captures, prog)
 	if c, ok := opts.Verdicts.(io.Closer); ok && opts.Verdicts != e.stdout {
 		if err := c.Close(); err != nil {
 			fmt.Fprintf(e.stderr, "fwctl replay: write verdicts: %v\n", err)
@@ -186,8 +178,7 @@ type replaySetup struct {
 // replayOptions loads the rules (and --diff's) and opens --verdicts; out
 // is where the summary goes (stderr when the verdicts take stdout).
 func replayOptions(e env, a *replayArgs) (replaySetup, io.Writer, int) {
-	s := replaySetup{Options: replay.Options{Hosts: a.hosts, MaxFlows: a.maxFlows, LabelVerdicts: len(a.captures) > 1,
-		Parallel: runtime.GOMAXPROCS(0) > 1}}
+	s := replaySetup{Options: replay.Options{Hosts: a.hosts, MaxFlows: a.maxFlows, LabelVerdicts: len(a.captures) > 1}}
 	var err error
 	if s.table, err = loadRules(a.rules, a.limits, e.stderr); err != nil {
 		fmt.Fprintf(e.stderr, "fwctl replay: %v\n", err)
@@ -217,16 +208,10 @@ func replayOptions(e env, a *replayArgs) (replaySetup, io.Writer, int) {
 }
 
 // replayAll replays each capture, saying why one stopped early or could
-// not be read; replayed counts the captures that were read at all. first,
-// when not nil, is the first capture, already open.
-func replayAll(e env, r *replay.Replayer, captures []string, first *replay.Capture, prog *progress) (code, replayed int) {
-	for i, c := range captures {
-		var err error
-		if i == 0 && first != nil {
-			err = r.ReplayCapture(first)
-		} else {
-			err = r.ReplayFile(c)
-		}
+// not be read; replayed counts the captures that were read at all.
+func replayAll(e env, r *replay.Replayer, captures []string, prog *progress) (code, replayed int) {
+	for _, c := range captures {
+		err := r.ReplayFile(c)
 		prog.clear()
 		var stop *replay.StopError
 		switch {

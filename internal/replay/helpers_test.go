@@ -2,10 +2,14 @@ package replay
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/fwd-project/fwd/internal/filter"
@@ -92,6 +96,31 @@ func replayBytes(t testing.TB, m Matcher, opts Options, capture []byte) (Summary
 	rp := New(m, par)
 	parErr := rp.ReplayBytes("test.pcap", capture)
 	sameReplay(t, r.Summary(), err, lines.String(), rp.Summary(), parErr, parLines.String())
+	// The same capture from a file, read through a buffer.
+	file := opts
+	var fileLines bytes.Buffer
+	if opts.Verdicts != nil {
+		file.Verdicts = &fileLines
+	}
+	path := filepath.Join(t.TempDir(), "test.pcap")
+	if werr := os.WriteFile(path, capture, 0o644); werr != nil {
+		t.Fatal(werr)
+	}
+	rf := New(m, file)
+	fileErr := rf.ReplayFile(path)
+	fileSum := rf.Summary()
+	for i := range fileSum.Files {
+		fileSum.Files[i].Path = "test.pcap"
+	}
+	if fileSum.Diff != nil {
+		for i := range fileSum.Diff.Changes {
+			fileSum.Diff.Changes[i].File = "test.pcap"
+		}
+	}
+	if fileErr != nil {
+		fileErr = errors.New(strings.ReplaceAll(fileErr.Error(), path, "test.pcap"))
+	}
+	sameReplay(t, r.Summary(), err, lines.String(), fileSum, fileErr, strings.ReplaceAll(fileLines.String(), path, "test.pcap"))
 	return r.Summary(), err
 }
 

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -116,7 +115,6 @@ func (r *Replayer) decodeBatch(b *pipeBatchT) {
 		if b.state.Load() == batchDecoded {
 			return
 		}
-		// The reader gave b back undecoded (it faulted): decode it here.
 	}
 }
 
@@ -217,24 +215,12 @@ func (rd *pipeReader) unclaimed() *pipeBatchT {
 	return nil
 }
 
-// decode decodes b unless the other side has claimed it meanwhile. A
-// fault on a mapped capture gives b back undecoded.
+// decode decodes b unless the other side has claimed it meanwhile.
 func (rd *pipeReader) decode(b *pipeBatchT) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.state.CompareAndSwap(batchFramed, batchClaimed) {
 		return
-	}
-	if rd.src.mapped != nil {
-		defer debug.SetPanicOnFault(faultGuard())
-		defer func() {
-			if e := recover(); e != nil {
-				if !rd.src.mapped.faulted(e) {
-					panic(e)
-				}
-				b.state.Store(batchFramed)
-			}
-		}()
 	}
 	decodeItems(&rd.dec, b)
 	b.state.Store(batchDecoded)
@@ -245,10 +231,6 @@ func (rd *pipeReader) decode(b *pipeBatchT) {
 func (rd *pipeReader) fill(b *pipeBatchT) (stop *StopError) {
 	b.n, b.last, b.stop = 0, false, nil
 	src := rd.src
-	if src.mapped != nil {
-		defer debug.SetPanicOnFault(faultGuard())
-		defer recoverFault(src.mapped, &stop, func() uint64 { return rd.records })
-	}
 	for b.n < len(b.items) {
 		data, lt, ts, err := src.next()
 		if err != nil {
@@ -259,10 +241,7 @@ func (rd *pipeReader) fill(b *pipeBatchT) (stop *StopError) {
 		it := &b.items[b.n]
 		it.ts, it.lt = ts, lt
 		it.ip, it.isIP = StripLink(lt, data)
-		b.n++ // only now: a fault above leaves the item out
-	}
-	if src.mapped != nil {
-		src.mapped.read.Store(src.off)
+		b.n++
 	}
 	return nil
 }

@@ -3,13 +3,13 @@
 // "what would these rules have done to this traffic?".
 //
 // Captures are read with gopacket's pcapgo. A classic pcap already in
-// memory (ReplayBytes), or in a regular file of at least a megabyte
-// (ReplayFile, Open: the file is mapped into memory), is read in place:
-// pcapgo reads its file header and the records are sliced out of the
-// bytes, not copied, with the same results as reading it through pcapgo
-// (tests hold the two together). With Options.Parallel such a capture is
-// framed and decoded on a second goroutine (see pipeline.go), with the
-// same results again.
+// memory (ReplayBytes) is read in place: pcapgo reads its file header
+// and the records are sliced out of the bytes, not copied; a classic pcap
+// file (ReplayFile) is read through a large buffer and its records sliced
+// out of the buffer the same way. Both give the same results as reading
+// the capture through pcapgo (tests hold them together). With
+// Options.Parallel a capture in memory is framed and decoded on a second
+// goroutine (see pipeline.go), with the same results again.
 // Frames are stripped of their link layer by hand (Ethernet with VLAN
 // tags, raw IP, Linux SLL and SLL2, BSD loopback), decoded with
 // internal/packet, and IPv4 fragments are reassembled with gopacket's
@@ -38,7 +38,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"runtime/debug"
+	"os"
 	"time"
 
 	"github.com/fwd-project/fwd/internal/packet"
@@ -133,25 +133,20 @@ func New(m Matcher, opts Options) *Replayer {
 // damage was replayed; a file that is not a capture at all returns another
 // error and changes nothing.
 func (r *Replayer) ReplayFile(path string) error {
-	c, err := Open(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("open capture: %w", err)
 	}
-	defer c.Close()
-	return r.ReplayCapture(c)
-}
-
-// ReplayCapture replays a capture opened with Open, as ReplayFile does.
-func (r *Replayer) ReplayCapture(c *Capture) error {
-	if c.m != nil {
-		start := time.Now()
-		src, _, err := openMem(c.m.data)
-		if src != nil {
-			src.mapped = c.m
-		}
-		return r.run(c.path, start, src, err)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open capture: %w", err)
 	}
-	return r.replay(c.path, c.f, c.f, c.st.Size())
+	start := time.Now()
+	if src, ok, err := openBuffered(f); ok {
+		return r.run(path, start, src, err)
+	}
+	return r.replay(path, f, f, st.Size())
 }
 
 // Replay replays one capture read from rd; name labels it in the
@@ -237,11 +232,7 @@ func (r *Replayer) run(name string, start time.Time, src *source, err error) err
 // types and times in fs, and returns why it stopped before the end (nil
 // at the end). A capture read in place is read and decoded on a second
 // goroutine when Options.Parallel says so (see pipeline.go).
-func (r *Replayer) packets(name string, src *source, fs *FileStats) (stop *StopError) {
-	if src.mapped != nil {
-		defer debug.SetPanicOnFault(faultGuard())
-		defer recoverFault(src.mapped, &stop, func() uint64 { return fs.Packets })
-	}
+func (r *Replayer) packets(name string, src *source, fs *FileStats) *StopError {
 	if r.opts.Parallel && src.mem != nil {
 		return r.pipelined(name, src, fs)
 	}
@@ -254,9 +245,6 @@ func (r *Replayer) packets(name string, src *source, fs *FileStats) (stop *StopE
 		r.count(fs, lt, ts, &lastLT)
 		r.packet(fs.Packets, data, lt, ts)
 		r.progress(name, fs)
-		if src.mapped != nil && fs.Packets%pipeBatch == 0 {
-			src.mapped.read.Store(src.off)
-		}
 	}
 }
 
