@@ -10,7 +10,7 @@ import (
 
 // bufferedSize is the read buffer of a capture file read in place
 // through read(2): the largest record (maxSnaplen and its header) fits.
-const bufferedSize = 1 << 20
+const bufferedSize = 512 << 10
 
 // openBuffered opens a classic, uncompressed pcap file to be read through
 // a large buffer, its records parsed in the buffer as memNext parses them
