@@ -70,10 +70,12 @@ type Options struct {
 	// Suggest, when set, counts the new connections the rules drop (not
 	// those of Diff), grouped as fwctl suggest shows them.
 	Suggest *suggest.Table
-	// Parallel reads and decodes a capture read in place (ReplayBytes,
-	// and the regular files ReplayFile maps) on a second goroutine while
-	// the calling one judges the packets in capture order: the summary,
-	// the verdicts and every flow's state are the same as without it.
+	// Parallel frames and decodes a capture in memory (ReplayBytes, a
+	// classic pcap) on a second goroutine, sharing the decoding with the
+	// calling one, which judges the packets in capture order: the
+	// summary, the verdicts and every flow's state are the same as
+	// without it. It does not pay on a machine whose second CPU is busy
+	// (see bench/RESULTS.md, issue 15); fwctl leaves it off.
 	Parallel bool
 }
 
