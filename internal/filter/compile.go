@@ -238,8 +238,9 @@ func (c *compiler) buildProto(srcs []source, proto int) *protoTable {
 	}
 	c.prefixes += len(pfxs)
 	if len(v4) > 0 {
-		var ok bool
-		if pt.v4, ok = cut4(v4, build); !ok {
+		if x, ok := cut4(v4, build); ok {
+			pt.v4 = &x
+		} else {
 			pt.l1 = c.paint(v4, build)
 		}
 	}

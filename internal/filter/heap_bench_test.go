@@ -99,8 +99,8 @@ func TestV4IndexBySize(t *testing.T) {
 			}
 			tab := compile(t, f)
 			pt := tab.dirs[direction.Ingress].byProto[ipproto.TCP]
-			if gotL1 := pt.l1 != nil; gotL1 != tt.wantL1 || gotL1 == (len(pt.v4.start) > 0) {
-				t.Fatalf("%d prefixes: /16 array %v, %d ranges; want the array %v", tt.prefixes, gotL1, len(pt.v4.start), tt.wantL1)
+			if gotL1 := pt.l1 != nil; gotL1 != tt.wantL1 || gotL1 == (pt.v4 != nil) {
+				t.Fatalf("%d prefixes: /16 array %v, ranges %v; want the array %v", tt.prefixes, gotL1, pt.v4 != nil, tt.wantL1)
 			}
 			for range 20000 {
 				k := randomKey(r, f)

@@ -27,9 +27,8 @@ func (t *Table) MemoryBytes() int {
 			l1s[&pt.l1[0]] = true
 			n += len(pt.l1) * word
 		}
-		n += len(pt.v4.start)*int(unsafe.Sizeof(uint32(0))) + len(pt.v4.ref)*word
-		if pt.v4.first != nil {
-			n += len(pt.v4.first)
+		if x := pt.v4; x != nil {
+			n += int(unsafe.Sizeof(*x)) + len(x.start)*int(unsafe.Sizeof(uint32(0))) + len(x.ref)*word + len(x.first)
 		}
 		n += (len(pt.v6.hi) + len(pt.v6.lo) + len(pt.v6.ref)) * word
 		n += len(pt.v6.first) * int(unsafe.Sizeof(uint32(0)))

@@ -76,7 +76,7 @@ type protoTable struct {
 	// /16 (same encoding as a map reference). nil when the protocol has
 	// few IPv4 prefixes (v4 holds them) or none.
 	l1 []uint64
-	v4 v4Ranges
+	v4 *v4Ranges // a pointer: the struct stays as small as before for the array's lookups
 	v6 v6Index
 }
 
@@ -160,6 +160,9 @@ func lookup(dt *dirTable, ranges, pieces []uint64, k Key) uint64 {
 	if k.Peer.Is4() {
 		a := k.Peer.As4()
 		if pt.l1 == nil {
+			if pt.v4 == nil {
+				return 0
+			}
 			ref = pt.v4.lookup(uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]))
 		} else if ref = pt.l1[uint32(a[0])<<8|uint32(a[1])]; ref&rangeFlag != 0 {
 			ref = search(run(ranges, ref), uint16(a[2])<<8|uint16(a[3])) & refMask
