@@ -258,10 +258,13 @@ func (f *flow) expired(ts int64) bool { return ts-f.last > f.state.timeout() }
 // flows (counted) rather than evicting. Not safe for concurrent use.
 type flowTable struct {
 	slots []flowSlot
-	// due[i] is the capture time after which slot i's flow has timed out
-	// (see touched): MaxInt64 for a slot found empty, MinInt64 for a flow
-	// not yet touched. A sweep reads this array, 8 bytes a slot, and
-	// looks at the slots only of the flows it names as due.
+	// due[i] is at most the capture time after which slot i's flow has
+	// timed out (see touched): MaxInt64 for a slot found empty, MinInt64
+	// for a flow not yet touched. A sweep reads this array, 8 bytes a
+	// slot, and looks at the slots only of the flows it names as due. A
+	// packet that keeps its flow's state only moves the flow's time out
+	// later, so due stays a lower bound without a write per packet; the
+	// sweep sets it again when it finds the flow alive.
 	due       []int64
 	n         int    // flows in the table
 	gen       uint32 // a slot is in use when its gen is this
@@ -314,8 +317,8 @@ func newDue(n int) []int64 {
 }
 
 // touched records when the flow in slot i times out, after it started or
-// took a packet (a state change can shorten its timeout), and lowers the
-// table's earliest expiry to it.
+// changed state (which can shorten its timeout), and lowers the table's
+// earliest expiry to it.
 func (t *flowTable) touched(i int) {
 	f := &t.slots[i].flow
 	d := int64(math.MinInt64) // a clock that may wrap: always look
@@ -356,7 +359,7 @@ func (t *flowTable) find(k *flowKey) (i int, h uint32, found bool) {
 
 // get returns the live flow for k and its slot, dropping it if it has
 // timed out. The pointer is valid until the table next changes; a
-// caller that changes the flow calls touched(i) after.
+// caller that changes the flow's state calls touched(i) after.
 func (t *flowTable) get(k *flowKey, ts int64) (*flow, int) {
 	i, _, ok := t.find(k)
 	if !ok {
@@ -475,8 +478,8 @@ func (t *flowTable) sweep(ts int64) {
 		case s.expired(ts):
 			t.remove(i)
 			continue
-		default:
-			t.earliest = min(t.earliest, d)
+		default: // it took packets since due was set
+			t.touched(i)
 		}
 		i++
 	}

@@ -148,7 +148,9 @@ func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir direction.Di
 		} else {
 			was := f.state
 			f.update(p, srcIsA, ts)
-			s.flows.touched(i)
+			if f.state != was {
+				s.flows.touched(i) // the timeout may be shorter now
+			}
 			if f.state == stTCPClosed && was != stTCPClosed {
 				s.flows.closed++
 			}
