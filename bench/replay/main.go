@@ -85,6 +85,9 @@ type config struct {
 	tcpdump  bool
 	benchFor time.Duration
 	note     string
+	largeMB  int  // the large-capture section's size, 0: skip it
+	onlyBig  bool // only the large-capture section
+	bigFrom  string
 }
 
 type multi []string
@@ -103,6 +106,9 @@ func main() {
 	flag.BoolVar(&c.tcpdump, "tcpdump", true, "time tcpdump on the same files")
 	flag.DurationVar(&c.benchFor, "benchtime", time.Second, "time per measurement")
 	flag.StringVar(&c.note, "note", "", "a paragraph to add to the report (how the run was made)")
+	flag.IntVar(&c.largeMB, "large-mb", 900, "size in `MB` of the repeated capture fwctl replay and tcpdump read (0: skip that section)")
+	flag.StringVar(&c.bigFrom, "large-from", largeSource, "the capture in DATA/pcap the large section repeats")
+	flag.BoolVar(&c.onlyBig, "large-only", false, "run only the large-capture section and print its report")
 	flag.Parse()
 	c.captures = caps
 	if err := run(c); err != nil {
@@ -112,6 +118,14 @@ func main() {
 }
 
 func run(c config) error {
+	if c.onlyBig {
+		res, err := runLarge(c.data, c.bigFrom, c.largeMB)
+		if err != nil {
+			return err
+		}
+		fmt.Print(largeReport(res))
+		return nil
+	}
 	caps, err := loadCaptures(c.data, c.captures)
 	if err != nil {
 		return err
@@ -169,7 +183,16 @@ func run(c config) error {
 	if err != nil {
 		link = c.svg
 	}
-	if err := os.WriteFile(c.report, []byte(report(results, sets, caps, c.note, filepath.ToSlash(link))), 0o644); err != nil {
+	text := report(results, sets, caps, c.note, filepath.ToSlash(link))
+	if c.largeMB > 0 {
+		res, err := runLarge(c.data, c.bigFrom, c.largeMB)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(os.Stderr, largeReport(res))
+		text += "\n" + largeReport(res)
+	}
+	if err := os.WriteFile(c.report, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	if err := os.WriteFile(c.svg, []byte(chart(results, sets, last.name)), 0o644); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"runtime/debug"
 	"strings"
 
 	"github.com/fwd-project/fwd/internal/filter"
@@ -17,6 +18,11 @@ import (
 // (lifecycle.Compile), printing its warnings to w in the format fwctl
 // reload prints them. Every error of the file is in the returned error.
 func loadRules(path string, opts rules.Options, w io.Writer) (*filter.Table, error) {
+	// Loading allocates a few times the file's size in short-lived
+	// objects (yaml.v3's node tree first): collecting them as they come
+	// costs more than keeping them until the table is built, for a
+	// command that exits soon after.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	t, err := lifecycle.Compile(path, opts)
 	if err != nil {
 		return nil, err

@@ -242,7 +242,11 @@ func (c *compiler) buildProto(srcs []source, proto int) *protoTable {
 	}
 	c.prefixes += len(pfxs)
 	if len(v4) > 0 {
-		pt.l1 = c.paint(v4, build)
+		if x, ok := cut4(v4, build); ok {
+			pt.v4 = &x
+		} else {
+			pt.l1 = c.paint(v4, build)
+		}
 	}
 	if len(v6) > 0 {
 		pt.v6 = cut6(v6, build)

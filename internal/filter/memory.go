@@ -27,6 +27,9 @@ func (t *Table) MemoryBytes() int {
 			l1s[&pt.l1[0]] = true
 			n += len(pt.l1) * word
 		}
+		if x := pt.v4; x != nil {
+			n += int(unsafe.Sizeof(*x)) + len(x.start)*int(unsafe.Sizeof(uint32(0))) + len(x.ref)*word + len(x.first)
+		}
 		n += (len(pt.v6.hi) + len(pt.v6.lo) + len(pt.v6.ref)) * word
 		n += len(pt.v6.first) * int(unsafe.Sizeof(uint32(0)))
 	}

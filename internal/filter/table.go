@@ -73,8 +73,10 @@ type dirTable struct {
 type protoTable struct {
 	// l1 is indexed by an IPv4 address's first 16 bits. An entry is a map
 	// reference, or with rangeFlag set the run of t.ranges that splits the
-	// /16 (same encoding as a map reference). nil when no IPv4 prefix.
+	// /16 (same encoding as a map reference). nil when the protocol has
+	// few IPv4 prefixes (v4 holds them) or none.
 	l1 []uint64
+	v4 *v4Ranges // a pointer: the struct stays as small as before for the array's lookups
 	v6 v6Index
 }
 
@@ -156,12 +158,13 @@ func lookup(dt *dirTable, ranges, pieces []uint64, k Key) uint64 {
 	}
 	var ref uint64
 	if k.Peer.Is4() {
-		if pt.l1 == nil {
-			return 0
-		}
 		a := k.Peer.As4()
-		ref = pt.l1[uint32(a[0])<<8|uint32(a[1])]
-		if ref&rangeFlag != 0 {
+		if pt.l1 == nil {
+			if pt.v4 == nil {
+				return 0
+			}
+			ref = pt.v4.lookup(uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]))
+		} else if ref = pt.l1[uint32(a[0])<<8|uint32(a[1])]; ref&rangeFlag != 0 {
 			ref = search(run(ranges, ref), uint16(a[2])<<8|uint16(a[3])) & refMask
 		}
 	} else if k.Peer.Is6() {

@@ -77,9 +77,12 @@ type source struct {
 	ng     *pcapgo.NgReader
 	link   LinkType // pcap: the header's full 32-bit link type
 
-	mem    []byte // the whole capture, when read in place
-	swap   bool   // mem: big-endian records
-	factor uint32 // mem: nanoseconds per timestamp fraction unit (1 or 1000)
+	mem []byte // the whole capture, when read in place
+
+	buf     *bufio.Reader // a classic pcap file read in place through a buffer (openBuffered)
+	pending int           // bytes of the record last returned, still in buf
+	swap    bool          // mem: big-endian records
+	factor  uint32        // mem: nanoseconds per timestamp fraction unit (1 or 1000)
 
 	// Byte positions, for StopError. pcap offsets are computed from the
 	// record lengths; pcapng ones from the bytes the reader consumed.
@@ -244,6 +247,9 @@ func (s *source) pos() int64 { return s.cnt.n - int64(s.br.Buffered()) }
 func (s *source) next() (data []byte, lt LinkType, ts int64, err error) {
 	if s.mem != nil {
 		return s.memNext()
+	}
+	if s.buf != nil {
+		return s.bufNext()
 	}
 	if s.pcap != nil {
 		data, ci, err := s.pcap.ZeroCopyReadPacketData()

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -256,12 +257,24 @@ func (f *flow) expired(ts int64) bool { return ts-f.last > f.state.timeout() }
 // (a generation number marks the slots in use). A full table refuses new
 // flows (counted) rather than evicting. Not safe for concurrent use.
 type flowTable struct {
-	slots     []flowSlot
+	slots []flowSlot
+	// due[i] is at most the capture time after which slot i's flow has
+	// timed out (see touched): MaxInt64 for a slot found empty, MinInt64
+	// for a flow not yet touched. A sweep reads this array, 8 bytes a
+	// slot, and looks at the slots only of the flows it names as due. A
+	// packet that keeps its flow's state only moves the flow's time out
+	// later, so due stays a lower bound without a write per packet; the
+	// sweep sets it again when it finds the flow alive.
+	due       []int64
 	n         int    // flows in the table
 	gen       uint32 // a slot is in use when its gen is this
 	seed      uint64
 	max       int
 	nextSweep int64 // capture time of the next periodic sweep
+	// earliest is at most the capture time at which the first flow in
+	// the table can expire (see touched): a sweep before it would find
+	// nothing, and is skipped.
+	earliest  int64
 	fullSweep int64 // capture time before which a full table is not swept again
 
 	started, expired, closed, overflow uint64
@@ -292,7 +305,28 @@ func newFlowTable(max int) *flowTable {
 	for n < flowSlotsInitial && n*3/4 < max {
 		n *= 2
 	}
-	return &flowTable{slots: make([]flowSlot, n), gen: 1, seed: rand.Uint64(), max: max}
+	return &flowTable{slots: make([]flowSlot, n), due: newDue(n), gen: 1, seed: rand.Uint64(), max: max, earliest: math.MaxInt64}
+}
+
+func newDue(n int) []int64 {
+	d := make([]int64, n)
+	for i := range d {
+		d[i] = math.MaxInt64
+	}
+	return d
+}
+
+// touched records when the flow in slot i times out, after it started or
+// changed state (which can shorten its timeout), and lowers the table's
+// earliest expiry to it.
+func (t *flowTable) touched(i int) {
+	f := &t.slots[i].flow
+	d := int64(math.MinInt64) // a clock that may wrap: always look
+	if f.last >= 0 && f.last <= math.MaxInt64-f.state.timeout() {
+		d = f.last + f.state.timeout()
+	}
+	t.due[i] = d
+	t.earliest = min(t.earliest, d)
 }
 
 // reset forgets every flow (a new capture starts) but keeps the memory.
@@ -304,6 +338,7 @@ func (t *flowTable) reset() {
 	}
 	t.n = 0
 	t.nextSweep, t.fullSweep = 0, 0
+	t.earliest = math.MaxInt64
 }
 
 // find returns the slot of k, or the empty slot where k would go, and k's
@@ -323,7 +358,8 @@ func (t *flowTable) find(k *flowKey) (i int, h uint32, found bool) {
 }
 
 // get returns the live flow for k and its slot, dropping it if it has
-// timed out. The pointer is valid until the table next changes.
+// timed out. The pointer is valid until the table next changes; a
+// caller that changes the flow's state calls touched(i) after.
 func (t *flowTable) get(k *flowKey, ts int64) (*flow, int) {
 	i, _, ok := t.find(k)
 	if !ok {
@@ -357,16 +393,18 @@ func (t *flowTable) remove(i int) {
 			continue
 		}
 		t.slots[i] = t.slots[j]
+		t.due[i] = t.due[j]
 		i = j
 	}
 	t.slots[i].gen = 0
+	t.due[i] = math.MaxInt64
 	t.n--
 }
 
 // insert adds a flow for k, which is not in the table, or counts an
 // overflow and returns nil when the table is full even after reclaiming
-// expired flows.
-func (t *flowTable) insert(k *flowKey, ts int64) *flow {
+// expired flows. The caller sets the flow up, then calls touched(i).
+func (t *flowTable) insert(k *flowKey, ts int64) (*flow, int) {
 	if t.n >= t.max {
 		if ts >= t.fullSweep {
 			t.sweep(ts)
@@ -374,7 +412,7 @@ func (t *flowTable) insert(k *flowKey, ts int64) *flow {
 		}
 		if t.n >= t.max {
 			t.overflow++
-			return nil
+			return nil, -1
 		}
 	}
 	if (t.n+1)*4 > len(t.slots)*3 {
@@ -383,17 +421,18 @@ func (t *flowTable) insert(k *flowKey, ts int64) *flow {
 	i, h, _ := t.find(k)
 	s := &t.slots[i]
 	s.key, s.hash, s.gen = *k, h, t.gen
+	t.due[i] = math.MinInt64 // until touched
 	t.n++
 	t.started++
-	return &s.flow
+	return &s.flow, i
 }
 
 // grow doubles the table.
 func (t *flowTable) grow() {
-	old := t.slots
-	t.slots = make([]flowSlot, 2*len(old))
+	old, oldDue := t.slots, t.due
+	t.slots, t.due = make([]flowSlot, 2*len(old)), newDue(2*len(old))
 	mask := len(t.slots) - 1
-	for _, s := range old {
+	for j, s := range old {
 		if s.gen != t.gen {
 			continue
 		}
@@ -402,6 +441,7 @@ func (t *flowTable) grow() {
 			i = (i + 1) & mask
 		}
 		t.slots[i] = s
+		t.due[i] = oldDue[j]
 	}
 }
 
@@ -417,16 +457,29 @@ func (t *flowTable) maybeSweep(ts int64) {
 }
 
 func (t *flowTable) sweep(ts int64) {
-	if t.n == 0 {
-		return
+	if t.n == 0 || ts <= t.earliest {
+		return // no flow has timed out yet
 	}
 	// A removal may shift a later slot back into slot i: look at i again.
 	// Slots only move back, so every flow is seen (some twice, which is
 	// harmless).
-	for i := 0; i < len(t.slots); {
-		if s := &t.slots[i]; s.gen == t.gen && s.expired(ts) {
+	t.earliest = math.MaxInt64
+	for i := 0; i < len(t.due); {
+		d := t.due[i]
+		if ts <= d { // not due, or empty
+			t.earliest = min(t.earliest, d)
+			i++
+			continue
+		}
+		s := &t.slots[i]
+		switch {
+		case s.gen != t.gen: // emptied by a reset
+			t.due[i] = math.MaxInt64
+		case s.expired(ts):
 			t.remove(i)
 			continue
+		default: // it took packets since due was set
+			t.touched(i)
 		}
 		i++
 	}

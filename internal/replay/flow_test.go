@@ -207,15 +207,22 @@ func TestFlowTableMatchesMap(t *testing.T) {
 						got.remove(gi)
 						ref.remove(k)
 					case gf != nil:
+						was := gf.state
 						gf.last, gf.state = ts, st
+						if st != was { // as sim does: same state, later time out
+							got.touched(gi)
+						}
 						rf.last, rf.state = ts, st
 					default:
-						gf, rf = got.insert(&k, ts), ref.insert(k, ts)
+						var ii int
+						gf, ii = got.insert(&k, ts)
+						rf = ref.insert(k, ts)
 						if (gf == nil) != (rf == nil) {
 							t.Fatalf("step %d: insert: table %v, reference %v", step, gf != nil, rf != nil)
 						}
 						if gf != nil {
 							*gf = flow{last: ts, state: st}
+							got.touched(ii)
 							*rf = flow{last: ts, state: st}
 						}
 					}

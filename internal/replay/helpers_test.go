@@ -2,10 +2,14 @@ package replay
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/fwd-project/fwd/internal/filter"
@@ -70,15 +74,18 @@ func ip6ext(t testing.TB, src string, sport uint16, dst string, dport uint16, fl
 	return b
 }
 
-// replayBytes replays capture both ways, through an io.Reader (pcapgo
-// reads every record) and in place (ReplayBytes), fails the test if the
-// two differ in anything but timing, and returns the in-place result.
+// replayBytes replays capture three ways, through an io.Reader (pcapgo
+// reads every record), in place (ReplayBytes), and in place with
+// Options.Parallel, fails the test if they differ in anything but
+// timing, and returns the in-place result.
 func replayBytes(t testing.TB, m Matcher, opts Options, capture []byte) (Summary, error) {
 	t.Helper()
-	ref := opts
-	var refLines, lines bytes.Buffer
+	ref, par := opts, opts
+	par.Parallel = true
+	var refLines, lines, parLines bytes.Buffer
 	if opts.Verdicts != nil {
 		ref.Verdicts = &refLines
+		par.Verdicts = &parLines
 		opts.Verdicts = io.MultiWriter(opts.Verdicts, &lines)
 	}
 	rr := New(m, ref)
@@ -86,6 +93,34 @@ func replayBytes(t testing.TB, m Matcher, opts Options, capture []byte) (Summary
 	r := New(m, opts)
 	err := r.ReplayBytes("test.pcap", capture)
 	sameReplay(t, rr.Summary(), refErr, refLines.String(), r.Summary(), err, lines.String())
+	rp := New(m, par)
+	parErr := rp.ReplayBytes("test.pcap", capture)
+	sameReplay(t, r.Summary(), err, lines.String(), rp.Summary(), parErr, parLines.String())
+	// The same capture from a file, read through a buffer.
+	file := opts
+	var fileLines bytes.Buffer
+	if opts.Verdicts != nil {
+		file.Verdicts = &fileLines
+	}
+	path := filepath.Join(t.TempDir(), "test.pcap")
+	if werr := os.WriteFile(path, capture, 0o644); werr != nil {
+		t.Fatal(werr)
+	}
+	rf := New(m, file)
+	fileErr := rf.ReplayFile(path)
+	fileSum := rf.Summary()
+	for i := range fileSum.Files {
+		fileSum.Files[i].Path = "test.pcap"
+	}
+	if fileSum.Diff != nil {
+		for i := range fileSum.Diff.Changes {
+			fileSum.Diff.Changes[i].File = "test.pcap"
+		}
+	}
+	if fileErr != nil {
+		fileErr = errors.New(strings.ReplaceAll(fileErr.Error(), path, "test.pcap"))
+	}
+	sameReplay(t, r.Summary(), err, lines.String(), fileSum, fileErr, strings.ReplaceAll(fileLines.String(), path, "test.pcap"))
 	return r.Summary(), err
 }
 

@@ -3,9 +3,13 @@
 // "what would these rules have done to this traffic?".
 //
 // Captures are read with gopacket's pcapgo. A classic pcap already in
-// memory (ReplayBytes) is read in place: pcapgo reads its file header and
-// the records are sliced out of the bytes, not copied, with the same
-// results as reading it through pcapgo (tests hold the two together).
+// memory (ReplayBytes) is read in place: pcapgo reads its file header
+// and the records are sliced out of the bytes, not copied; a classic pcap
+// file (ReplayFile) is read through a large buffer and its records sliced
+// out of the buffer the same way. Both give the same results as reading
+// the capture through pcapgo (tests hold them together). With
+// Options.Parallel a capture in memory is framed and decoded on a second
+// goroutine (see pipeline.go), with the same results again.
 // Frames are stripped of their link layer by hand (Ethernet with VLAN
 // tags, raw IP, Linux SLL and SLL2, BSD loopback), decoded with
 // internal/packet, and IPv4 fragments are reassembled with gopacket's
@@ -66,6 +70,13 @@ type Options struct {
 	// Suggest, when set, counts the new connections the rules drop (not
 	// those of Diff), grouped as fwctl suggest shows them.
 	Suggest *suggest.Table
+	// Parallel frames and decodes a capture in memory (ReplayBytes, a
+	// classic pcap) on a second goroutine, sharing the decoding with the
+	// calling one, which judges the packets in capture order: the
+	// summary, the verdicts and every flow's state are the same as
+	// without it. It does not pay on a machine whose second CPU is busy
+	// (see bench/RESULTS.md, issue 15); fwctl leaves it off.
+	Parallel bool
 }
 
 // ProgressEvery is how many packets pass between Progress calls.
@@ -94,7 +105,8 @@ type Replayer struct {
 	elapsed time.Duration
 	total   uint64
 	file    string
-	inPlace bool // the capture is read in place: packets stay put until it ends
+	inPlace bool         // the capture is read in place: packets stay put until it ends
+	batches []pipeBatchT // Options.Parallel's, made at its first capture
 }
 
 // New returns a Replayer for table m.
@@ -131,6 +143,10 @@ func (r *Replayer) ReplayFile(path string) error {
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("open capture: %w", err)
+	}
+	start := time.Now()
+	if src, ok, err := openBuffered(f); ok {
+		return r.run(path, start, src, err)
 	}
 	return r.replay(path, f, f, st.Size())
 }
@@ -216,34 +232,55 @@ func (r *Replayer) run(name string, start time.Time, src *source, err error) err
 
 // packets replays every packet of src, counting them and their link
 // types and times in fs, and returns why it stopped before the end (nil
-// at the end).
+// at the end). A capture read in place is read and decoded on a second
+// goroutine when Options.Parallel says so (see pipeline.go).
 func (r *Replayer) packets(name string, src *source, fs *FileStats) *StopError {
+	if r.opts.Parallel && src.mem != nil {
+		return r.pipelined(name, src, fs)
+	}
 	var lastLT LinkType = 1<<32 - 1
 	for {
 		data, lt, ts, err := src.next()
-		if err == io.EOF {
-			return nil
-		}
 		if err != nil {
-			var stop *StopError
-			if !errors.As(err, &stop) {
-				stop = &StopError{Packet: fs.Packets + 1, Offset: -1, Err: err}
-			}
-			return stop
+			return stopOf(err, fs.Packets)
 		}
-		fs.Packets++
-		if lt != lastLT {
-			fs.addLink(lt)
-			lastLT = lt
-		}
-		if fs.First == 0 {
-			fs.First = ts
-		}
-		fs.Last = ts
+		r.count(fs, lt, ts, &lastLT)
 		r.packet(fs.Packets, data, lt, ts)
-		if fs.Packets%ProgressEvery == 0 && r.opts.Progress != nil {
-			r.opts.Progress(Progress{File: name, Packets: fs.Packets, Total: r.total + fs.Packets})
-		}
+		r.progress(name, fs)
+	}
+}
+
+// stopOf is why a capture stopped when src.next returned err after n
+// packets: nil for its clean end.
+func stopOf(err error, n uint64) *StopError {
+	if err == io.EOF {
+		return nil
+	}
+	var stop *StopError
+	if !errors.As(err, &stop) {
+		stop = &StopError{Packet: n + 1, Offset: -1, Err: err}
+	}
+	return stop
+}
+
+// count counts one more packet in fs, of link type lt at ts (lastLT is
+// the previous packet's).
+func (r *Replayer) count(fs *FileStats, lt LinkType, ts int64, lastLT *LinkType) {
+	fs.Packets++
+	if lt != *lastLT {
+		fs.addLink(lt)
+		*lastLT = lt
+	}
+	if fs.First == 0 {
+		fs.First = ts
+	}
+	fs.Last = ts
+}
+
+// progress reports progress every ProgressEvery packets.
+func (r *Replayer) progress(name string, fs *FileStats) {
+	if fs.Packets%ProgressEvery == 0 && r.opts.Progress != nil {
+		r.opts.Progress(Progress{File: name, Packets: fs.Packets, Total: r.total + fs.Packets})
 	}
 }
 
@@ -254,17 +291,36 @@ func (r *Replayer) packet(n uint64, data []byte, lt LinkType, ts int64) {
 		r.record(n, ReasonNotIP, ReasonNotIP, nil, 0)
 		return
 	}
+	r.expireFrags(ts)
+	r.dec.Decode(ip, &r.p)
+	r.decoded(n, ip, ts, &r.p, nil, false)
+}
+
+// expireFrags gives the IPv4 fragments that waited too long by ts their
+// verdict: malformed.
+func (r *Replayer) expireFrags(ts int64) {
+	if len(r.frag.pending) == 0 {
+		return // the common case, checked here where it inlines
+	}
 	for _, h := range r.frag.expire(ts, false) {
 		r.resolveHeld(h, ReasonMalformed, ReasonMalformed)
 	}
-	p := &r.p
-	r.dec.Decode(ip, p)
+}
+
+// decoded replays packet n, whose IP bytes ip were decoded into p. k,
+// when not nil, is p's flow key and srcIsA its side, already computed
+// (never for an IPv4 fragment).
+func (r *Replayer) decoded(n uint64, ip []byte, ts int64, p *packet.Packet, k *flowKey, srcIsA bool) {
 	if p.Kind != packet.IP {
 		r.record(n, ReasonMalformed, ReasonMalformed, nil, 0)
 		return
 	}
 	var h *held
 	if p.Version == 4 && p.Frag != packet.NotFragment {
+		if p != &r.p {
+			r.p = *p // the reassembled datagram is decoded into r.p
+			p = &r.p
+		}
 		res, hd, whole := r.frag.add(ip, ts, r.inPlace)
 		switch res {
 		case fragBad:
@@ -284,9 +340,12 @@ func (r *Replayer) packet(n uint64, data []byte, lt LinkType, ts int64) {
 				return
 			}
 		}
+		k = nil
 	}
-	k := &r.key
-	srcIsA := k.setPacket(p)
+	if k == nil {
+		k = &r.key
+		srcIsA = k.setPacket(p)
+	}
 	ra := r.main.judge(p, k, srcIsA, ts)
 	rb := ra
 	if r.other != nil {

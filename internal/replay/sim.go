@@ -148,6 +148,9 @@ func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir direction.Di
 		} else {
 			was := f.state
 			f.update(p, srcIsA, ts)
+			if f.state != was {
+				s.flows.touched(i) // the timeout may be shorter now
+			}
 			if f.state == stTCPClosed && was != stTCPClosed {
 				s.flows.closed++
 			}
@@ -173,8 +176,9 @@ func (s *sim) decide(p *packet.Packet, k *flowKey, srcIsA bool, dir direction.Di
 	if p.Proto == ipproto.TCP && p.TCPFlags&tcpRST != 0 {
 		return r // a reset ends a connection, it does not open one
 	}
-	if f := s.flows.insert(k, ts); f != nil {
+	if f, i := s.flows.insert(k, ts); f != nil {
 		f.start(p, srcIsA, ts)
+		s.flows.touched(i)
 	}
 	return r
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,8 +34,13 @@ func kindName(n *yaml.Node) shown {
 
 // fields walks a mapping, rejecting unknown and repeated keys, and calls fn
 // for every known key in file order.
+// It runs for every rule, so it keeps the keys seen as bits of known's
+// indexes, not in a map.
 func (d *decoder) fields(m *yaml.Node, what string, known []string, fn func(key string, k, v *yaml.Node)) {
-	seen := make(map[string]bool, len(m.Content)/2)
+	var seen [4]uint64 // bit j: known[j] was seen
+	if len(known) > len(seen)*64 {
+		panic("rules: fields: too many known keys")
+	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], deref(m.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
@@ -42,15 +48,16 @@ func (d *decoder) fields(m *yaml.Node, what string, known []string, fn func(key 
 			continue
 		}
 		key := k.Value
-		if !contains(known, key) {
+		j := slices.Index(known, key)
+		if j < 0 {
 			d.errorf(k, "unknown key %q in %s: expected one of %s%s", key, what, strings.Join(known, ", "), suggest(key, known))
 			continue
 		}
-		if seen[key] {
+		if seen[j/64]&(1<<(j%64)) != 0 {
 			d.errorf(k, "key %q repeated in %s", key, what)
 			continue
 		}
-		seen[key] = true
+		seen[j/64] |= 1 << (j % 64)
 		fn(key, k, v)
 	}
 }

@@ -87,9 +87,11 @@ func (f *File) RuleByID(id string) (RuleRef, bool) {
 // repeated ID gets its "-N".
 func (f *File) assignIDs() {
 	seen := make(map[string]int, f.NumRules())
+	var buf []byte
 	for _, ref := range f.Numbered() {
 		r := f.RuleAt(ref)
-		id := baseID(f.Groups[ref.Group].Name, ref.Dir, r)
+		var id string
+		id, buf = appendBaseID(buf[:0], f.Groups[ref.Group].Name, ref.Dir, r)
 		seen[id]++
 		if n := seen[id]; n > 1 {
 			id += "-" + strconv.Itoa(n)
@@ -98,47 +100,67 @@ func (f *File) assignIDs() {
 	}
 }
 
-// baseID is a rule's ID before any "-N": see the comment at the top.
-func baseID(group string, d direction.Dir, r *Rule) string {
-	var b strings.Builder
+// appendBaseID returns a rule's ID before any "-N" (see the comment at
+// the top), with the text it hashes built in buf (returned for the next
+// call to reuse): it runs for every rule of every file loaded.
+func appendBaseID(buf []byte, group string, d direction.Dir, r *Rule) (string, []byte) {
+	b := buf
 	// The group name is the one free text: its length goes first, so no
 	// name can run into the fields after it.
-	b.WriteString("fwd rule id 1\n")
-	b.WriteString(strconv.Itoa(len(group)))
-	b.WriteByte(':')
-	b.WriteString(group)
-	b.WriteString("\ndir ")
-	b.WriteString(d.Key())
-	b.WriteString("\nproto ")
+	b = append(b, "fwd rule id 1\n"...)
+	b = strconv.AppendInt(b, int64(len(group)), 10)
+	b = append(b, ':')
+	b = append(b, group...)
+	b = append(b, "\ndir "...)
+	b = append(b, d.Key()...)
+	b = append(b, "\nproto "...)
 	if r.Proto.All {
-		b.WriteString("all")
+		b = append(b, "all"...)
 	} else {
-		b.WriteString(strconv.Itoa(int(r.Proto.Num)))
+		b = strconv.AppendInt(b, int64(r.Proto.Num), 10)
 	}
-	b.WriteString("\nports")
-	for _, p := range normPorts(r.Ports) {
-		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(int(p.Lo)))
-		b.WriteByte('-')
-		b.WriteString(strconv.Itoa(int(p.Hi)))
-	}
-	b.WriteString("\nicmp")
+	b = append(b, "\nports"...)
+	b = appendPorts(b, r.Ports)
+	b = append(b, "\nicmp"...)
 	if r.ICMP != nil {
-		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(int(r.ICMP.Type)))
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(r.ICMP.Type), 10)
 		if !r.ICMP.AnyCode {
-			b.WriteByte('/')
-			b.WriteString(strconv.Itoa(int(r.ICMP.Code)))
+			b = append(b, '/')
+			b = strconv.AppendInt(b, int64(r.ICMP.Code), 10)
 		}
 	}
-	b.WriteString("\npeers")
-	for _, p := range sortedPrefixes(r.Prefixes) {
-		b.WriteByte(' ')
-		b.WriteString(p.String())
+	b = append(b, "\npeers"...)
+	ps := r.Prefixes
+	if len(ps) > 1 {
+		ps = sortedPrefixes(ps)
 	}
-	b.WriteByte('\n')
-	sum := sha256.Sum256([]byte(b.String()))
-	return IDPrefix + hex.EncodeToString(sum[:])[:idHexLen]
+	for _, p := range ps {
+		b = append(b, ' ')
+		b = p.AppendTo(b)
+	}
+	b = append(b, '\n')
+	sum := sha256.Sum256(b)
+	var id [len(IDPrefix) + idHexLen]byte
+	copy(id[:], IDPrefix)
+	hex.Encode(id[len(IDPrefix):], sum[:idHexLen/2])
+	return string(id[:]), b
+}
+
+// appendPorts appends the ports as normPorts has them, " lo-hi" each.
+func appendPorts(b []byte, ps []PortRange) []byte {
+	if len(ps) > 1 {
+		ps = normPorts(ps)
+	} else if len(ps) == 0 {
+		ps = []PortRange{{0, 65535}}
+	}
+	for _, p := range ps {
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(p.Lo), 10)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, int64(p.Hi), 10)
+	}
+	return b
 }
 
 // sortedPrefixes is a sorted, deduplicated copy of ps.
