@@ -84,14 +84,17 @@ func checkAddr(a netip.Addr, s, what string) error {
 // maskBits reads the part of a CIDR after the slash: a length, or (IPv4)
 // a dotted netmask.
 func maskBits(a netip.Addr, mask, s string) (int, error) {
-	expected := fmt.Sprintf("expected /0 to /%d", a.BitLen())
-	if a.Is4() {
-		expected += " or a netmask such as /255.255.255.0"
+	bad := func() error { // made only for an error: a file holds many prefixes
+		expected := fmt.Sprintf("expected /0 to /%d", a.BitLen())
+		if a.Is4() {
+			expected += " or a netmask such as /255.255.255.0"
+		}
+		return fmt.Errorf("bad mask %q in %q: %s", "/"+mask, s, expected)
 	}
 	if strings.Contains(mask, ".") {
 		m, err := netip.ParseAddr(mask)
 		if err != nil || !m.Is4() || !a.Is4() {
-			return 0, fmt.Errorf("bad mask %q in %q: %s", "/"+mask, s, expected)
+			return 0, bad()
 		}
 		b := m.As4()
 		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
@@ -103,12 +106,12 @@ func maskBits(a netip.Addr, mask, s string) (int, error) {
 	n := 0
 	for i, c := range mask {
 		if c < '0' || c > '9' || i > 0 && mask[0] == '0' || n > a.BitLen() {
-			return 0, fmt.Errorf("bad mask %q in %q: %s", "/"+mask, s, expected)
+			return 0, bad()
 		}
 		n = n*10 + int(c-'0')
 	}
 	if mask == "" || n > a.BitLen() {
-		return 0, fmt.Errorf("bad mask %q in %q: %s", "/"+mask, s, expected)
+		return 0, bad()
 	}
 	return n, nil
 }
