@@ -73,3 +73,20 @@ func TestSoakFlat(t *testing.T) {
 		}
 	}
 }
+
+// TestSoakFlatShort: in make test's 20 s soak the warm-up is 12 s, not
+// a third: a -race build's heap climbs for 10-15 s before its plateau.
+func TestSoakFlatShort(t *testing.T) {
+	const d = 20 * time.Second
+	smp := func(s int, rss uint64) soakSample {
+		return soakSample{at: time.Duration(s) * time.Second, rssKiB: rss, goroutines: 12, fds: 13}
+	}
+	climb := []soakSample{smp(0, 69000), smp(4, 92000), smp(8, 104000), smp(11, 150000), smp(14, 151000), smp(18, 152000), smp(20, 152300)}
+	if got := soakFlat(climb, d); len(got) != 0 {
+		t.Errorf("a climb inside the first 12 s: %q, want flat", got)
+	}
+	leak := []soakSample{smp(0, 69000), smp(4, 92000), smp(11, 100000), smp(14, 150000), smp(18, 170000), smp(20, 190000)}
+	if got := soakFlat(leak, d); len(got) != 1 || !strings.Contains(got[0], "RSS reached 190000 kB") {
+		t.Errorf("growth after 12 s: %q, want the RSS complaint", got)
+	}
+}

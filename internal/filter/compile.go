@@ -153,6 +153,18 @@ type compiler struct {
 	// shareProtos, when not nil, holds the protoTables built so far by
 	// the rules they hold (protoKey), for views to share.
 	shareProtos map[string]*protoTable
+	// Scratch space reused by buildProto, merge and intern.
+	own  []ownPiece
+	pcs  []piece
+	cuts []uint16
+	vals []uint32
+	key  []byte
+}
+
+// ownPiece is a piece and the prefix it is at.
+type ownPiece struct {
+	p  netip.Prefix
+	pc piece
 }
 
 // piece is one rule's contribution at one prefix.
@@ -202,7 +214,9 @@ func (c *compiler) proto(srcs []source, proto int) *protoTable {
 }
 
 func (c *compiler) buildProto(srcs []source, proto int) *protoTable {
-	own := map[netip.Prefix][]piece{}
+	// Every (prefix, piece) of the protocol, in one slice: a prefix's
+	// pieces end up side by side once sorted.
+	all := c.own[:0]
 	for i := range srcs {
 		s := &srcs[i]
 		if !s.all && int(s.proto) != proto {
@@ -210,29 +224,32 @@ func (c *compiler) buildProto(srcs []source, proto int) *protoTable {
 		}
 		for _, p := range s.prefixes {
 			for _, r := range s.ranges {
-				own[p] = append(own[p], piece{lo: r.Lo, hi: r.Hi, ord: s.ord})
+				all = append(all, ownPiece{p: p, pc: piece{lo: r.Lo, hi: r.Hi, ord: s.ord}})
 			}
 		}
 	}
-	pfxs := make([]netip.Prefix, 0, len(own))
-	for p := range own {
-		pfxs = append(pfxs, p)
-	}
 	// Supernets first, so that a prefix's nearest supernet is already in
 	// the trie (with its merged map) when the prefix is reached.
-	slices.SortFunc(pfxs, func(a, b netip.Prefix) int {
-		if c := cmp.Compare(a.Bits(), b.Bits()); c != 0 {
+	slices.SortFunc(all, func(a, b ownPiece) int {
+		if c := cmp.Compare(a.p.Bits(), b.p.Bits()); c != 0 {
 			return c
 		}
-		return a.Addr().Compare(b.Addr())
+		return a.p.Addr().Compare(b.p.Addr())
 	})
+	c.own = all
 	// During the build a trie finds each prefix's nearest supernet.
 	build := new(bart.Table[*portMap])
 	pt := &protoTable{}
 	var v4, v6 []netip.Prefix
-	for _, p := range pfxs {
+	for i := 0; i < len(all); {
+		p := all[i].p
+		own := c.pcs[:0]
+		for ; i < len(all) && all[i].p == p; i++ {
+			own = append(own, all[i].pc)
+		}
+		c.pcs = own
 		parent, _ := build.Lookup(p.Addr()) // longest already-inserted supernet
-		pm := c.intern(merge(parent, own[p]))
+		pm := c.intern(c.merge(parent, own))
 		build.Insert(p, pm)
 		if p.Addr().Is4() {
 			v4 = append(v4, p)
@@ -240,7 +257,7 @@ func (c *compiler) buildProto(srcs []source, proto int) *protoTable {
 		}
 		v6 = append(v6, p)
 	}
-	c.prefixes += len(pfxs)
+	c.prefixes += len(v4) + len(v6)
 	if len(v4) > 0 {
 		if x, ok := cut4(v4, build); ok {
 			pt.v4 = &x

@@ -22,9 +22,11 @@ func (m *portMap) lookup(x uint16) uint32 {
 }
 
 // merge returns the pointwise minimum (first rule wins; 0 means none) of a
-// supernet's map and a prefix's own pieces.
-func merge(parent *portMap, own []piece) portMap {
-	cuts := []uint16{0}
+// supernet's map and a prefix's own pieces. The map it returns lives in
+// c's scratch space until the next merge: intern copies what it keeps,
+// so that a prefix whose map is already shared allocates nothing.
+func (c *compiler) merge(parent *portMap, own []piece) portMap {
+	cuts := append(c.cuts[:0], 0)
 	if parent != nil {
 		cuts = append(cuts, parent.starts...)
 	}
@@ -36,8 +38,9 @@ func merge(parent *portMap, own []piece) portMap {
 	}
 	slices.Sort(cuts)
 	cuts = slices.Compact(cuts)
-	vals := make([]uint32, len(cuts))
+	vals := slices.Grow(c.vals[:0], len(cuts))[:len(cuts)]
 	for i, x := range cuts {
+		vals[i] = 0
 		if parent != nil {
 			vals[i] = parent.lookup(x)
 		}
@@ -50,32 +53,33 @@ func merge(parent *portMap, own []piece) portMap {
 			}
 		}
 	}
-	// Join neighbours that say the same.
-	out := portMap{starts: cuts[:0:0], ords: vals[:0:0]}
+	// Join neighbours that say the same, in place.
+	n := 0
 	for i := range cuts {
-		if i > 0 && vals[i] == vals[i-1] {
+		if i > 0 && vals[i] == vals[n-1] {
 			continue
 		}
-		out.starts = append(out.starts, cuts[i])
-		out.ords = append(out.ords, vals[i])
+		cuts[n], vals[n] = cuts[i], vals[i]
+		n++
 	}
-	return out
+	c.cuts, c.vals = cuts, vals
+	return portMap{starts: cuts[:n], ords: vals[:n]}
 }
 
 // intern returns the shared copy of a port map.
 func (c *compiler) intern(m portMap) *portMap {
-	key := make([]byte, 0, 6*len(m.starts))
+	key := c.key[:0]
 	for i := range m.starts {
 		key = binary.LittleEndian.AppendUint16(key, m.starts[i])
 		key = binary.LittleEndian.AppendUint32(key, m.ords[i])
 	}
-	k := string(key)
-	if pm, ok := c.shared[k]; ok {
+	c.key = key
+	if pm, ok := c.shared[string(key)]; ok { // no allocation for the lookup
 		return pm
 	}
 	off := uint64(len(c.pieces))
-	pm := &portMap{starts: slices.Clip(m.starts), ords: slices.Clip(m.ords), ref: off<<16 | uint64(len(m.starts)-1)}
-	c.shared[k] = pm
+	pm := &portMap{starts: slices.Clone(m.starts), ords: slices.Clone(m.ords), ref: off<<16 | uint64(len(m.starts)-1)}
+	c.shared[string(key)] = pm
 	for i := range m.starts {
 		var v uint64
 		if o := m.ords[i]; o != 0 {
