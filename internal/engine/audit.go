@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"net/netip"
 	"sync/atomic"
 
 	"github.com/fwd-project/fwd/internal/filter"
@@ -119,33 +118,16 @@ func (w *Worker) wouldDrop(l *liveTable, dir direction.Dir, p *packet.Packet, v 
 // logWouldDrop is the drop log's line for a would-drop: "dropped" with
 // would_drop=true and, when a rule or ACL entry decided, its text.
 func (w *Worker) logWouldDrop(l *liveTable, dir direction.Dir, p *packet.Packet, v filter.Result, reason string) {
-	ok, skipped := w.limit.allow(w.now())
+	skipped, ok := w.dropLineDue()
 	if !ok {
-		w.logSkipped.Add(1)
 		return
-	}
-	var peer netip.Addr
-	if p.Kind == packet.IP {
-		peer = p.Src
-		if dir == direction.Egress {
-			peer = p.Dst
-		}
 	}
 	decided := ""
 	if l != nil && (v.ACL != 0 || v.Rule >= 0 && v.Group >= 0) {
 		decided = l.t.Describe(v)
 	}
-	w.e.log.Info("dropped",
-		"would_drop", true,
-		"dir", dir.String(),
-		"peer", peer,
-		"proto", p.Proto.String(),
-		"port", p.DstPort,
-		"reason", reason,
-		"rule", decided,
-		"queue_worker", w.id,
-		"not_logged_before", skipped,
-	)
+	args := append([]any{"would_drop", true}, dropArgs(dir, p, dropPeer(dir, p), reason)...)
+	w.e.log.Info("dropped", append(args, "rule", decided, "queue_worker", w.id, "not_logged_before", skipped)...)
 }
 
 // reasonOf is the drop reason of a drop verdict of the table.

@@ -446,43 +446,43 @@ func (w *Worker) logACLDrop(dir direction.Dir, p *packet.Packet, n int32) {
 }
 
 func (w *Worker) logDropEntry(dir direction.Dir, p *packet.Packet, reason string, acl int32) {
-	ok, skipped := w.limit.allow(w.now())
+	skipped, ok := w.dropLineDue()
 	if !ok {
-		w.logSkipped.Add(1)
 		return
 	}
-	var peer netip.Addr
-	if p.Kind == packet.IP {
-		peer = p.Src
-		if dir == direction.Egress {
-			peer = p.Dst
-		}
-	}
+	peer := dropPeer(dir, p)
+	args := dropArgs(dir, p, peer, reason)
 	if acl != 0 {
-		w.e.log.Info("dropped",
-			"dir", dir.String(),
-			"peer", peer,
-			"proto", p.Proto.String(),
-			"port", p.DstPort,
-			"reason", reason,
-			"acl", acl,
-			"queue_worker", w.id,
-			"not_logged_before", skipped,
-		)
-	} else {
-		w.e.log.Info("dropped",
-			"dir", dir.String(),
-			"peer", peer,
-			"proto", p.Proto.String(),
-			"port", p.DstPort,
-			"reason", reason,
-			"queue_worker", w.id,
-			"not_logged_before", skipped,
-		)
+		args = append(args, "acl", acl)
 	}
+	w.e.log.Info("dropped", append(args, "queue_worker", w.id, "not_logged_before", skipped)...)
 	if r := w.e.cfg.Drops; r != nil {
 		r.RecordDrop(DropEvent{Time: w.now(), Dir: dir, Peer: peer, Proto: p.Proto, Port: p.DstPort, Reason: reason, Worker: w.id})
 	}
+}
+
+// dropLineDue reports whether the drop log takes a line now, and how
+// many it skipped before; a line it does not take is counted.
+func (w *Worker) dropLineDue() (skipped uint64, ok bool) {
+	ok, skipped = w.limit.allow(w.now())
+	if !ok {
+		w.logSkipped.Add(1)
+	}
+	return skipped, ok
+}
+
+// dropPeer is a dropped packet's peer: its source in, its destination
+// out; none for a packet that is not IP.
+func dropPeer(dir direction.Dir, p *packet.Packet) netip.Addr {
+	if p.Kind != packet.IP {
+		return netip.Addr{}
+	}
+	return filter.KeyOf(p, dir).Peer
+}
+
+// dropArgs are the attributes every drop log line starts with.
+func dropArgs(dir direction.Dir, p *packet.Packet, peer netip.Addr, reason string) []any {
+	return []any{"dir", dir.String(), "peer", peer, "proto", p.Proto.String(), "port", p.DstPort, "reason", reason}
 }
 
 // dropLimiter lets burst log lines through per interval, and counts the
