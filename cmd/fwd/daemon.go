@@ -48,7 +48,7 @@ type daemon struct {
 	// exp recompiles the rules when an ACL entry expires (nil until
 	// started).
 	exp   atomic.Pointer[expiry]
-	links linkWatch
+	links everyLoop // keeps the engine's interface map current
 	qw    queueWatch
 	// fleet is fleet mode (nil without --store).
 	fleet *fleetRun

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
@@ -14,12 +13,6 @@ import (
 // interface that appears is covered by the groups attached to it at
 // most this long after.
 const linkEvery = time.Second
-
-// linkWatch is the loop that keeps the engine's interface map current.
-type linkWatch struct {
-	cancel context.CancelFunc
-	done   sync.WaitGroup
-}
 
 // hostLinks lists the host's interfaces.
 func hostLinks() ([]filter.Link, error) {
@@ -40,20 +33,7 @@ func hostLinks() ([]filter.Link, error) {
 // appears).
 func (d *daemon) startLinks() {
 	warned := d.linksOnce(nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	d.links.cancel = cancel
-	d.links.done.Go(func() {
-		tick := time.NewTicker(linkEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				warned = d.linksOnce(warned)
-			}
-		}
-	})
+	d.links.start(linkEvery, func(context.Context) { warned = d.linksOnce(warned) })
 }
 
 // linksOnce updates the engine's interfaces, and warns about the
@@ -85,9 +65,4 @@ func (d *daemon) linksOnce(warned *filter.Table) *filter.Table {
 }
 
 // stopLinks stops the loop.
-func (d *daemon) stopLinks() {
-	if d.links.cancel != nil {
-		d.links.cancel()
-	}
-	d.links.done.Wait()
-}
+func (d *daemon) stopLinks() { d.links.stop() }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,8 +19,7 @@ type reconciler struct {
 	restored atomic.Uint64 // repairs done
 	failed   atomic.Uint64 // checks or repairs that failed
 
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	loop everyLoop
 }
 
 // startReconcile runs the reconcile loop until stopReconcile; interval 0
@@ -30,29 +28,11 @@ func (d *daemon) startReconcile(interval time.Duration) {
 	if interval <= 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d.rec.cancel = cancel
-	d.rec.done.Go(func() {
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				d.reconcileOnce(ctx)
-			}
-		}
-	})
+	d.rec.loop.start(interval, d.reconcileOnce)
 }
 
 // stopReconcile stops the loop and waits for a check in progress.
-func (d *daemon) stopReconcile() {
-	if d.rec.cancel != nil {
-		d.rec.cancel()
-	}
-	d.rec.done.Wait()
-}
+func (d *daemon) stopReconcile() { d.rec.loop.stop() }
 
 // reconcileOnce checks the kernel's tables and repairs them. It holds the
 // kernel mutex, so it never runs beside a reload's Prepare or Settle.
