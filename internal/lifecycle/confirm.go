@@ -126,12 +126,9 @@ func (s *Service) abortConfirm(p *pendingChange) {
 	}
 }
 
-// startConfirm makes p the pending change and starts its timer, once
-// its table is live. The caller holds s.mu.
-func (s *Service) startConfirm(ctx context.Context, p *pendingChange) {
-	if p == nil {
-		return
-	}
+// pend makes p the pending change, arms its timer and publishes it to
+// status; it returns what status shows. The caller holds s.mu.
+func (s *Service) pend(p *pendingChange) *Pending {
 	s.safety.seq++
 	p.seq = s.safety.seq
 	s.safety.pending = p
@@ -140,8 +137,18 @@ func (s *Service) startConfirm(ctx context.Context, p *pendingChange) {
 	s.safety.mu.Lock()
 	s.safety.pendingInfo = &info
 	s.safety.mu.Unlock()
+	return &info
+}
+
+// startConfirm makes p the pending change and starts its timer, once
+// its table is live. The caller holds s.mu.
+func (s *Service) startConfirm(ctx context.Context, p *pendingChange) {
+	if p == nil {
+		return
+	}
+	info := s.pend(p)
 	if c := changeOf(ctx); c != nil {
-		c.pending = &info
+		c.pending = info
 		c.confirmNote = fmt.Sprintf("confirm with fwctl confirm by %s (within %s), or fwd rolls back to the previous rules (sha256 %s)",
 			p.Deadline.Format(time.RFC3339), c.Confirm, short(p.PreviousHash))
 	}
@@ -311,14 +318,7 @@ func (s *Service) Resume() error {
 		return removeRecord(path)
 	}
 	p := &pendingChange{Pending: rec.Pending, prev: prev}
-	s.safety.seq++
-	p.seq = s.safety.seq
-	s.safety.pending = p
-	s.arm(p, p.Deadline.Sub(s.now()))
-	info := p.Pending
-	s.safety.mu.Lock()
-	s.safety.pendingInfo = &info
-	s.safety.mu.Unlock()
+	s.pend(p)
 	s.log.Warn("confirmed change still pending after a restart", "rules", s.cfg.Path, "hash", short(p.Hash), "deadline", p.Deadline.Format(time.RFC3339))
 	return nil
 }
