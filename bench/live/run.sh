@@ -148,19 +148,33 @@ queued_total() { ip netns exec "$S" cat /proc/net/netfilter/nfnetlink_queue | aw
 # cpu_ticks PID: user+system clock ticks of a process.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run_fwd IO [KEY [FLAGS...]]: measure with fwd --queue-io=IO and FLAGS;
-# sets res[KEY] and qs[KEY] (KEY defaults to IO).
-declare -A qs
-run_fwd() {
-	local io=$1 key=${2:-$1}
-	shift $(($# < 2 ? $# : 2))
-	ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues "$queues" --queue-io "$io" --log-level warn "$@" 2>"$tmp/fwd-$key.log" &
+# start_fwd RULES KEY [FLAGS...]: fwd ($fwd_bin, default this checkout's)
+# with RULES in the server namespace, once its kernel rules are in place;
+# stop_fwd ends it.
+start_fwd() {
+	local rules=$1 key=$2
+	shift 2
+	ip netns exec "$S" "${fwd_bin:-$tmp/fwd}" --rules "$rules" --socket "$tmp/fwd.sock" --queues "$queues" --log-level warn "$@" 2>"$tmp/fwd-$key.log" &
 	fwd_pid=$!
 	for _ in $(seq 100); do
 		ip netns exec "$S" iptables-save 2>/dev/null | grep -q FWD-INPUT && break
 		sleep 0.1
 	done
 	sleep 0.5
+}
+stop_fwd() {
+	kill -TERM "$fwd_pid"
+	wait "$fwd_pid" || true
+	fwd_pid=""
+}
+
+# run_fwd IO [KEY [FLAGS...]]: measure with fwd --queue-io=IO and FLAGS;
+# sets res[KEY] and qs[KEY] (KEY defaults to IO).
+declare -A qs
+run_fwd() {
+	local io=$1 key=${2:-$1}
+	shift $(($# < 2 ? $# : 2))
+	start_fwd "$tmp/rules.yaml" "$key" --queue-io "$io" "$@"
 	local q0 t0 q1 t1
 	local scraper=""
 	if [[ " $* " == *" --metrics "* ]]; then
@@ -177,8 +191,7 @@ run_fwd() {
 	fi
 	qs[$key]=$(ip netns exec "$S" cat /proc/net/netfilter/nfnetlink_queue)
 	res[$key]+=" queued=$((q1 - q0)) cpu_us_per_pkt=$(awk -v t=$((t1 - t0)) -v q=$((q1 - q0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (q>0 ? t*1e6/hz/q : 0)}')"
-	kill -TERM "$fwd_pid"; wait "$fwd_pid" || true
-	fwd_pid=""
+	stop_fwd
 }
 
 

@@ -8,27 +8,8 @@
 #     rule; new flows/s over ROUNDS rounds (default 5), the order rotated
 #     every round, medians.
 # They use run.sh's variables and functions: $tmp, $S, $C, $dur, $queues,
-# field, pct.
+# field, pct, start_fwd, stop_fwd.
 
-# start_fwd RULES KEY [FLAGS...]: fwd ($fwd_bin, default this checkout's)
-# with RULES in the server namespace, once its kernel rules are in place;
-# stop_fwd ends it.
-start_fwd() {
-	local rules=$1 key=$2
-	shift 2
-	ip netns exec "$S" "${fwd_bin:-$tmp/fwd}" --rules "$rules" --socket "$tmp/fwd.sock" --queues "$queues" --log-level warn "$@" 2>"$tmp/fwd-$key.log" &
-	fwd_pid=$!
-	for _ in $(seq 100); do
-		ip netns exec "$S" iptables-save 2>/dev/null | grep -q FWD-INPUT && break
-		sleep 0.1
-	done
-	sleep 0.5
-}
-stop_fwd() {
-	kill -TERM "$fwd_pid"
-	wait "$fwd_pid" || true
-	fwd_pid=""
-}
 
 # median: the median of the numbers on stdin (the lower middle for an
 # even count).
