@@ -81,15 +81,7 @@ say "without fwd, everything answers"
 try "http://198.18.0.1:8080" http://198.18.0.1:8080/
 
 say "starting fwd with a copy of rules/default.yaml (22, 80, 443 and ping from anywhere; egress open)"
-cp "$repo/rules/default.yaml" "$tmp/rules.yaml"
-ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues 2 2>"$tmp/fwd.log" &
-fwd_pid=$!
-for _ in $(seq 100); do
-	grep -q "control socket" "$tmp/fwd.log" && break
-	kill -0 "$fwd_pid" 2>/dev/null || { cat "$tmp/fwd.log"; exit 1; }
-	sleep 0.1
-done
-grep -q "control socket" "$tmp/fwd.log" || { echo "fwd did not start:"; cat "$tmp/fwd.log"; exit 1; }
+start_fwd
 echo "  what fwd added to the server's kernel tables (iptables-save):"
 ip netns exec "$S" iptables-save | grep -E '^(\*|:FWD|-A .*FWD)' | sed 's/^/    /'
 

@@ -52,6 +52,21 @@ remove_network() {
 	done
 }
 
+# start_fwd runs fwd in $S on a copy of rules/default.yaml, sets fwd_pid
+# and waits for its control socket (it exits, showing fwd's log, when fwd
+# does not start).
+start_fwd() {
+	cp "$repo/rules/default.yaml" "$tmp/rules.yaml"
+	ip netns exec "$S" "$tmp/fwd" --rules "$tmp/rules.yaml" --socket "$tmp/fwd.sock" --queues 2 2>"$tmp/fwd.log" &
+	fwd_pid=$!
+	for _ in $(seq 100); do
+		grep -q "control socket" "$tmp/fwd.log" && break
+		kill -0 "$fwd_pid" 2>/dev/null || { cat "$tmp/fwd.log"; exit 1; }
+		sleep 0.1
+	done
+	grep -q "control socket" "$tmp/fwd.log" || { echo "fwd did not start:"; cat "$tmp/fwd.log"; exit 1; }
+}
+
 # stop_pid PID: SIGTERM and wait, when it runs.
 stop_pid() {
 	if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
