@@ -73,14 +73,22 @@ func (r ctlResult) String() string {
 // test itself (it may run on any goroutine): a fwctl that cannot start or
 // hangs gets code -1 and the reason in stderr.
 func runFwctl(bin string, cred *syscall.Credential, args ...string) ctlResult {
+	return runCtl(bin, args, func(cmd *exec.Cmd) {
+		if cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+	})
+}
+
+// runCtl runs bin with args, prepared by prep (its environment, its
+// credentials), within 30 s, as runFwctl says.
+func runCtl(bin string, args []string, prep func(*exec.Cmd)) ctlResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	}
+	prep(cmd)
 	err := cmd.Run()
 	r := ctlResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError

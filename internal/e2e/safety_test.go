@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,25 +43,9 @@ const sshConnection = client4 + " 40022 " + server4 + " 22"
 // fwctlAsAdmin runs fwctl as if from the admin's SSH session: with
 // SSH_CONNECTION in its environment.
 func (e *env) fwctlAsAdmin(args ...string) ctlResult {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	args = append([]string{"--socket", e.socket()}, args...)
-	cmd := exec.CommandContext(ctx, fwctlBin(e.t), args...)
-	cmd.Env = append(os.Environ(), "SSH_CONNECTION="+sshConnection)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := ctlResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	default:
-		r.code = -1
-		r.stderr += fmt.Sprintf("\n(run: %v)", err)
-	}
-	return r
+	return runCtl(fwctlBin(e.t), append([]string{"--socket", e.socket()}, args...), func(cmd *exec.Cmd) {
+		cmd.Env = append(os.Environ(), "SSH_CONNECTION="+sshConnection)
+	})
 }
 
 // sshd listens on the server's port 22 (both families) and echoes.
