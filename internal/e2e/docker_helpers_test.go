@@ -117,10 +117,8 @@ func (d *dockerd) docker(args ...string) (string, error) {
 	cmd := exec.Command(client, append([]string{"--host", "unix://" + d.path("docker.sock")}, args...)...)
 	// Not the host's ~/.docker: no credential helpers, no contexts.
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.path("config"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return strings.TrimSpace(out.String()), err
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
 }
 
 func (d *dockerd) mustDocker(args ...string) string {

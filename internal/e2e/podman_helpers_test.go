@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,10 +75,8 @@ func (p *podman) podman(args ...string) (string, error) {
 		"--events-backend", "file", "--cgroup-manager", "cgroupfs"}
 	cmd := exec.Command("nsenter", append(global, args...)...)
 	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+p.path("containers.conf"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return strings.TrimSpace(out.String()), err
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
 }
 
 func (p *podman) mustPodman(args ...string) string {
