@@ -193,7 +193,10 @@ func (f *fleetRun) start(allowShortTTL bool) error {
 	}
 	addrs := f.o.addrIPs
 	if len(addrs) == 0 {
-		if addrs, err = fleet.LocalAddrs(fleet.InterfaceAddrs); err != nil {
+		if addrs, err = lifecycle.HostAddrs(); err == nil && len(addrs) == 0 {
+			err = errors.New("no address on any interface but loopback and link-local: give --fleet-addr")
+		}
+		if err != nil {
 			c.Close()
 			return err
 		}

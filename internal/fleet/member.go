@@ -3,11 +3,9 @@ package fleet
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -309,44 +307,4 @@ func (m *Member) countWrite() {
 	m.mu.Lock()
 	m.writes++
 	m.mu.Unlock()
-}
-
-// errNoAddrs is LocalAddrs finding nothing to write.
-var errNoAddrs = errors.New("no address on any interface but loopback: give --fleet-addr")
-
-// LocalAddrs are the addresses of this host's interfaces a peer can
-// reach it from: not loopback, not link-local, not unspecified.
-func LocalAddrs(ifaceAddrs func() ([]netip.Prefix, error)) ([]netip.Addr, error) {
-	ps, err := ifaceAddrs()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Addr
-	for _, p := range ps {
-		a := p.Addr().Unmap()
-		if a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
-			continue
-		}
-		out = append(out, a)
-	}
-	if len(out) == 0 {
-		return nil, errNoAddrs
-	}
-	return out, nil
-}
-
-// InterfaceAddrs lists the addresses of this host's interfaces (the
-// argument LocalAddrs takes in fwd).
-func InterfaceAddrs() ([]netip.Prefix, error) {
-	as, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, fmt.Errorf("interface addresses: %w", err)
-	}
-	var out []netip.Prefix
-	for _, a := range as {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }

@@ -10,9 +10,11 @@ import (
 	"github.com/fwd-project/fwd/internal/rules"
 )
 
-// HostAddrs lists the addresses of this network namespace's interfaces,
-// loopback left out, sorted: what a group reference resolves to in
-// single-host mode and what a fleet host publishes as its own.
+// HostAddrs lists the addresses of this network namespace's interfaces
+// that a peer can reach it from (not loopback, link-local, unspecified or
+// multicast), sorted: what a group reference resolves to in single-host
+// mode and what a fleet host publishes as its own (fwd --fleet-addr
+// aside).
 func HostAddrs() ([]netip.Addr, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -29,7 +31,7 @@ func HostAddrs() ([]netip.Addr, error) {
 			continue
 		}
 		ip = ip.Unmap()
-		if ip.IsLoopback() || slices.Contains(out, ip) {
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsMulticast() || slices.Contains(out, ip) {
 			continue
 		}
 		out = append(out, ip)

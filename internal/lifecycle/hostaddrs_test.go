@@ -59,14 +59,14 @@ groups:
 	}
 }
 
-func TestHostAddrsNoLoopback(t *testing.T) {
+func TestHostAddrsReachable(t *testing.T) {
 	addrs, err := HostAddrs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range addrs {
-		if a.IsLoopback() {
-			t.Errorf("loopback %s listed", a)
+		if a.IsLoopback() || a.IsLinkLocalUnicast() {
+			t.Errorf("%s listed: a peer cannot reach the host there", a)
 		}
 	}
 }
