@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -36,21 +37,12 @@ func (p Policy) File(opts rules.Options) (*rules.File, error) {
 	if err != nil {
 		return nil, keyErrors(err, spans, p.Layout)
 	}
-	for i, name := range sortedKeys(p.Groups) {
+	for i, name := range slices.Sorted(maps.Keys(p.Groups)) {
 		if f.Groups[i].Name != name {
 			return nil, fmt.Errorf("%s: holds group %q: a group's key is its name", p.Layout.Key(KindGroup, name), f.Groups[i].Name)
 		}
 	}
 	return f, nil
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // SplitFile is File's other way: a rules file, decoded as f from src,
