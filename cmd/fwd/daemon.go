@@ -96,7 +96,7 @@ func (d *daemon) load() error {
 // load put live.
 func (d *daemon) start() error {
 	table := d.eng.Table()
-	loop := nfq.NewLoop() // one thread serves the queues, a busy queue gets its own (nfq.Loop)
+	loop := nfq.NewLoop(d.o.queueNap) // one thread serves the queues, a busy queue gets its own (nfq.Loop)
 	for i := range d.o.queues {
 		q, err := d.openQueue(i, loop)
 		if err != nil {

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--queue-io batch|simple] [--queue-maxlen N]
+//	fwd [--rules FILE] [--queues N] [--queue-num BASE] [--queue-io batch|simple] [--queue-nap D] [--queue-maxlen N]
 //	    [--fail-open] [--log-level LEVEL] [--reconcile-interval D] [--queue-watch-interval D]
 //	    [--max-rules N] [--max-file-bytes N]
 //	    [--socket PATH] [--socket-group GROUP]
@@ -104,6 +104,7 @@ type options struct {
 	mark       uint32
 	copyRange  int
 	queueIO    string
+	queueNap   time.Duration
 	queueLen   int
 	socket     string
 	sockGroup  string
@@ -149,6 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	mark := fs.String("mark", fmt.Sprintf("%#x", kernel.DefaultMark), "packet and connection mark `bits` that record an accepted flow")
 	fs.IntVar(&o.copyRange, "copy-range", nfq.DefaultCopyRange, "bytes of each queued packet copied to fwd (default the whole packet; a packet cut before its transport header is dropped)")
 	fs.StringVar(&o.queueIO, "queue-io", "batch", "queue I/O: batch (many packets per receive, all verdicts in one send) or simple (go-nfqueue, one packet per call)")
+	fs.DurationVar(&o.queueNap, "queue-nap", 0, "with --queue-io=batch, pause this long after a batch of packets so that more gather (at most 1ms): less CPU for fwd, but on Linux 6.x the kernel's table of waiting packets resizes with every batch, and new flows/s fall (bench/RESULTS.md); 0 answers at once")
 	fs.IntVar(&o.queueLen, "queue-maxlen", nfq.DefaultMaxQueueLen, "kernel queue length in packets; beyond it new flows are dropped (or accepted with --fail-open)")
 	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket `path` for fwctl")
 	fs.StringVar(&o.sockGroup, "socket-group", "", "`group` whose members may use the control socket besides root")
@@ -208,6 +210,9 @@ func (o *options) check(given map[string]bool, level, mark, flowLogSize string) 
 	}
 	if o.queueIO != "batch" && o.queueIO != "simple" {
 		return fmt.Errorf("--queue-io %q: want batch or simple", o.queueIO)
+	}
+	if o.queueNap < 0 || o.queueNap > time.Millisecond {
+		return fmt.Errorf("--queue-nap %v: want 0..1ms", o.queueNap)
 	}
 	if o.queueLen < 1 {
 		return fmt.Errorf("--queue-maxlen %d: want at least 1", o.queueLen)

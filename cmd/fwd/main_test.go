@@ -42,6 +42,18 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("parsed: %+v", o)
 			}
 		}},
+		{name: "queue nap", args: []string{"--queue-nap", "50us"}, check: func(t *testing.T, o options) {
+			if o.queueNap != 50*time.Microsecond {
+				t.Errorf("queue nap: %v", o.queueNap)
+			}
+		}},
+		{name: "queue nap off by default", check: func(t *testing.T, o options) {
+			if o.queueNap != 0 {
+				t.Errorf("queue nap: %v", o.queueNap)
+			}
+		}},
+		{name: "queue nap too long", args: []string{"--queue-nap", "2ms"}, wantErr: "--queue-nap 2ms: want 0..1ms"},
+		{name: "negative queue nap", args: []string{"--queue-nap", "-1us"}, wantErr: "--queue-nap -1µs: want 0..1ms"},
 		{name: "negative max-rules", args: []string{"--max-rules", "-1"}, wantErr: "--max-rules -1: want at least 1"},
 		{name: "zero max-file-bytes", args: []string{"--max-file-bytes", "0"}, wantErr: "--max-file-bytes 0: want at least 1"},
 		{name: "metrics on loopback", args: []string{"--metrics", "127.0.0.1:9101"}, check: func(t *testing.T, o options) {

@@ -119,7 +119,7 @@ func (d *daemon) checkQueues() error {
 		case queuewatch.Restart:
 			d.log.Error("queue reader stopped answering, restarting the queue", "queue", num,
 				"waiting", k.Waiting, "id_seq", k.IDSequence, "received", qs.Received, "restarts_before", restarts)
-			err := d.eng.Replace(i, func() (nfq.Queue, error) { return d.openQueue(i, nfq.NewLoop()) })
+			err := d.eng.Replace(i, func() (nfq.Queue, error) { return d.openQueue(i, nfq.NewLoop(d.o.queueNap)) })
 			d.qw.mu.Lock()
 			d.qw.w.Restarted(i)
 			d.qw.mu.Unlock()

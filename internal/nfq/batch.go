@@ -125,7 +125,7 @@ func OpenBatch(cfg Config) (*Batch, error) {
 		return nil, fmt.Errorf("queue %d: %w", cfg.Num, err)
 	}
 	if cfg.Loop == nil {
-		cfg.Loop = NewLoop()
+		cfg.Loop = NewLoop(0)
 	}
 	q := &Batch{
 		cfg: cfg, fd: fd, loop: cfg.Loop,

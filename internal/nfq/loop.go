@@ -29,6 +29,7 @@ import (
 // fill the kernel queues, and crowd out allowed connections, sooner than
 // with a thread per queue.
 type Loop struct {
+	nap     time.Duration // see NewLoop; fixed for the Loop's life
 	mu      sync.Mutex
 	queues  []*Batch // started and not yet let go; guarded by mu
 	running bool     // guarded by mu
@@ -37,8 +38,10 @@ type Loop struct {
 	hasWake bool // wake is open; guarded by mu
 }
 
-// NewLoop returns a Loop. Its goroutine runs while it has queues.
-func NewLoop() *Loop { return &Loop{} }
+// NewLoop returns a Loop. Its goroutine runs while it has queues. A nap
+// above zero is the pause after a batch of packets (see Loop.pause);
+// zero answers every batch and waits for the next at once.
+func NewLoop(nap time.Duration) *Loop { return &Loop{nap: nap} }
 
 // add starts serving q (after its bind request was sent).
 func (l *Loop) add(q *Batch) error {
@@ -121,7 +124,7 @@ func (l *Loop) run() {
 				q.failed.Store(true)
 				l.changed.Store(true)
 			} else if q.nRecv >= napMin && q.nRecv < len(q.hdrs) {
-				nap()
+				l.pause()
 			}
 			continue
 		}
@@ -158,29 +161,37 @@ func (l *Loop) run() {
 			fds[i].Revents = 0
 		}
 		wait := int(closePoll / time.Millisecond)
-		if got >= napMin {
+		if got >= napMin && l.nap > 0 {
 			// Packets came: let more gather, then look without waiting.
-			nap()
+			l.pause()
 			wait = 0
 		}
 		unix.Poll(fds, wait) // EINTR or a timeout leave Revents 0
 	}
 }
 
-// nap is the pause after a batch of at least napMin packets and fewer
+// pause is the nap after a batch of at least napMin packets and fewer
 // than the receive slots (packets arrive faster than one at a time), so
-// that the next receive takes the packets that arrived meanwhile in
-// one go: while the loop naps it waits on a timer, not on a socket, so a
-// queued packet wakes no thread (a wake-up that whatever queued the
-// packet pays: the sender's softirq in the benchmark), and the loop
-// makes one receive, one verdict write and one poll per batch rather
-// than per few packets. A
+// that the next receive takes the packets that arrived meanwhile in one
+// go: while the loop naps it waits on a timer, not on a socket, so a
+// queued packet wakes no thread, and the loop makes one receive, one
+// verdict write and one poll per batch rather than per few packets. A
 // packet that finds the loop waiting on its sockets is answered at once;
-// one that arrives during a nap waits for it to end (at most napTime).
-// A receive that fills every slot does not nap (see Loop: that queue
-// gets a goroutine of its own).
-func nap() {
-	ts := unix.NsecToTimespec(napTime.Nanoseconds())
+// one that arrives during a nap waits for it to end. A receive that fills
+// every slot does not nap (that queue gets a goroutine of its own).
+//
+// It is off unless asked for (fwd --queue-nap): it halves fwd's CPU per
+// queued packet, but the kernel keeps the packets waiting for a verdict
+// in a hash table that grows and shrinks with their number (Linux 6.x,
+// rht_deferred_worker), and batches that fill and empty it every nap
+// make it resize each time, on a kernel worker and in the softirq that
+// queues the packet: new UDP flows/s fell from 0.83 of plain iptables to
+// 0.78 with a 50 µs nap (bench/RESULTS.md, "Session 4").
+func (l *Loop) pause() {
+	if l.nap <= 0 {
+		return
+	}
+	ts := unix.NsecToTimespec(l.nap.Nanoseconds())
 	unix.Nanosleep(&ts, nil) // EINTR: a shorter nap
 }
 
@@ -221,10 +232,9 @@ const (
 	// of its slots.
 	soloSmall = 4
 	soloIdle  = 8
-	// napTime is how long the loop lets packets gather after a batch
-	// of at least napMin packets that did not fill its slots (nap). A
-	// lone packet (a connection now and then) is no stream: the loop
-	// waits on its sockets again at once, and costs no timer wake-up.
-	napTime = 50 * time.Microsecond
-	napMin  = 2
+	// napMin: with a nap (NewLoop), the loop naps after a batch of at
+	// least napMin packets that did not fill its slots (pause). A lone
+	// packet (a connection now and then) is no stream: the loop waits on
+	// its sockets again at once, and costs no timer wake-up.
+	napMin = 2
 )

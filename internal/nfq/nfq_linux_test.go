@@ -315,7 +315,7 @@ func TestLoopServesSeveralQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nsf.Close()
-	loop := NewLoop()
+	loop := NewLoop(0)
 	var qs [2]*Batch
 	var seen [2]sync.Map
 	var dups, total [2]atomic.Int32
@@ -421,7 +421,7 @@ func testTurnsStopWhileWedged(t *testing.T, queues int) {
 		t.Fatal(err)
 	}
 	defer nsf.Close()
-	loop := NewLoop()
+	loop := NewLoop(0)
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	qs := make([]*Batch, queues)
 	for i := range qs {
