@@ -16,10 +16,11 @@
 # order swapped every run, medians; and the large table: a ClassBench
 # filter set (../shared/data/classbench/acl1_10k, read in place; skipped
 # when absent) as linear iptables, one nftables interval set, fwd, and
-# fwd with one rule, new flows/s spread over the table's rules.
+# fwd with one rule, and no firewall (the ceiling), new flows/s spread
+# over the table's rules.
 #
 # Bounded: DURATION seconds per measurement (default 3): about 5 minutes
-# (basic 75 s, flows7 80 s, large 110 s). SECTIONS (default "basic flows7
+# (basic 75 s, flows7 80 s, large 135 s). SECTIONS (default "basic flows7
 # large") picks sections; FLOWS_RUNS (default 7), ROUNDS (the large
 # table's, default 5), CLASSBENCH (another filter set file), FWD_BIN (a
 # fwd binary to measure instead of this checkout's), FWD_BASE (a fwd

@@ -4,9 +4,9 @@
 #     loaded machine), medians and their ratio; FWD_BASE=BINARY adds
 #     another build of fwd to the rotation, to compare builds.
 #   large: the large table (ClassBench, bench/live/loadgen bigtable) as
-#     linear iptables, one nftables interval set, fwd, and fwd with one
-#     rule; new flows/s over ROUNDS rounds (default 5), the order rotated
-#     every round, medians.
+#     linear iptables, one nftables interval set, fwd, fwd with one
+#     rule, and no firewall (the ceiling); new flows/s over ROUNDS rounds
+#     (default 5), the order rotated every round, medians.
 # They use run.sh's variables and functions: $tmp, $S, $C, $dur, $queues,
 # field, pct, start_fwd, stop_fwd.
 
@@ -92,12 +92,14 @@ large_section() {
 	ip netns exec "$S" ip route add blackhole 198.19.0.0/16
 	ip netns exec "$S" sh -c 'echo 5 >/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_syn_sent' 2>/dev/null || true
 	local rounds=${ROUNDS:-5} r i v
-	local variants=(linear nft fwd one)
+	# none: no firewall at all, the ceiling of every variant on this
+	# traffic (what the sender and the server's stack pass unfiltered).
+	local variants=(linear nft fwd one none)
 	local -A got=()
 	echo "large table: $summary; $rounds rounds" >&2
 	for r in $(seq "$rounds"); do
-		for i in 0 1 2 3; do
-			v=${variants[$(((i + r - 1) % 4))]}
+		for i in "${!variants[@]}"; do
+			v=${variants[$(((i + r - 1) % ${#variants[@]}))]}
 			ip netns exec "$S" conntrack -F >/dev/null 2>&1 || true
 			case $v in
 			linear) ip netns exec "$S" iptables-restore --noflush <"$tmp/big/iptables.rules" ;;
@@ -131,6 +133,8 @@ large_section() {
 	echo "| (b) nftables interval set ip saddr . meta l4proto . th dport | $kept (first of overlapping kept) | $(sed 's/^ //; s/ /, /g' <<<"${got[nft]}") | ${med[nft]} | $(ratio "${med[fwd]}" "${med[nft]}") |"
 	echo "| (c) fwd, the same rules | $rules | $(sed 's/^ //; s/ /, /g' <<<"${got[fwd]}") | ${med[fwd]} | 1.00 |"
 	echo "| (d) fwd, one rule | 1 | $(sed 's/^ //; s/ /, /g' <<<"${got[one]}") | ${med[one]} | $(ratio "${med[fwd]}" "${med[one]}") |"
+	echo "| (0) no firewall: the ceiling | 0 | $(sed 's/^ //; s/ /, /g' <<<"${got[none]}") | ${med[none]} | $(ratio "${med[fwd]}" "${med[none]}") |"
 	echo
 	echo "goals: fwd ÷ nft set $(ratio "${med[fwd]}" "${med[nft]}") (≥ 0.9), fwd ÷ linear $(ratio "${med[fwd]}" "${med[linear]}") (≥ 20), fwd large ÷ fwd one rule $(ratio "${med[fwd]}" "${med[one]}") (≥ 0.9)"
+	echo "ceiling: no firewall ÷ linear $(ratio "${med[none]}" "${med[linear]}"), nft set ÷ linear $(ratio "${med[nft]}" "${med[linear]}"): no filter can be more than the first times linear on this traffic"
 }
