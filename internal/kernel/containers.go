@@ -23,8 +23,8 @@ import (
 //	  ctstate NEW, addrtype dst LOCAL                  NFQUEUE  (the same queues and table as INPUT)
 //
 // A drop verdict ends the flow there, published or not. An accept sets the
-// accept mark on the packet, so FWD-INPUT accepts it without queueing it a
-// second time and FWD-SAVE (now also jumped to from FORWARD) saves it to
+// accept mark on the packet, so FWD-INPUT accepts it, by its first rule,
+// without queueing it a second time and FWD-SAVE (now also jumped to from FORWARD) saves it to
 // the connmark. Traffic routed to a container's own address, with no
 // DNAT, is decided in filter FORWARD:
 //

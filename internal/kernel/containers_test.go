@@ -26,11 +26,11 @@ COMMIT
 :FWD-INPUT - [0:0]
 :FWD-FORWARD - [0:0]
 `
-	const rest = `-A FWD-INPUT -i lo -j ACCEPT
+	const rest = `-A FWD-INPUT -m mark --mark 0x20000000/0x20000000 -j ACCEPT
+-A FWD-INPUT -i lo -j ACCEPT
 -A FWD-INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FWD-INPUT -m conntrack --ctstate INVALID -j DROP
 -A FWD-INPUT -m connmark --mark 0x20000000/0x20000000 -j ACCEPT
--A FWD-INPUT -m mark --mark 0x20000000/0x20000000 -j ACCEPT
 -A FWD-INPUT -j NFQUEUE --queue-num 0
 -A FWD-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
 -A FWD-FORWARD -m mark --mark 0x20000000/0x20000000 -j RETURN

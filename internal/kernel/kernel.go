@@ -402,9 +402,13 @@ func wanted(fam Family, cfg Config) map[string][]chainSpec {
 	var mangle []chainSpec
 	if cfg.Containers {
 		// A flow decided in PREROUTING reaches INPUT with the accept mark:
-		// accept it there rather than queue it again.
+		// accept it there, first, rather than queue it again. First: every
+		// connection fwd accepts passes here once, on the thread that gave
+		// the verdict, and the checks above the queue rule cannot apply to
+		// it (it was NEW, and not from lo, in PREROUTING; conntrack does
+		// not change its state between the two hooks).
 		in := &filter[0]
-		in.rules = slices.Insert(in.rules, len(in.rules)-1, "-m mark --mark "+mark+" -j ACCEPT")
+		in.rules = slices.Insert(in.rules, 0, "-m mark --mark "+mark+" -j ACCEPT")
 		pre, fwd := containerChains(cfg, mark, queue)
 		mangle = append(mangle, pre)
 		filter = append(filter, fwd)
