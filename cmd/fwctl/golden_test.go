@@ -279,6 +279,10 @@ var goldenScenarios = []struct {
 		"allow out on eth0 123/udp",
 		"allow in on eth* from 198.18.0.0/15 to any port 161 proto udp",
 		"status numbered",
+		"delete allow in on eth2 to any port 5432 proto tcp",
+		"delete allow on eth1 9100/tcp",
+		"delete allow in on e*1 443/tcp",
+		"status numbered",
 	)},
 	{name: "allow-errors", rules: goldenBase, steps: cmds(
 		"allow",

@@ -33,7 +33,8 @@ For other figures write limit: {conns: N, per: DURATION} on the rule in the rule
 Profiles are read from /usr/share/fwd/applications.d (fwd's), /etc/ufw/applications.d and
 /etc/fwd/applications.d, a later one replacing a profile of the same name; --profiles DIR reads DIR alone.`,
 	"delete": `usage: fwctl delete [--dry-run] [--revoke] [-o json] N|ID...
-       fwctl delete [--dry-run] [--revoke] [--profiles DIR] [-o json] allow|limit RULE
+       fwctl delete [--dry-run] [--revoke] [--profiles DIR] [-o json] allow [in|out] [on IFACE] RULE
+       fwctl delete [--dry-run] [--revoke] [--profiles DIR] [-o json] limit RULE
        fwctl delete [--dry-run] [-o json] deny RULE
        fwctl delete [--dry-run] [-o json] acl [in|out] N...
 N is a rule's number in fwctl status numbered, ID its ID (sgr-...) in fwctl status;
@@ -204,11 +205,15 @@ func runDelete(e env, args []string) int {
 	var req control.DeleteRequest
 	switch words[0] {
 	case "allow":
-		specs, err := ruleWords(words[1:], o)
+		iface, rest, err := cutOn(words[1:])
 		if err != nil {
 			return ruleFail(e, "delete", err)
 		}
-		req.Rules = specs
+		specs, err := ruleWords(rest, o)
+		if err != nil {
+			return ruleFail(e, "delete", err)
+		}
+		req.Rules, req.Interface = specs, iface
 	case "deny", "acl":
 		if o.revoke {
 			fmt.Fprintf(e.stderr, "fwctl delete: --revoke: deleting an acl entry cuts nothing; it takes rules\n%s\n", liveUsage["delete"])

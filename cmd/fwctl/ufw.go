@@ -313,7 +313,7 @@ func readClauses(dir string, words []string) (clauses, error) {
 			return c, usageErr("unexpected %q: expected proto, from, to, port, type or comment", w)
 		}
 		if w == "on" {
-			return c, usageErr("%q: \"on IFACE\" comes right after in or out (allow in on eth1 to any port 5432 proto tcp); to delete a rule of an interface's group, give its number or ID", strings.Join(words[i:min(i+2, len(words))], " "))
+			return c, usageErr("%q: \"on IFACE\" comes right after in or out (allow in on eth1 to any port 5432 proto tcp)", strings.Join(words[i:min(i+2, len(words))], " "))
 		}
 		key := w
 		if key == "icmp-type" {

@@ -222,6 +222,14 @@ func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (E
 	if e != nil {
 		return EditResult{DryRun: dryRun}, e
 	}
+	if req.Interface != "" {
+		if len(req.Rules) == 0 {
+			return EditResult{DryRun: dryRun}, badRequest("interface: it narrows rules; numbers and IDs name one rule already")
+		}
+		if err := rules.CheckIfacePattern(req.Interface); err != nil {
+			return EditResult{DryRun: dryRun}, badRequest(fmt.Sprintf("bad interface: %v", err))
+		}
+	}
 	if req.Revoke && s.cfg.CutFlows == nil {
 		return EditResult{DryRun: dryRun}, badRequest("revoke: this fwd cannot cut connections")
 	}
@@ -237,7 +245,7 @@ func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (E
 				return nil, e
 			}
 		}
-		if e := bySpec(cur, specs, &d); e != nil {
+		if e := bySpec(cur, specs, req.Interface, &d); e != nil {
 			return nil, e
 		}
 		next, err := rules.DeleteRules(s.cfg.Path, data, d.refs, s.cfg.Rules)
@@ -319,11 +327,15 @@ func clipID(s string) string {
 	return s
 }
 
-// bySpec finds every rule of cur that allows exactly a spec's traffic.
-// "delete allow 53" means tcp and udp: it is enough that one of them is
-// there.
-func bySpec(cur *rules.File, specs []specRule, d *deletion) *Error {
+// bySpec finds every rule of cur that allows exactly a spec's traffic,
+// in a group attached to exactly iface when it is set. "delete allow 53"
+// means tcp and udp: it is enough that one of them is there.
+func bySpec(cur *rules.File, specs []specRule, iface string, d *deletion) *Error {
 	numbered := cur.Numbered()
+	var on []string // the interfaces a matching rule's group is attached to
+	if iface != "" {
+		on = []string{iface}
+	}
 	var missing []string
 	for _, m := range specs {
 		r := m.rule
@@ -332,13 +344,16 @@ func bySpec(cur *rules.File, specs []specRule, d *deletion) *Error {
 		}
 		found := false
 		for n, ref := range numbered {
-			if ref.Dir == m.dir && cur.RuleAt(ref).SameTraffic(&r) {
+			if ref.Dir != m.dir || (on != nil && !slices.Equal(cur.Groups[ref.Group].Interfaces, on)) {
+				continue
+			}
+			if cur.RuleAt(ref).SameTraffic(&r) {
 				d.add(cur, ref, n+1)
 				found = true
 			}
 		}
 		if !found {
-			missing = append(missing, m.dir.Key()+" "+r.Format(m.dir))
+			missing = append(missing, m.dir.Key()+" "+r.Format(m.dir)+onText(iface))
 		}
 	}
 	if len(d.refs) == 0 {
@@ -346,4 +361,12 @@ func bySpec(cur *rules.File, specs []specRule, d *deletion) *Error {
 			Message: fmt.Sprintf("no rule allows exactly %s (fwctl status numbered lists them)", strings.Join(missing, " or "))}
 	}
 	return nil
+}
+
+// onText is " on IFACE" for an interface, "" for none.
+func onText(iface string) string {
+	if iface == "" {
+		return ""
+	}
+	return " on " + iface
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"testing"
+
+	"github.com/fwd-project/fwd/internal/rules"
 )
 
 func TestAddOnInterface(t *testing.T) {
@@ -40,5 +42,59 @@ func TestAddOnInterface(t *testing.T) {
 	_, err = fx.svc.Add(ctx, AddRequest{Interface: "e*1", Rules: pg}, false)
 	if e, ok := err.(*Error); !ok || e.Code != CodeBadRequest {
 		t.Fatalf("bad interface pattern: %v, want bad_request", err)
+	}
+}
+
+func TestDeleteOnInterface(t *testing.T) {
+	fx := newFixture(t, baseRules)
+	ctx := context.Background()
+	pg := []RuleSpec{{Proto: "tcp", Ports: []string{"5432"}}}
+	for _, iface := range []string{"eth1", "eth2"} {
+		if _, err := fx.svc.Add(ctx, AddRequest{Interface: iface, Rules: pg}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		req  DeleteRequest
+		code Code     // the error's code; "" for none
+		left []string // groups still holding a 5432 rule after it
+		gone []string // groups the deletion named
+	}{
+		{"an interface no group is on", DeleteRequest{Rules: pg, Interface: "eth3"}, CodeNotFound, []string{"local-eth1", "local-eth2"}, nil},
+		{"a bad interface", DeleteRequest{Rules: pg, Interface: "e*1"}, CodeBadRequest, []string{"local-eth1", "local-eth2"}, nil},
+		{"an interface with numbers", DeleteRequest{Numbers: []int{1}, Interface: "eth1"}, CodeBadRequest, []string{"local-eth1", "local-eth2"}, nil},
+		{"one interface", DeleteRequest{Rules: pg, Interface: "eth1"}, "", []string{"local-eth2"}, []string{"local-eth1"}},
+		{"no interface: every group", DeleteRequest{Rules: pg}, "", nil, []string{"local-eth2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := fx.svc.Delete(ctx, tc.req, false)
+			if tc.code != "" {
+				if e, ok := err.(*Error); !ok || e.Code != tc.code {
+					t.Fatalf("delete %+v: %v, want %s", tc.req, err, tc.code)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			var gone []string
+			for _, d := range res.Deleted {
+				gone = append(gone, d.Group)
+			}
+			if !slices.Equal(gone, tc.gone) {
+				t.Errorf("deleted from %q, want %q", gone, tc.gone)
+			}
+			f := fx.h.Table().File()
+			var left []string
+			for _, g := range f.Groups {
+				for _, r := range g.Ingress {
+					if slices.ContainsFunc(r.Ports, func(p rules.PortRange) bool { return p.Lo == 5432 }) {
+						left = append(left, g.Name)
+					}
+				}
+			}
+			if !slices.Equal(left, tc.left) {
+				t.Errorf("groups with 5432 left: %q, want %q", left, tc.left)
+			}
+		})
 	}
 }

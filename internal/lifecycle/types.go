@@ -93,6 +93,11 @@ type DeleteRequest struct {
 	// Revoke also cuts the established connections the rules left no
 	// longer allow (fwctl delete --revoke); by default they keep going.
 	Revoke bool `json:"revoke,omitempty"`
+	// Interface, when set, narrows Rules to the groups attached to
+	// exactly that interface (or pattern), as an add on it made them
+	// (fwctl delete allow in on eth1 ...); unset, Rules match in every
+	// group.
+	Interface string `json:"interface,omitempty"`
 }
 
 // EditResult is the result of an edit.
