@@ -11,6 +11,13 @@ import (
 // through read(2): the largest record (maxSnaplen and its header) fits.
 const bufferedSize = 512 << 10
 
+// readSize is the most one read(2) asks for: records are parsed while
+// the bytes just copied are still in the CPU's cache (a 512 KiB read
+// leaves its first half in L3 by the time the parser gets there).
+// Measured faster than a whole-buffer read for small packets, the same
+// for large ones (issue 15).
+const readSize = 64 << 10
+
 // fileBuf is a capture file's read buffer, managed by hand rather than
 // through bufio: a record that is already in the buffer is framed with a
 // few compares and no call (bufio's two Peeks and a Discard a record were
@@ -24,7 +31,7 @@ type fileBuf struct {
 }
 
 // fill makes at least n bytes available at buf[r:] (n <= len(buf)),
-// reading as much as fits each time. Short of n, it returns what there is
+// reading up to readSize bytes at a time. Short of n, it returns what there is
 // and why: the read error, io.EOF at the end of the file, or
 // io.ErrNoProgress after many empty reads, as bufio.Reader does.
 func (b *fileBuf) fill(n int) ([]byte, error) {
@@ -36,7 +43,7 @@ func (b *fileBuf) fill(n int) ([]byte, error) {
 		b.r = 0
 	}
 	for empty := 0; b.w-b.r < n && b.err == nil; {
-		m, err := b.f.Read(b.buf[b.w:])
+		m, err := b.f.Read(b.buf[b.w:min(len(b.buf), b.w+readSize)])
 		if m < 0 || m > len(b.buf)-b.w {
 			err = errors.New("capture file read returned a bad count")
 			m = 0
