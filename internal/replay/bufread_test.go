@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -105,3 +108,42 @@ func TestBufferedReadError(t *testing.T) {
 type emptyReader struct{}
 
 func (emptyReader) Read([]byte) (int, error) { return 0, nil }
+
+// TestReplayFileAllocs: reading a capture file through the buffer
+// allocates per file, not per packet: twice the packets, the same
+// allocations.
+func TestReplayFileAllocs(t *testing.T) {
+	tb := table(t, webRules)
+	write := func(n int) string {
+		var frames []packettest.Frame
+		for i := range n {
+			sport := uint16(10000 + i)
+			frames = append(frames,
+				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(peer, hostS, sport, 443, syn)), At: time.Duration(i) * time.Millisecond},
+				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(hostS, peer, 443, sport, synack)), At: time.Duration(i) * time.Millisecond},
+				packettest.Frame{Data: packettest.Ethernet(packettest.UDP(peer, hostS, sport, 53, []byte("q"))), At: time.Duration(i) * time.Millisecond},
+			)
+		}
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("%d.pcap", n))
+		if err := os.WriteFile(path, packettest.Pcap(uint32(LinkEthernet), frames), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	allocs := func(path string) float64 {
+		r := New(tb, Options{Hosts: []netip.Addr{host4}})
+		n := testing.AllocsPerRun(20, func() {
+			if err := r.ReplayFile(path); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if re := r.Summary().Reasons; re.Rule == 0 || re.Established == 0 {
+			t.Errorf("the capture was not replayed as meant: %+v", re)
+		}
+		return n
+	}
+	small, large := allocs(write(500)), allocs(write(1000))
+	if large > small {
+		t.Errorf("%.1f allocations for 1500 packets, %.1f for 3000: want the same", small, large)
+	}
+}
