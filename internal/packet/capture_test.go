@@ -94,6 +94,7 @@ func TestDecodeCaptures(t *testing.T) {
 				if ref := refDecode(b); p != ref {
 					t.Fatalf("packet %d: Decode and the reference disagree\n got %+v\n ref %+v", i, p, ref)
 				}
+				checkFast(t, &d, b)
 				checkInvariants(t, p)
 				if p.Kind != IP {
 					unknown++

@@ -26,7 +26,8 @@ const maxExtHeaders = 16
 // Decoder turns any error into Kind Unknown; the text is never shown.
 var errMalformed = errors.New("packet: malformed or truncated header")
 
-// Decoder decodes packets into Packet values with gopacket's
+// Decoder decodes packets into Packet values: an unfragmented IPv4
+// TCP or UDP packet by hand (decodeFast), any other with gopacket's
 // DecodingLayerParser over layers it allocates once. The zero value is
 // ready to use. A Decoder is not safe for concurrent use (use one per
 // goroutine) and must not be copied after its first Decode, since its
@@ -89,6 +90,15 @@ func newParser(first gopacket.LayerType, dls ...gopacket.DecodingLayer) *gopacke
 // comes back with Kind Unknown and every other field zero. Decode does
 // not keep p, and allocates nothing after the Decoder's first call.
 func (d *Decoder) Decode(data []byte, p *Packet) {
+	if decodeFast(data, p) {
+		return
+	}
+	d.decodeParser(data, p)
+}
+
+// decodeParser is Decode through gopacket's DecodingLayerParser, for
+// every packet (decodeFast takes the common ones first).
+func (d *Decoder) decodeParser(data []byte, p *Packet) {
 	*p = Packet{}
 	if len(data) == 0 {
 		return

@@ -42,9 +42,10 @@ func seedPackets() map[string][]byte {
 }
 
 // FuzzDecode: Decode never panics, agrees with the reference decoder on
-// every field and with gopacket's full decoder where both are defined
-// (checkGopacket), and what it calls IP is consistent: version 4 or 6 with
-// addresses of that family, transport fields only where they belong.
+// every field, with gopacket's full decoder where both are defined
+// (checkGopacket) and with its own parser path (checkFast), and what it
+// calls IP is consistent: version 4 or 6 with addresses of that family,
+// transport fields only where they belong.
 func FuzzDecode(f *testing.F) {
 	for _, b := range seedPackets() {
 		f.Add(b)
@@ -59,6 +60,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		checkInvariants(t, p)
 		checkGopacket(t, data, p)
+		checkFast(t, &d, data)
 	})
 }
 

@@ -341,6 +341,7 @@ func TestDecodeNoAllocs(t *testing.T) {
 		{"ipv4 tcp", tcp4SYN()},
 		{"ipv4 tcp linux syn options", packettest.MustBuild(packettest.Spec{Src: a(c4), Dst: a(s4), Proto: ipproto.TCP, TCPFlags: SYN,
 			TCPOptions: packettest.LinuxSYNOptions(), IPv4Options: []layers.IPv4Option{{OptionType: 1}, {OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}}})},
+		{"ipv4 udp", packettest.UDP(c4, s4, 5353, 53, []byte("query"))},
 		{"ipv6 udp", udp6DNS()},
 		{"ipv6 extensions icmpv6", extICMP6()},
 		{"ipv6 pad1 flood", pad1Flood()},

@@ -79,10 +79,9 @@ type source struct {
 
 	mem []byte // the whole capture, when read in place
 
-	buf     *bufio.Reader // a classic pcap file read in place through a buffer (openBuffered)
-	pending int           // bytes of the record last returned, still in buf
-	swap    bool          // mem: big-endian records
-	factor  uint32        // mem: nanoseconds per timestamp fraction unit (1 or 1000)
+	buf    *fileBuf // a classic pcap file read in place through a buffer (openBuffered)
+	swap   bool     // mem: big-endian records
+	factor uint32   // mem: nanoseconds per timestamp fraction unit (1 or 1000)
 
 	// Byte positions, for StopError. pcap offsets are computed from the
 	// record lengths; pcapng ones from the bytes the reader consumed.

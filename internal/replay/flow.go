@@ -464,12 +464,10 @@ func (t *flowTable) sweep(ts int64) {
 	// Slots only move back, so every flow is seen (some twice, which is
 	// harmless).
 	t.earliest = math.MaxInt64
-	for i := 0; i < len(t.due); {
-		d := t.due[i]
-		if ts <= d { // not due, or empty
-			t.earliest = min(t.earliest, d)
-			i++
-			continue
+	for i := 0; ; {
+		i = t.scanDue(i, ts)
+		if i == len(t.due) {
+			return
 		}
 		s := &t.slots[i]
 		switch {
@@ -483,4 +481,22 @@ func (t *flowTable) sweep(ts int64) {
 		}
 		i++
 	}
+}
+
+// scanDue returns the first slot from i on that is due at ts (len(t.due)
+// when none is), lowering t.earliest to the due times it passes. Its
+// loop holds the slice and the minimum in registers: written with the
+// table's fields, it loaded and stored them at every slot, which made
+// the scan most of a sweep's time.
+func (t *flowTable) scanDue(i int, ts int64) int {
+	due, earliest := t.due, t.earliest
+	for ; i < len(due); i++ {
+		d := due[i]
+		if ts > d {
+			break
+		}
+		earliest = min(earliest, d) // not due, or empty
+	}
+	t.earliest = earliest
+	return i
 }

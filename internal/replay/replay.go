@@ -267,6 +267,19 @@ func stopOf(err error, n uint64) *StopError {
 // the previous packet's).
 func (r *Replayer) count(fs *FileStats, lt LinkType, ts int64, lastLT *LinkType) {
 	fs.Packets++
+	if lt != *lastLT || fs.First == 0 {
+		countFirst(fs, lt, ts, lastLT)
+	}
+	fs.Last = ts
+}
+
+// countFirst is count's rare part: a link type lt that differs from the
+// previous packet's, or the first time. (The per-packet functions here
+// call out to what is rare, so that they stay small enough to inline
+// into the loop over packets; noinline keeps it out of count.)
+//
+//go:noinline
+func countFirst(fs *FileStats, lt LinkType, ts int64, lastLT *LinkType) {
 	if lt != *lastLT {
 		fs.addLink(lt)
 		*lastLT = lt
@@ -274,12 +287,21 @@ func (r *Replayer) count(fs *FileStats, lt LinkType, ts int64, lastLT *LinkType)
 	if fs.First == 0 {
 		fs.First = ts
 	}
-	fs.Last = ts
 }
 
 // progress reports progress every ProgressEvery packets.
 func (r *Replayer) progress(name string, fs *FileStats) {
-	if fs.Packets%ProgressEvery == 0 && r.opts.Progress != nil {
+	if fs.Packets%ProgressEvery == 0 {
+		r.report(name, fs)
+	}
+}
+
+// report calls Options.Progress, if set (noinline keeps it out of
+// progress, which inlines).
+//
+//go:noinline
+func (r *Replayer) report(name string, fs *FileStats) {
+	if r.opts.Progress != nil {
 		r.opts.Progress(Progress{File: name, Packets: fs.Packets, Total: r.total + fs.Packets})
 	}
 }
@@ -299,9 +321,12 @@ func (r *Replayer) packet(n uint64, data []byte, lt LinkType, ts int64) {
 // expireFrags gives the IPv4 fragments that waited too long by ts their
 // verdict: malformed.
 func (r *Replayer) expireFrags(ts int64) {
-	if len(r.frag.pending) == 0 {
-		return // the common case, checked here where it inlines
+	if len(r.frag.pending) != 0 { // the common case, checked here where it inlines
+		r.expireHeld(ts)
 	}
+}
+
+func (r *Replayer) expireHeld(ts int64) {
 	for _, h := range r.frag.expire(ts, false) {
 		r.resolveHeld(h, ReasonMalformed, ReasonMalformed)
 	}
@@ -372,9 +397,12 @@ func (r *Replayer) record(n uint64, ra, rb Reason, p *packet.Packet, ts int64) {
 // resolveHeld gives held fragments their datagram's verdict, and hands h
 // back to the defragmenter.
 func (r *Replayer) resolveHeld(h *held, ra, rb Reason) {
-	if h == nil {
-		return
+	if h != nil { // checked here, where it inlines: h is nil for most packets
+		r.resolve(h, ra, rb)
 	}
+}
+
+func (r *Replayer) resolve(h *held, ra, rb Reason) {
 	defer r.frag.recycle(h)
 	r.main.count(ra, uint64(h.count))
 	if r.other != nil {
