@@ -117,12 +117,7 @@ func TestReplayFileAllocs(t *testing.T) {
 	write := func(n int) string {
 		var frames []packettest.Frame
 		for i := range n {
-			sport := uint16(10000 + i)
-			frames = append(frames,
-				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(peer, hostS, sport, 443, syn)), At: time.Duration(i) * time.Millisecond},
-				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(hostS, peer, 443, sport, synack)), At: time.Duration(i) * time.Millisecond},
-				packettest.Frame{Data: packettest.Ethernet(packettest.UDP(peer, hostS, sport, 53, []byte("q"))), At: time.Duration(i) * time.Millisecond},
-			)
+			frames = append(frames, handshake(i, packettest.Ethernet(packettest.UDP(peer, hostS, uint16(10000+i), 53, []byte("q"))))...)
 		}
 		path := filepath.Join(t.TempDir(), fmt.Sprintf("%d.pcap", n))
 		if err := os.WriteFile(path, packettest.Pcap(uint32(LinkEthernet), frames), 0o644); err != nil {

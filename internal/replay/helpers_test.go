@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fwd-project/fwd/internal/filter"
 	"github.com/fwd-project/fwd/internal/packet"
@@ -138,4 +139,20 @@ func sameReplay(t testing.TB, refSum Summary, refErr error, refLines string, sum
 	if refLines != lines {
 		t.Errorf("verdict lines:\n in place %s\n  reader  %s", lines, refLines)
 	}
+}
+
+// handshake is the i-th of a run of test connections to 443 on hostS, as
+// the allocation tests repeat them: a SYN from peer and the SYN-ACK, at
+// i milliseconds, then the frames of more, each given the same time.
+func handshake(i int, more ...[]byte) []packettest.Frame {
+	sport := uint16(10000 + i)
+	at := time.Duration(i) * time.Millisecond
+	frames := []packettest.Frame{
+		{Data: packettest.Ethernet(packettest.TCP(peer, hostS, sport, 443, syn)), At: at},
+		{Data: packettest.Ethernet(packettest.TCP(hostS, peer, 443, sport, synack)), At: at},
+	}
+	for _, d := range more {
+		frames = append(frames, packettest.Frame{Data: d, At: at})
+	}
+	return frames
 }

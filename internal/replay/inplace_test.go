@@ -230,14 +230,12 @@ func TestReplayBytesAllocs(t *testing.T) {
 		var frames []packettest.Frame
 		for i := range n {
 			sport := uint16(10000 + i)
-			frames = append(frames,
-				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(peer, hostS, sport, 443, syn)), At: time.Duration(i) * time.Millisecond},
-				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(hostS, peer, 443, sport, synack)), At: time.Duration(i) * time.Millisecond},
-				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(peer, hostS, sport, 22, syn)), At: time.Duration(i) * time.Millisecond},
-				packettest.Frame{Data: packettest.Ethernet(packettest.ICMPError(router, hostS, 3, 3, packettest.TCP(hostS, peer, 443, sport, synack))), At: time.Duration(i) * time.Millisecond},
-				packettest.Frame{Data: packettest.Ethernet(packettest.TCP(peer6, host6S, sport, 443, syn)), At: time.Duration(i) * time.Millisecond},
-				packettest.Frame{Data: packettest.ARP(), At: time.Duration(i) * time.Millisecond},
-			)
+			frames = append(frames, handshake(i,
+				packettest.Ethernet(packettest.TCP(peer, hostS, sport, 22, syn)),
+				packettest.Ethernet(packettest.ICMPError(router, hostS, 3, 3, packettest.TCP(hostS, peer, 443, sport, synack))),
+				packettest.Ethernet(packettest.TCP(peer6, host6S, sport, 443, syn)),
+				packettest.ARP(),
+			)...)
 		}
 		return packettest.Pcap(uint32(LinkEthernet), frames)
 	}
