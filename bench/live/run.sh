@@ -24,7 +24,9 @@
 # large") picks sections; FLOWS_RUNS (default 7), ROUNDS (the large
 # table's, default 5), CLASSBENCH (another filter set file), FWD_BIN (a
 # fwd binary to measure instead of this checkout's), FWD_BASE (a fwd
-# binary flows7 measures too, in the same rotation, to compare builds). Environment: DURATION, QUEUES (fwd --queues, default:
+# binary flows7 measures too, in the same rotation, to compare builds),
+# PERF_STAT=1 (flows7 also counts, with perf stat, the kernel work items
+# queued and the context switches during each flood). Environment: DURATION, QUEUES (fwd --queues, default:
 # CPUs), PARALLEL (default 64), METRICS=1 adds a mode (d): fwd batch with
 # --metrics 127.0.0.1:9101 in the server namespace, scraped every second
 # while it is measured (the before/after of the metrics).

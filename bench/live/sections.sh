@@ -15,9 +15,33 @@
 # even count).
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
+# flood M: one udpflows measurement for mode M, its flows/s appended to
+# got[M]; with PERF_STAT=1, perf stat counts over the middle of it the
+# kernel work items queued and the context switches, whole machine, per
+# second, appended to wq[M] and cs[M] (what the nap cost: issue 15,
+# bench/RESULTS.md "Session 4"). Uses flows7_section's arrays.
+flood() {
+	local m=$1 pid="" out
+	if [ "${PERF_STAT:-0}" = 1 ]; then
+		(sleep 0.5; exec perf stat -a -x, -e workqueue:workqueue_queue_work,context-switches -o "$tmp/stat-$m" -- sleep $((dur - 1))) &
+		pid=$!
+	fi
+	out=$("$tmp/loadgen" udpflows -client "$C" -server "$S" -duration "${dur}s")
+	got[$m]+=" $(field flows_per_s "$out")"
+	if [ -n "$pid" ]; then
+		wait "$pid" || true
+		wq[$m]+=" $(awk -F, -v s=$((dur - 1)) '/workqueue_queue_work/{printf "%d", $1 / s}' "$tmp/stat-$m")"
+		cs[$m]+=" $(awk -F, -v s=$((dur - 1)) '/context-switches/{printf "%d", $1 / s}' "$tmp/stat-$m")"
+	fi
+}
+
 flows7_section() {
 	local runs=${FLOWS_RUNS:-7} i j m
-	local -A got=() cpu=()
+	local -A got=() cpu=() wq=() cs=()
+	if [ "${PERF_STAT:-0}" = 1 ] && ! command -v perf >/dev/null; then
+		echo "flows7: PERF_STAT=1 needs perf (apt-get install linux-perf)" >&2
+		return 1
+	fi
 	local modes=(iptables fwd)
 	if [ -n "${FWD_BASE:-}" ]; then
 		cp "$FWD_BASE" "$tmp/fwd-base"
@@ -31,7 +55,7 @@ flows7_section() {
 			case $m in
 			iptables)
 				ip netns exec "$S" iptables-restore --noflush <"$tmp/iptables.rules"
-				got[$m]+=" $(field flows_per_s "$("$tmp/loadgen" udpflows -client "$C" -server "$S" -duration "${dur}s")")"
+				flood "$m"
 				ip netns exec "$S" iptables-restore <<<$'*filter\nCOMMIT'
 				;;
 			fwd | base)
@@ -43,7 +67,7 @@ flows7_section() {
 				local q0 t0
 				q0=$(queued_total)
 				t0=$(cpu_ticks "$fwd_pid")
-				got[$m]+=" $(field flows_per_s "$("$tmp/loadgen" udpflows -client "$C" -server "$S" -duration "${dur}s")")"
+				flood "$m"
 				cpu[$m]+=" $(awk -v t=$(($(cpu_ticks "$fwd_pid") - t0)) -v q=$(($(queued_total) - q0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (q > 0 ? t * 1e6 / hz / q : 0)}')"
 				stop_fwd
 				;;
@@ -68,6 +92,16 @@ flows7_section() {
 	fi
 	echo
 	echo "fwd ÷ plain iptables, medians: $(awk -v a="${med[fwd]}" -v b="$mi" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}')"
+	if [ "${PERF_STAT:-0}" = 1 ]; then
+		echo
+		echo "PERF_STAT=1, whole machine during each flood, medians per second: kernel work items queued (workqueue:workqueue_queue_work), context switches"
+		echo
+		echo "| mode | work items/s | context switches/s |"
+		echo "|---|---:|---:|"
+		for m in "${modes[@]}"; do
+			echo "| $m | $(tr ' ' '\n' <<<"${wq[$m]}" | grep . | median) | $(tr ' ' '\n' <<<"${cs[$m]}" | grep . | median) |"
+		done
+	fi
 }
 
 large_section() {
