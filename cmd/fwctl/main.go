@@ -44,7 +44,7 @@ func commands() []command {
 		{"check", "check [-f FILE] [--batch] [PROTO SRC PORT]: what the rules (or the running fwd) do to one connection", runCheck},
 		{"replay", "replay -f RULES CAPTURE...: run recorded traffic through the rules", runReplay},
 		{"allow", "allow [in|out] RULE: allow traffic (443/tcp, ssh, from ADDR to any port N proto P)", runAllow},
-		{"delete", "delete [--revoke] N... | delete allow RULE | delete deny RULE | delete acl N: remove rules or ACL entries", runDelete},
+		{"delete", "delete [--revoke] N... | delete allow [on IFACE] RULE | delete deny RULE | delete acl N: remove rules or ACL entries", runDelete},
 		{"status", "status [numbered|verbose]: the running fwd's rules and counters", runStatus},
 		{"reload", "reload [--revoke]: reload the running fwd's rules file (all or nothing)", runReload},
 		{"import", "import aws FILE.json: AWS security groups (describe-security-groups output) to a rules file", runImport},
