@@ -304,9 +304,16 @@ func TestBurstAnsweredOnce(t *testing.T) {
 // queues bursts to both: with 8 slots per receive a burst fills every
 // slot, so a queue moves to a goroutine of its own and back. Every packet
 // must be answered exactly once, by the handler of its own queue, and
-// closing one queue must leave the other served.
+// closing one queue must leave the other served. The same with a nap
+// after every batch (fwd --queue-nap).
 func TestLoopServesSeveralQueues(t *testing.T) {
 	requireRoot(t)
+	for _, nap := range []time.Duration{0, 50 * time.Microsecond} {
+		t.Run(fmt.Sprintf("nap %v", nap), func(t *testing.T) { loopServesSeveralQueues(t, nap) })
+	}
+}
+
+func loopServesSeveralQueues(t *testing.T, nap time.Duration) {
 	ns := newNetns(t)
 	const base, n = 10, 2000
 	restore(t, ns, fmt.Sprintf("*filter\n-A INPUT -p udp --dport 5361 -j NFQUEUE --queue-num %d\n-A INPUT -p udp --dport 5362 -j NFQUEUE --queue-num %d\nCOMMIT\n", base, base+1))
@@ -315,7 +322,7 @@ func TestLoopServesSeveralQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nsf.Close()
-	loop := NewLoop(0)
+	loop := NewLoop(nap)
 	var qs [2]*Batch
 	var seen [2]sync.Map
 	var dups, total [2]atomic.Int32
