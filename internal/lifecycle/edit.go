@@ -226,8 +226,8 @@ func (s *Service) Delete(ctx context.Context, req DeleteRequest, dryRun bool) (E
 		if len(req.Rules) == 0 {
 			return EditResult{DryRun: dryRun}, badRequest("interface: it narrows rules; numbers and IDs name one rule already")
 		}
-		if err := rules.CheckIfacePattern(req.Interface); err != nil {
-			return EditResult{DryRun: dryRun}, badRequest(fmt.Sprintf("bad interface: %v", err))
+		if e := checkIface(req.Interface); e != nil {
+			return EditResult{DryRun: dryRun}, e
 		}
 	}
 	if req.Revoke && s.cfg.CutFlows == nil {

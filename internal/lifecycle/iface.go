@@ -22,13 +22,21 @@ func editGroup(req AddRequest, def string) (string, []string, *Error) {
 		}
 		return group, nil, nil
 	}
-	if err := rules.CheckIfacePattern(req.Interface); err != nil {
-		return "", nil, badRequest(fmt.Sprintf("bad interface: %v", err))
+	if e := checkIface(req.Interface); e != nil {
+		return "", nil, e
 	}
 	if group == "" {
 		group = IfaceGroupPrefix + req.Interface
 	}
 	return group, []string{req.Interface}, nil
+}
+
+// checkIface refuses an interface name or pattern an edit cannot name.
+func checkIface(iface string) *Error {
+	if err := rules.CheckIfacePattern(iface); err != nil {
+		return badRequest(fmt.Sprintf("bad interface: %v", err))
+	}
+	return nil
 }
 
 // addOn adds rules to group, on ifaces when not nil.

@@ -123,7 +123,7 @@ func (l *Loop) run() {
 			if _, ok := q.serve(unix.MSG_WAITFORONE); !ok {
 				q.failed.Store(true)
 				l.changed.Store(true)
-			} else if q.nRecv >= napMin && q.nRecv < len(q.hdrs) {
+			} else if l.nap > 0 && q.nRecv >= napMin && q.nRecv < len(q.hdrs) {
 				l.pause()
 			}
 			continue
@@ -180,17 +180,15 @@ func (l *Loop) run() {
 // one that arrives during a nap waits for it to end. A receive that fills
 // every slot does not nap (that queue gets a goroutine of its own).
 //
-// It is off unless asked for (fwd --queue-nap): it halves fwd's CPU per
-// queued packet, but the kernel keeps the packets waiting for a verdict
-// in a hash table that grows and shrinks with their number (Linux 6.x,
-// rht_deferred_worker), and batches that fill and empty it every nap
-// make it resize each time, on a kernel worker and in the softirq that
-// queues the packet: new UDP flows/s fell from 0.83 of plain iptables to
-// 0.78 with a 50 µs nap (bench/RESULTS.md, "Session 4").
+// The loop calls it only with a nap set (fwd --queue-nap), which is off
+// by default: it halves fwd's CPU per queued packet, but the kernel keeps
+// the packets waiting for a verdict in a hash table that grows and
+// shrinks with their number (Linux 6.x, rht_deferred_worker), and batches
+// that fill and empty it every nap make it resize each time, on a kernel
+// worker and in the softirq that queues the packet: new UDP flows/s fell
+// from 0.83 of plain iptables to 0.78 with a 50 µs nap (bench/RESULTS.md,
+// "Session 4").
 func (l *Loop) pause() {
-	if l.nap <= 0 {
-		return
-	}
 	ts := unix.NsecToTimespec(l.nap.Nanoseconds())
 	unix.Nanosleep(&ts, nil) // EINTR: a shorter nap
 }

@@ -107,14 +107,7 @@ func (s *source) bufNext() (data []byte, lt LinkType, ts int64, err error) {
 		}
 		return nil, 0, 0, &StopError{Packet: s.records + 1, Offset: s.off, Err: errTruncated}
 	}
-	caplen := int(s.u32(hdr[8:12]))
-	origlen := int(s.u32(hdr[12:16]))
-	switch {
-	case caplen > maxSnaplen:
-		err = fmt.Errorf("capture length exceeds snap length: %d > %d", caplen, maxSnaplen)
-	case caplen > origlen:
-		err = fmt.Errorf("capture length exceeds original packet length: %d > %d", caplen, origlen)
-	}
+	caplen, err := s.capLen(hdr)
 	if err != nil {
 		return nil, 0, 0, &StopError{Packet: s.records + 1, Offset: s.off, Err: err}
 	}
@@ -132,10 +125,8 @@ func (s *source) bufNext() (data []byte, lt LinkType, ts int64, err error) {
 // bufRecord returns the record of n bytes at the start of rec, which is
 // s.buf's unread bytes, and consumes it.
 func (s *source) bufRecord(rec []byte, n int) (data []byte, lt LinkType, ts int64, err error) {
-	sec := s.u32(rec[0:4])
-	frac := s.u32(rec[4:8]) * s.factor // uint32, as pcapgo computes it
 	s.buf.r += n
 	s.off += int64(n)
 	s.records++
-	return rec[pcapRecordLen:n:n], s.link, int64(sec)*second + int64(frac), nil
+	return rec[pcapRecordLen:n:n], s.link, s.stamp(rec), nil
 }

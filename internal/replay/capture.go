@@ -217,16 +217,8 @@ func (s *source) memNext() (data []byte, lt LinkType, ts int64, err error) {
 		}
 		return nil, 0, 0, &StopError{Packet: s.records + 1, Offset: s.off, Err: errTruncated}
 	}
-	sec := s.u32(rest[0:4])
-	frac := s.u32(rest[4:8]) * s.factor // uint32, as pcapgo computes it
-	caplen := int(s.u32(rest[8:12]))
-	origlen := int(s.u32(rest[12:16]))
-	switch {
-	case caplen > maxSnaplen:
-		err = fmt.Errorf("capture length exceeds snap length: %d > %d", caplen, maxSnaplen)
-	case caplen > origlen:
-		err = fmt.Errorf("capture length exceeds original packet length: %d > %d", caplen, origlen)
-	case caplen > len(rest)-pcapRecordLen:
+	caplen, err := s.capLen(rest)
+	if err == nil && caplen > len(rest)-pcapRecordLen {
 		err = errTruncated
 	}
 	if err != nil {
@@ -234,7 +226,30 @@ func (s *source) memNext() (data []byte, lt LinkType, ts int64, err error) {
 	}
 	s.off += pcapRecordLen + int64(caplen)
 	s.records++
-	return rest[pcapRecordLen : pcapRecordLen+caplen : pcapRecordLen+caplen], s.link, int64(sec)*second + int64(frac), nil
+	return rest[pcapRecordLen : pcapRecordLen+caplen : pcapRecordLen+caplen], s.link, s.stamp(rest), nil
+}
+
+// capLen is the captured length a classic pcap record header gives,
+// checked as pcapgo checks it (the in-place and the buffered reads share
+// it).
+func (s *source) capLen(hdr []byte) (int, error) {
+	caplen := int(s.u32(hdr[8:12]))
+	origlen := int(s.u32(hdr[12:16]))
+	switch {
+	case caplen > maxSnaplen:
+		return 0, fmt.Errorf("capture length exceeds snap length: %d > %d", caplen, maxSnaplen)
+	case caplen > origlen:
+		return 0, fmt.Errorf("capture length exceeds original packet length: %d > %d", caplen, origlen)
+	}
+	return caplen, nil
+}
+
+// stamp is a classic pcap record's timestamp in nanoseconds, computed as
+// pcapgo computes it (the fraction times factor in uint32).
+func (s *source) stamp(hdr []byte) int64 {
+	sec := s.u32(hdr[0:4])
+	frac := s.u32(hdr[4:8]) * s.factor
+	return int64(sec)*second + int64(frac)
 }
 
 // pos is the byte offset the pcapng reader has consumed up to.
